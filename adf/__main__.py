@@ -1,0 +1,3 @@
+from adf.cli import main
+
+raise SystemExit(main())

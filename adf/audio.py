@@ -1,0 +1,88 @@
+"""Reading audio and the reference's waveform preprocessing.
+
+The order of operations follows the reference loader (shared/datasets.md §1.2):
+mono mix -> (train/valid only) random crop at the native rate -> resample to
+16 kHz -> (optional) RawBoost -> per-utterance waveform layer norm.
+Audio is read with soundfile: torchaudio.load needs torchcodec, which is not
+part of the pinned environment.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+
+TARGET_SR = 16000
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path, problem):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def read_audio(path, start=0, stop=None):
+    """Read `path` (any libsndfile format) as float32 [channels, samples] plus its rate.
+
+    `start`/`stop` select a sample range at the native rate, so long files and
+    segment rows can be read without decoding the whole file.
+    """
+    if not os.path.exists(path):
+        raise AudioError(path, "file does not exist")
+    if os.path.isdir(path):
+        raise AudioError(path, "is a directory, not an audio file")
+    if os.path.getsize(path) == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    try:
+        data, sr = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(path, f"cannot decode audio ({err})") from None
+    if data.shape[0] == 0:
+        raise AudioError(path, "contains no audio samples")
+    if not np.isfinite(data).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    return torch.from_numpy(np.ascontiguousarray(data.T)), int(sr)
+
+
+def to_mono(wav):
+    """[channels, samples] -> [samples] by averaging the channels (the reference's mix)."""
+    return wav.mean(dim=0) if wav.dim() == 2 else wav
+
+
+def resample(wav, sr, target_sr=TARGET_SR):
+    """Band-limited sinc resampling (torchaudio's default kernel), no-op at the target rate."""
+    if sr == target_sr:
+        return wav
+    import torchaudio.functional as AF
+
+    return AF.resample(wav, sr, target_sr)
+
+
+def waveform_layer_norm(wav):
+    """Standardise one utterance over all its samples (zero mean, unit variance, eps 1e-5)."""
+    return F.layer_norm(wav, wav.shape)
+
+
+def random_crop(wav, sr, generator=None, max_s=13.0, min_s=10.0):
+    """Training/validation crop: clips longer than `max_s` get a random window of
+    a uniformly drawn length in [min_s, max_s] seconds (in samples at rate `sr`)."""
+    n = wav.shape[-1]
+    max_len = int(max_s * sr)
+    if n <= max_len:
+        return wav
+    min_len = int(min_s * sr)
+    length = int(torch.randint(min_len, max_len + 1, (1,), generator=generator))
+    begin = int(torch.randint(0, n - length + 1, (1,), generator=generator))
+    return wav[..., begin : begin + length]
+
+
+def load_for_model(path, start=0, stop=None):
+    """What the reference feeds a model at test time: mono, 16 kHz, layer-normed, whole."""
+    wav, sr = read_audio(path, start=start, stop=stop)
+    return waveform_layer_norm(resample(to_mono(wav), sr))

@@ -1,0 +1,1 @@
+"""Manifests, corpus preparation and the training/inference data pipeline."""

@@ -1,0 +1,1 @@
+"""SSL backbones and the detector built on them."""

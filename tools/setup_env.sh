@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create (or reuse) the pinned environment in .venv at the repository root.
+# Idempotent: a stamp file records the hash of the requirement files, so a
+# second call costs nothing unless the pins changed.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$root/.venv"
+stamp="$venv/.adf-env-stamp"
+want=$(cat "$root/requirements.txt" "$root/requirements-dev.txt" "$root/setup.py" | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ]; then
+  exit 0
+fi
+echo "[setup_env] creating the environment in $venv (about 6 GB, a few minutes)" >&2
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q -r "$root/requirements-dev.txt"
+"$venv/bin/python" -m pip install -q --no-deps -e "$root"
+echo "$want" > "$stamp"
+echo "[setup_env] done" >&2
