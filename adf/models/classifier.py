@@ -1,0 +1,86 @@
+"""SSLClassifier: SSL backbone -> mean over valid frames -> Linear(D, 2).
+
+Logits are ordered [fake, real] as in AntiDeepfake, so label 1 = real and
+`logits[:, 1] - logits[:, 0]` is the bona fide score. Unlike the reference,
+pooling ignores padded frames, so a batch gives the same result as scoring
+each utterance alone.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from adf.models.backbones import BACKBONES, backbone_config, build_backbone, feature_grad_mult
+
+
+class _GradScale(torch.autograd.Function):
+    """Identity forward; scales the gradient by `scale` backward."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale, None
+
+
+class SSLClassifier(nn.Module):
+    """Detector: `forward(wav [B, T], lengths [B] or None) -> logits [B, 2]`.
+
+    `wav` must already be 16 kHz, mono and layer-normed per utterance
+    (adf.audio). `lengths` are valid sample counts; padded samples must be 0.
+    """
+
+    def __init__(self, name, freeze_cnn=False, **backbone_overrides):
+        super().__init__()
+        self.name = name
+        self.config = backbone_config(name, **backbone_overrides)
+        self.backbone = build_backbone(name, **backbone_overrides)
+        self.embed_dim = self.config["encoder_embed_dim"]
+        self.proj_fc = nn.Linear(self.embed_dim, 2)
+        self.grad_mult = feature_grad_mult(name)
+        # group_norm normalises the first conv layer over time, so padding would
+        # change its statistics: such CNNs run on each unpadded utterance.
+        self.per_utterance_cnn = self.config["extractor_mode"] == "group_norm"
+        if freeze_cnn:
+            for p in self.backbone.feature_extractor.parameters():
+                p.requires_grad_(False)
+
+    def _cnn(self, wav, lengths):
+        fe = self.backbone.feature_extractor
+        if lengths is None or not self.per_utterance_cnn:
+            return fe(wav, lengths)
+        feats = [fe(wav[i : i + 1, : int(n)], None)[0][0] for i, n in enumerate(lengths)]
+        frame_lengths = torch.tensor([f.shape[0] for f in feats], device=wav.device)
+        return nn.utils.rnn.pad_sequence(feats, batch_first=True), frame_lengths
+
+    def frames(self, wav, lengths=None):
+        """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None)."""
+        x, frame_lengths = self._cnn(wav, lengths)
+        if self.training and self.grad_mult != 1.0:
+            x = _GradScale.apply(x, self.grad_mult)
+        x = self.backbone.encoder(x, frame_lengths)
+        return x, frame_lengths
+
+    def embed(self, wav, lengths=None):
+        """Utterance embedding [B, D]: the mean of the valid frames."""
+        x, frame_lengths = self.frames(wav, lengths)
+        if frame_lengths is None:
+            return x.mean(dim=1)
+        mask = (torch.arange(x.shape[1], device=x.device)[None, :] < frame_lengths[:, None])
+        mask = mask.to(x.dtype).unsqueeze(-1)
+        return (x * mask).sum(dim=1) / frame_lengths.clamp(min=1).to(x.dtype)[:, None]
+
+    def forward(self, wav, lengths=None, return_embedding=False):
+        emb = self.embed(wav, lengths)
+        logits = self.proj_fc(emb)
+        return (logits, emb) if return_embedding else logits
+
+
+def build_classifier(name, **kwargs):
+    """A randomly initialised detector for model `name` (see adf.models.backbones.BACKBONES)."""
+    if name not in BACKBONES:
+        raise KeyError(f"unknown model {name!r}; choose one of: {', '.join(BACKBONES)}")
+    return SSLClassifier(name, **kwargs)
