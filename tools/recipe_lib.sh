@@ -1,0 +1,43 @@
+# Shared shell helpers for the recipes' run.sh (source it; ESPnet-style stages).
+#
+#   parse_options "$@"     --name value sets the shell variable `name` (must exist);
+#                          --help prints the variables' current values.
+#   stage_wanted N          true when N is within --stage/--stop_stage
+#   inputs_key ARGS...      one hash of the named files' size+mtime and any literal args
+#   stage_done MARKER KEY   true when MARKER holds KEY (stage finished on the same inputs)
+#   mark_done MARKER KEY    record that the stage finished on those inputs
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+parse_options() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --help|-h)
+        echo "Options (current values):" >&2
+        for v in $OPTION_NAMES; do echo "  --$v ${!v}" >&2; done
+        exit 0 ;;
+      --*=*) local k="${1%%=*}"; k="${k#--}"; local v="${1#*=}"; shift ;;
+      --*) local k="${1#--}"; [ $# -ge 2 ] || { echo "option --$k needs a value" >&2; exit 2; }
+           local v="$2"; shift 2 ;;
+      *) echo "unexpected argument: $1 (options are --name value)" >&2; exit 2 ;;
+    esac
+    k="${k//-/_}"
+    case " $OPTION_NAMES " in
+      *" $k "*) printf -v "$k" '%s' "$v" ;;
+      *) echo "unknown option --$k; known: $OPTION_NAMES" >&2; exit 2 ;;
+    esac
+  done
+}
+
+stage_wanted() { [ "$1" -ge "$stage" ] && [ "$1" -le "$stop_stage" ]; }
+
+inputs_key() {
+  local a
+  for a in "$@"; do
+    if [ -f "$a" ]; then stat -c '%n %s %Y' "$a"; else echo "$a"; fi
+  done | sha256sum | cut -d' ' -f1
+}
+
+stage_done() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+mark_done() { mkdir -p "$(dirname "$1")"; echo "$2" > "$1"; }
