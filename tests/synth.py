@@ -1,0 +1,49 @@
+"""Small generated audio and manifests for tests (no data is downloaded)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from adf.data.manifest import COLUMNS
+
+
+def write_tone(path, seconds=1.0, sr=16000, channels=1, freq=220.0, noise=0.05, seed=0, subtype=None):
+    """A tone plus noise; real/fake test corpora differ by `freq`/`noise`."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(seconds * sr))) / sr
+    x = 0.3 * np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(len(t))
+    data = np.stack([x * (0.5 + 0.5 * c) for c in range(channels)], axis=1) if channels > 1 else x
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    sf.write(path, data.astype(np.float32), sr, subtype=subtype)
+    return path
+
+
+def manifest_row(id_, label, path, seconds, sr=16000, channels=1, proportion="train"):
+    return dict(ID=id_, Label=label, Duration=round(seconds, 2), SampleRate=sr, Path=path,
+                Attack="-", Speaker="-", Proportion=proportion, AudioChannel=channels,
+                AudioEncoding="PCM_S", AudioBitSample=16, Language="-")
+
+
+def toy_corpus(root, n_per_split=(24, 8, 8), seed=0):
+    """Separable real (tone) / fake (noise) clips of 0.6-1.4 s with manifests
+    `root/data/{train,valid,test}.csv` whose paths use the $ROOT placeholder."""
+    rng = np.random.default_rng(seed)
+    frames = {}
+    for split, n in zip(("train", "valid", "test"), n_per_split):
+        rows = []
+        for i in range(n):
+            label = "real" if i % 2 else "fake"
+            sr = (16000, 8000, 22050)[i % 3]
+            sec = float(rng.uniform(0.6, 1.4))
+            rel = f"audio/{split}_{i}.wav"
+            write_tone(os.path.join(root, rel), sec, sr,
+                       freq=300.0 if label == "real" else 0.0,
+                       noise=0.02 if label == "real" else 0.3, seed=int(rng.integers(1 << 30)))
+            rows.append(manifest_row(f"TOY-{split}{i}", label, f"$ROOT/{rel}", sec, sr, proportion=split))
+        frames[split] = pd.DataFrame(rows, columns=COLUMNS)
+        os.makedirs(os.path.join(root, "data"), exist_ok=True)
+        frames[split].to_csv(os.path.join(root, "data", f"{split}.csv"), index=False)
+    return frames
