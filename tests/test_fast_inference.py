@@ -1,0 +1,117 @@
+"""The inference fast path (adf.models.frontend, bf16 backbone) against torchaudio's modules."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from adf.models.classifier import build_classifier
+from adf.models.frontend import batch_features, conv_time_major, utterance_features
+
+LENGTHS = [16000, 11111, 4000, 400]  # down to the receptive field (one frame)
+
+
+def padded_batch(lengths, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    wav = torch.zeros(len(lengths), max(lengths))
+    for i, n in enumerate(lengths):
+        wav[i, :n] = torch.randn(n, generator=g)
+    return wav, torch.tensor(lengths)
+
+
+@pytest.fixture(scope="module", params=["layer_norm", "group_norm"])
+def model(request):
+    """Tiny models with both CNN normalisations (group_norm = w2v_small's)."""
+    torch.manual_seed(0)
+    m = build_classifier("tiny", extractor_mode=request.param).eval()
+    with torch.no_grad():  # non-trivial norm affines and head, so their handling is tested
+        for p in m.parameters():
+            if p.dim() == 1:
+                p.add_(0.3 * torch.randn_like(p))
+    return m
+
+
+def logits(model, wav, lengths, fast=True):
+    model.fast_frontend = fast
+    try:
+        with torch.inference_mode():
+            return model(wav, lengths)
+    finally:
+        model.fast_frontend = True
+
+
+@pytest.mark.parametrize("kernel,stride,bias", [(3, 2, True), (2, 2, False), (10, 5, True), (4, 1, True)])
+def test_conv_time_major_is_conv1d(kernel, stride, bias):
+    conv = torch.nn.Conv1d(6, 5, kernel, stride=stride, bias=bias)
+    x = torch.randn(37, 6)
+    expected = F.conv1d(x.t()[None], conv.weight, conv.bias, stride=stride)[0].t()
+    with torch.no_grad():
+        assert torch.allclose(conv_time_major(x, conv), expected, atol=1e-6)
+
+
+def test_utterance_features_equal_torchaudio(model):
+    fe = model.backbone.feature_extractor
+    for n in LENGTHS:
+        wav = torch.randn(n)
+        with torch.no_grad():
+            expected = fe(wav[None], None)[0][0]
+            got = utterance_features(fe, wav)
+        assert got.shape == expected.shape
+        assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_batch_features_pad_with_zeros_and_count_frames(model):
+    wav, lengths = padded_batch(LENGTHS)
+    with torch.no_grad():
+        feats, frames = batch_features(model.backbone.feature_extractor, wav, lengths)
+    # 400-sample receptive field, 320-sample hop.
+    assert frames.tolist() == [(n - 400) // 320 + 1 for n in LENGTHS]
+    for i, f in enumerate(frames.tolist()):
+        assert feats[i, f:].abs().sum() == 0
+
+
+def test_fp32_fast_path_equals_plain_path(model):
+    wav, lengths = padded_batch(LENGTHS)
+    assert torch.allclose(logits(model, wav, lengths), logits(model, wav, lengths, fast=False), atol=1e-5)
+    one = wav[:1]
+    assert torch.allclose(logits(model, one, None), logits(model, one, None, fast=False), atol=1e-5)
+
+
+def test_padding_does_not_change_scores(model):
+    wav, lengths = padded_batch(LENGTHS)
+    batched = logits(model, wav, lengths)
+    alone = torch.cat([logits(model, wav[i : i + 1, :n], None) for i, n in enumerate(LENGTHS)])
+    assert torch.allclose(batched, alone, atol=1e-5)
+    # Extra zero padding on the whole batch changes nothing either.
+    longer = F.pad(wav, (0, 3000))
+    assert torch.allclose(logits(model, longer, lengths), batched, atol=1e-5)
+
+
+def test_bf16_backbone_close_to_fp32():
+    torch.manual_seed(0)
+    model = build_classifier("tiny").eval()
+    wav, lengths = padded_batch(LENGTHS)
+    ref_logits, ref_emb = model(wav, lengths, return_embedding=True)
+    model.set_precision("bf16")
+    assert all(p.dtype == torch.bfloat16 for p in model.backbone.parameters())
+    assert model.proj_fc.weight.dtype == torch.float32  # the head stays fp32
+    with torch.inference_mode():
+        got_logits, got_emb = model(wav, lengths, return_embedding=True)
+    assert got_logits.dtype == torch.float32
+    assert torch.allclose(got_emb, ref_emb.detach(), atol=0.05 * ref_emb.abs().max().item())
+    assert torch.allclose(got_logits, ref_logits.detach(), atol=0.05 * ref_logits.abs().max().item())
+
+
+def test_bad_precision_and_too_short_input():
+    model = build_classifier("tiny").eval()
+    with pytest.raises(ValueError, match="unknown precision"):
+        model.set_precision("fp8")
+    with pytest.raises(ValueError, match="shorter than the first kernel"):
+        with torch.inference_mode():
+            model(torch.randn(1, 5))
+
+
+def test_training_mode_uses_torchaudio_modules_with_gradients():
+    torch.manual_seed(0)
+    model = build_classifier("tiny").train()
+    wav, lengths = padded_batch(LENGTHS[:2])
+    model(wav, lengths).sum().backward()
+    assert model.backbone.feature_extractor.conv_layers[0].conv.weight.grad is not None
