@@ -101,13 +101,15 @@ def test_writer_reference_layout_mono_native_rate(tmp_path):
     mono_flac = rng.uniform(-0.5, 0.5, size=3 * 11025)
     sf.write(tmp_path / "clip.v2.flac", mono_flac, 11025)
     (tmp_path / "broken.wav").write_bytes(b"RIFF not really audio")
+    # readable (libsndfile sniffs the header) but M4A cannot be written back
+    sf.write(tmp_path / "talk.m4a", mono_flac, 11025, format="WAV")
     files = pd.DataFrame({
-        "Path": [str(tmp_path / "abc_0016.wav"), str(tmp_path / "clip.v2.flac"), str(tmp_path / "broken.wav")],
-        "Label": ["fake", "real", "real"], "Proportion": ["train", "test", "test"],
+        "Path": [str(tmp_path / n) for n in ("abc_0016.wav", "clip.v2.flac", "broken.wav", "talk.m4a")],
+        "Label": ["fake", "real", "real", "real"], "Proportion": ["train", "test", "test", "test"],
     })
     out = tmp_path / "segmented"
     written, problems = write_fixed_segments(files, out, durations=(4, 10))
-    assert len(problems) == 1 and "broken.wav" in problems[0]
+    assert len(problems) == 2 and "broken.wav" in problems[0] and "talk.m4a" in problems[1]
     expected_names = {
         out / "train/4s/fake/abc_0016_seg1.wav", out / "train/4s/fake/abc_0016_seg2.wav",
         out / "train/4s/fake/abc_0016_seg3.wav", out / "train/10s/fake/abc_0016_seg1.wav",
@@ -169,6 +171,11 @@ def test_parse_log(deepvoice):
     assert list(table["start"]) == [-5, 600, 1200, 0, 300, 0]
     assert list(table["end"]) == [800, 1500, 99999, 700, 1000, 500]
     assert list(table["folder"]) == ["FAKE"] * 3 + ["REAL"] * 3
+
+
+def test_parse_log_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.log"):
+        parse_deepvoice_log(str(tmp_path / "nope.log"))
 
 
 def test_parse_log_rejects_malformed_line():

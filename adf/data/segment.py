@@ -150,18 +150,21 @@ def write_fixed_segments(files, out_dir, durations=DURATIONS, root=None):
             log.warning("skipped: %s", err)
             continue
         mono = to_mono(wav).numpy()
-        for seconds in durations:
-            folder = os.path.join(out_dir, str(split), f"{seconds:g}s", str(label))
-            for k, (start, stop) in enumerate(fixed_segments(len(mono), sr, seconds), 1):
-                target = os.path.join(folder, segment_file_name(path, k))
-                try:
-                    _write_audio(target, mono[start:stop], sr)
-                except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-                    msg = f"{path}: cannot write segment {target} ({err})"
-                    problems.append(msg)
-                    log.warning("skipped: %s", msg)
-                    break  # the format fails for every segment of this file
-                written.append(target)
+        targets = [
+            (os.path.join(out_dir, str(split), f"{seconds:g}s", str(label), segment_file_name(path, k)), a, b)
+            for seconds in durations
+            for k, (a, b) in enumerate(fixed_segments(len(mono), sr, seconds), 1)
+        ]
+        for target, start, stop in targets:
+            try:
+                _write_audio(target, mono[start:stop], sr)
+            except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+                # the container cannot be written (M4A, ...): every segment would fail
+                msg = f"{path}: cannot write segment {target} ({err}); file skipped"
+                problems.append(msg)
+                log.warning("skipped: %s", msg)
+                break
+            written.append(target)
     return written, problems
 
 
@@ -175,16 +178,17 @@ _LOG_LINE = re.compile(
 def parse_deepvoice_log(source):
     """Read the reference's DEEP-VOICE segmentation log into a table.
 
-    `source` is a path or the log text. Only `Audio: ...` lines count (the
+    `source` is a path or the log text (a string with a newline or starting
+    with `Audio:`). Only `Audio: ...` lines count (the
     `Saved:` and completion lines are ignored); a malformed `Audio:` line is
     an error naming its line number. Columns: `base`, `n` (1-based),
     `start`, `end` (samples), `folder` (`FAKE` when `base` contains `-to-`,
     else `REAL`).
     """
     name = "<text>"
-    if "\n" not in str(source) and os.path.exists(str(source)):
-        name = str(source)
-        with open(source, encoding="utf-8") as fh:
+    if isinstance(source, os.PathLike) or "\n" not in source and not source.lstrip().startswith("Audio:"):
+        name = os.fspath(source)
+        with open(source, encoding="utf-8") as fh:  # FileNotFoundError names the file
             source = fh.read()
     rows, bad = [], []
     for lineno, line in enumerate(str(source).splitlines(), 1):
