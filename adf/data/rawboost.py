@@ -172,7 +172,8 @@ def rawboost(wav, algo=5, rng=None, options=None, sr=16000):
     """Apply RawBoost algorithm `algo` to a 1-D waveform (numpy array or torch tensor).
 
     `rng` is a numpy Generator or a seed (None: fresh entropy). Returns the
-    same type, dtype (and torch device) and length as the input.
+    same type, length, torch device and float dtype as the input (integer
+    input comes back as float64).
     """
     algo = check_algorithm(algo)
     opt = options if options is not None else RawBoostOptions()
@@ -187,9 +188,10 @@ def rawboost(wav, algo=5, rng=None, options=None, sr=16000):
     if is_torch:
         import torch
 
-        return torch.from_numpy(y).to(dtype=wav.dtype, device=wav.device)
-    return y.astype(np.asarray(wav).dtype if np.issubdtype(np.asarray(wav).dtype, np.floating) else np.float64)
-
+        dtype = wav.dtype if wav.is_floating_point() else torch.float64
+        return torch.from_numpy(y).to(dtype=dtype, device=wav.device)
+    dtype = np.asarray(wav).dtype
+    return y.astype(dtype if np.issubdtype(dtype, np.floating) else np.float64)
 
 class RawBoost:
     """A configured augmentation for a data pipeline: `RawBoost(5, seed=1)(wav)`.
