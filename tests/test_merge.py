@@ -179,3 +179,23 @@ def test_cli_with_yaml_config_and_summary(corpora, tmp_path, capsys):
 def test_summary_of_empty_merge():
     result = merge([], [])
     assert "== train.csv: 0 clips, 0.00 h" in summarise(result)
+
+
+def test_holdout_test_config_keeps_a_corpus_test_split_out_of_training(corpora, tmp_path, capsys):
+    d, src = corpora
+    cfg = tmp_path / "corpora.yaml"
+    cfg.write_text("train: [A, B]\ntest: [T2]\nholdout_test: [A]\nsampling: {B: {weight: 0.5}}\n")
+    assert merge_main(["--list-corpora", str(cfg)]) == 0
+    assert capsys.readouterr().out.split() == ["A", "B", "T2"]
+    out = tmp_path / "merged"
+    assert merge_main(["--config", str(cfg), "--manifests", str(d), "--out", str(out)]) == 0
+    train, _ = read_manifest(out / "train.csv")
+    test, _ = read_manifest(out / "test.csv")
+    a_test = set(src["A"].loc[src["A"]["Proportion"] == "test", "ID"])
+    assert a_test and a_test <= set(test["ID"]) and not a_test & set(train["ID"])
+    assert set(src["T2"]["ID"]) <= set(test["ID"])
+    assert (train["ID"].str.startswith("B")).sum() == 10  # weight 0.5 of B's 20 training rows
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [A]\nholdout_test: [Z]\n")
+    with pytest.raises(ValueError, match="not in the training list"):
+        merge_main(["--config", str(bad), "--manifests", str(d), "--out", str(out)])

@@ -26,6 +26,16 @@ Changed from the reference:
     Rows are drawn in a random order seeded by the merge seed and the corpus
     name, so a corpus's selection does not depend on the other corpora.
     Validation and test rows are never subsampled.
+  * `holdout_test`: training corpora whose own test split (`Proportion ==
+    "test"`) should be held out into test.csv instead of training on it, as
+    the example corpus needs and as users scoring a corpus's official test
+    split expect.
+
+A recipe names all of this in one YAML corpora config (`--config`):
+    train: [ASVspoof2019-LA, ...]     # training manifests, in order
+    test: [In-the-Wild, ...]          # test manifests, in order
+    holdout_test: []                  # training corpora whose test rows go to test.csv
+    sampling: {MLS: {max_hours: 100}}
 
 A summary (clips and hours per corpus, label and language) is printed after
 merging; problems go to the log and to `merge_problems.txt` next to the outputs.
@@ -155,7 +165,7 @@ def _drop_cross_duplicates(table, what, problems):
     return table[~later].reset_index(drop=True)
 
 
-def merge(train, test, sampling=None, seed=SEED):
+def merge(train, test, sampling=None, seed=SEED, holdout_test=()):
     """Merge manifests. `train` and `test` are lists of (name, csv path) in order.
 
     Returns a MergeResult; nothing is written (see `write_merge`).
@@ -168,7 +178,9 @@ def merge(train, test, sampling=None, seed=SEED):
         if df is None:
             continue
         is_valid = df["Proportion"] == "valid"
-        rows = df[~is_valid]
+        held_out = (df["Proportion"] == "test") & (name in holdout_test)
+        test_parts.append(df[held_out])
+        rows = df[~is_valid & ~held_out]
         if name in sampling:
             kept = _subsample(rows, name, sampling[name], seed)
             notes.append(f"{name}: sampling {sampling[name]} kept {len(kept)} of {len(rows)} training rows "
@@ -176,6 +188,9 @@ def merge(train, test, sampling=None, seed=SEED):
             rows = kept
         train_parts.append(rows)
         valid_parts.append(df[is_valid])
+    unknown = set(holdout_test) - {n for n, _ in train}
+    if unknown:
+        raise ValueError(f"holdout_test names corpora not in the training list: {sorted(unknown)}")
     for name, path in test:
         df = _read(path, name, problems)
         if df is not None:
@@ -226,6 +241,21 @@ def write_merge(result, out_dir):
     os.replace(report + ".tmp", report)
 
 
+CONFIG_KEYS = ("train", "test", "holdout_test", "sampling")
+
+
+def load_config(path):
+    """A recipe's corpora config (see the module docstring); missing keys are empty."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    unknown = set(data) - set(CONFIG_KEYS) if isinstance(data, dict) else {"<not a mapping>"}
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; expected {', '.join(CONFIG_KEYS)}")
+    return {k: data.get(k) or ([] if k != "sampling" else {}) for k in CONFIG_KEYS}
+
+
 def _resolve(names, manifest_dir):
     """Names -> (name, path): a name ending in .csv is a path, else <manifest_dir>/<name>.csv."""
     out = []
@@ -238,8 +268,12 @@ def _resolve(names, manifest_dir):
 
 
 def add_arguments(parser):
+    parser.add_argument("--config", help="recipe corpora config (YAML: train, test, holdout_test, sampling);"
+                        " replaces --train/--test/--sampling")
+    parser.add_argument("--list-corpora", metavar="CONFIG",
+                        help="print the corpus names a config uses (train then test) and exit")
     parser.add_argument("--manifests", default=".", help="folder holding <Name>.csv per corpus")
-    parser.add_argument("--out", required=True, help="folder for train.csv, valid.csv, test.csv")
+    parser.add_argument("--out", help="folder for train.csv, valid.csv, test.csv")
     parser.add_argument("--train", nargs="*", default=list(TRAIN_MANIFESTS),
                         help="training manifests in order (names or .csv paths; default: the reference's 29)")
     parser.add_argument("--test", nargs="*", default=list(TEST_MANIFESTS),
@@ -250,8 +284,21 @@ def add_arguments(parser):
 
 def run(args):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sampling = load_sampling(args.sampling) if args.sampling else None
-    result = merge(_resolve(args.train, args.manifests), _resolve(args.test, args.manifests), sampling, args.seed)
+    if args.list_corpora:
+        config = load_config(args.list_corpora)
+        print("\n".join(dict.fromkeys(config["train"] + config["test"])))
+        return 0
+    if not args.out:
+        raise SystemExit("adf merge: --out is required")
+    holdout = ()
+    if args.config:
+        config = load_config(args.config)
+        args.train, args.test, sampling, holdout = (config["train"], config["test"],
+                                                    config["sampling"], config["holdout_test"])
+    else:
+        sampling = load_sampling(args.sampling) if args.sampling else None
+    result = merge(_resolve(args.train, args.manifests), _resolve(args.test, args.manifests), sampling,
+                   args.seed, holdout_test=holdout)
     write_merge(result, args.out)
     for p in result.problems[:50]:
         log.warning(p)
