@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import pickle
+import re
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -83,16 +84,21 @@ def _container(path):
 
 def _refusal(path, err):
     try:
-        needed = ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-    except Exception:  # legacy format: the unpickler's message names the global
-        needed = ""
-    detail = f"it needs {needed}" if needed else str(err).strip().splitlines()[-1]
+        needed = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # legacy format: only the unpickler's message names the global
+        needed = re.findall(r"GLOBAL ([\w.]+)", str(err))
     return CheckpointError(
-        f"{path}: refused to unpickle: {detail}, which is not on adf's allow-list of types "
-        "that are safe to load (torch.load weights_only=True); unpickling it could run "
-        "arbitrary code. If you trust the file's source, convert it once with "
-        f"`{CONVERT_HINT.format(path=path)}` and load the converted file."
+        f"{path}: refused to unpickle: it needs {', '.join(needed) or 'an unknown global'}, "
+        "which is not on adf's allow-list of types that are safe to load (torch.load "
+        "weights_only=True); unpickling it could run arbitrary code. If you trust the file's "
+        f"source, convert it once with `{CONVERT_HINT.format(path=path)}` and load the "
+        "converted file."
     )
+
+
+def _short(err):
+    """The first sentence of a library's error message (torch's run to several lines)."""
+    return str(err).strip().split(". ")[0].splitlines()[0]
 
 
 def _torch_object(path, container, trust_pickle=False):
@@ -105,9 +111,9 @@ def _torch_object(path, container, trust_pickle=False):
     except pickle.UnpicklingError as err:
         if "GLOBAL" in str(err):
             raise _refusal(path, err) from None
-        raise CheckpointError(f"{path}: corrupt PyTorch checkpoint ({err})") from None
+        raise CheckpointError(f"{path}: corrupt PyTorch checkpoint ({_short(err)})") from None
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path}: truncated or corrupt PyTorch checkpoint ({err})") from None
+        raise CheckpointError(f"{path}: truncated or corrupt PyTorch checkpoint ({_short(err)})") from None
 
 
 def _tensors_of(obj, path):
@@ -144,7 +150,7 @@ def read_file(path, trust_pickle=False):
                 metadata = f.metadata() or {}
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
         except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({err})") from None
+            raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({_short(err)})") from None
         if not tensors:
             raise CheckpointError(f"{path}: the safetensors file holds no tensors")
         return RawCheckpoint(path, tensors, dict(metadata), "safetensors")
