@@ -167,6 +167,15 @@ def test_fairseq_allow_list_and_trusted_conversion(tmp_path):
     torch.save({"model": fairseq_sd, "args": argparse.Namespace(arch="wav2vec2"),
                 "extra_state": {"best": np.float64(0.5), "hist": np.arange(3), "n": np.int64(2)}}, ok)
     assert read_checkpoint(ok).source == "fairseq"
+    # Files written under numpy < 2 name numpy.core.multiarray (pickle protocol 2 spells
+    # globals out as text, so the legacy stream can be edited in place to show it).
+    old_numpy = tmp_path / "old_numpy.pt"
+    torch.save({"model": fairseq_sd, "best": np.float64(0.5), "hist": np.arange(3)}, old_numpy,
+               _use_new_zipfile_serialization=False)
+    data = old_numpy.read_bytes()
+    assert data.count(b"numpy._core.multiarray\n") == 2
+    old_numpy.write_bytes(data.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"))
+    assert read_checkpoint(old_numpy).source == "fairseq"
 
     odd = tmp_path / "odd.pt"  # a harmless type that is not on the allow-list
     torch.save({"model": fairseq_sd, "cfg": {"lr": fractions.Fraction(1, 3)}}, odd)

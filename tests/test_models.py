@@ -36,9 +36,11 @@ def test_counts_agree_with_the_published_model_sizes():
     assert 2100 < millions["xlsr_2b"] < 2200  # "2B" / 2.16B
 
 
-def test_adf_models_cli_lists_every_name():
-    out = subprocess.run([sys.executable, "-m", "adf", "models", "--csv"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+def test_adf_models_cli_lists_every_name(capsys):
+    from adf.cli import main
+
+    assert main(["models", "--csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
     assert out[0] == "name,paper,dim,layers,backbone_params,head_params"
     rows = {line.split(",")[0]: line.split(",") for line in out[1:]}
     assert list(rows) == list(BACKBONES)

@@ -34,9 +34,10 @@ CONVERT_HINT = "python tools/convert_checkpoint.py --trust-pickle {path} OUT.saf
 # Types a fairseq checkpoint holds besides tensors and builtins: the old `args`
 # Namespace, and numpy scalars/arrays in its training statistics. Tuples give
 # the name under which numpy < 2 pickled the same function.
-_NUMPY_DTYPES = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")
-                 and n[:-5] in ("Bool", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16",
-                                "UInt32", "UInt64", "Float16", "Float32", "Float64")]
+_NUMPY_DTYPES = [np.dtypes.BoolDType, np.dtypes.Int8DType, np.dtypes.Int16DType,
+                 np.dtypes.Int32DType, np.dtypes.Int64DType, np.dtypes.UInt8DType,
+                 np.dtypes.UInt16DType, np.dtypes.UInt32DType, np.dtypes.UInt64DType,
+                 np.dtypes.Float16DType, np.dtypes.Float32DType, np.dtypes.Float64DType]
 SAFE_GLOBALS = [
     argparse.Namespace,
     np.dtype,
@@ -60,7 +61,6 @@ class RawCheckpoint:
     path: Path
     tensors: dict
     metadata: dict = field(default_factory=dict)  # safetensors header metadata (strings)
-    container: str = ""  # "safetensors", "torch" or "fairseq" (a training checkpoint dict)
 
 
 def _container(path):
@@ -117,11 +117,9 @@ def _torch_object(path, container, trust_pickle=False):
 
 
 def _tensors_of(obj, path):
-    """The state dict inside a loaded object, and whether it came from a fairseq checkpoint."""
+    """The state dict inside a loaded object (a fairseq checkpoint keeps it under "model")."""
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj, container = obj["model"], "fairseq"  # fairseq: {"model", "cfg" or "args", ...}
-    else:
-        container = "torch"
+        obj = obj["model"]  # fairseq: {"model", "cfg" or "args", "optimizer_history", ...}
     if not isinstance(obj, dict) or not obj:
         raise CheckpointError(f"{path}: holds no state dict (found {type(obj).__name__})")
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
@@ -129,7 +127,7 @@ def _tensors_of(obj, path):
         raise CheckpointError(
             f"{path}: not a state dict: {len(bad)} entries are not tensors "
             f"(e.g. {', '.join(map(str, bad[:5]))})")
-    return dict(obj), container
+    return dict(obj)
 
 
 def read_file(path, trust_pickle=False):
@@ -153,9 +151,8 @@ def read_file(path, trust_pickle=False):
             raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({_short(err)})") from None
         if not tensors:
             raise CheckpointError(f"{path}: the safetensors file holds no tensors")
-        return RawCheckpoint(path, tensors, dict(metadata), "safetensors")
-    tensors, kind = _tensors_of(_torch_object(path, container, trust_pickle), path)
-    return RawCheckpoint(path, tensors, {}, kind)
+        return RawCheckpoint(path, tensors, dict(metadata))
+    return RawCheckpoint(path, _tensors_of(_torch_object(path, container, trust_pickle), path))
 
 
 def write_safetensors(tensors, path, metadata):

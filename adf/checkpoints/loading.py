@@ -53,14 +53,14 @@ class Checkpoint:
 def read_checkpoint(path, trust_pickle=False):
     """Read any supported checkpoint file (see adf.checkpoints) into a Checkpoint."""
     raw = read_file(path, trust_pickle=trust_pickle)
-    meta = raw.metadata
+    meta = raw.metadata if raw.metadata.get("format") == FORMAT else {}
     config = metadata_json(meta, "backbone_config", raw.path)
     if config is not None:  # JSON turns the CNN's tuples into lists
         config["extractor_conv_layer_config"] = [tuple(x) for x in config["extractor_conv_layer_config"]]
     return Checkpoint(
         path=raw.path,
         state_dict=to_adf_keys(raw.tensors),
-        source=meta.get("source") or key_style(raw.tensors),
+        source=raw.metadata.get("source") or key_style(raw.tensors),
         model_name=meta.get("model_name"),
         backbone_config=config,
         extra=metadata_json(meta, "extra", raw.path) or {},
