@@ -1,7 +1,7 @@
 """`adf prepare`: write the manifest of one corpus (shared/datasets.md §1-§2).
 
     adf prepare NAME --root DATA -o NAME.csv [--jobs N] [--meta FILE]
-    adf prepare --list
+    adf prepare --list [NAME]
 
 The manifest is written atomically. Files that could not be used (listed but
 missing, unreadable, duplicated IDs, bad metadata lines) are left out and
@@ -12,6 +12,7 @@ skipped), 2 when the corpus could not be prepared at all.
 """
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ from pathlib import Path
 
 def add_arguments(parser):
     parser.add_argument("name", nargs="?", help="corpus name (see --list)")
-    parser.add_argument("--list", action="store_true", help="list the corpora and exit")
+    parser.add_argument("--list", action="store_true",
+                        help="list the corpora (with NAME: describe that corpus) and exit")
     parser.add_argument("--root", help="data root holding one folder per corpus "
                                        "(default for egs: the repository's egs_data/)")
     parser.add_argument("-o", "--output", help="manifest to write (default: <name>.csv)")
@@ -31,6 +33,14 @@ def add_arguments(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the header cache")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
+
+
+def describe(corpus, out=sys.stdout):
+    """Name, prefix, folder, use and the preparer's docstring (what it does differently and why)."""
+    print(f"{corpus.name} (prefix {corpus.prefix}, folder <root>/{corpus.folder}, use: {corpus.use}"
+          + (f", reference manifest {corpus.reference_name}.csv" if corpus.reference_name else "") + ")",
+          file=out)
+    print("\n" + corpus.doc, file=out)
 
 
 def list_corpora(out=sys.stdout):
@@ -62,7 +72,7 @@ def run(args):
     from adf.data.corpora import build_manifest, get_corpus
     from adf.data.manifest import write_manifest
 
-    if args.list:
+    if args.list and not args.name:
         list_corpora()
         return 0
     if not args.name:
@@ -73,6 +83,9 @@ def run(args):
     except KeyError as err:
         print(f"adf prepare: {err.args[0]}", file=sys.stderr)
         return 2
+    if args.list:
+        describe(corpus)
+        return 0
     root = args.root
     if root is None:
         if corpus.name != "egs":
@@ -85,7 +98,7 @@ def run(args):
             corpus, root, jobs=max(1, args.jobs),
             cache_path=None if args.no_cache else f"{output}.cache.json",
             progress=not args.no_progress, meta=args.meta, segment_seconds=args.segment_seconds)
-    except (FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError, csv.Error) as err:
         print(f"adf prepare {corpus.name}: {err}", file=sys.stderr)
         return 2
     write_manifest(df, output)

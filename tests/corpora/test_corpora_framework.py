@@ -138,8 +138,14 @@ def test_cli_list_and_errors(tmp_path):
     assert res.returncode == 0
     for corpus in CORPORA.values():
         assert any(line.split()[:2] == [corpus.name, corpus.prefix] for line in res.stdout.splitlines())
+    detail = _cli("--list", "ASVspoof5", cwd=tmp_path)
+    assert "prefix ASV5" in detail.stdout and "first trial of each protocol is kept" in detail.stdout
     bad = _cli("NoSuchCorpus", "--root", str(tmp_path), cwd=tmp_path)
     assert bad.returncode == 2 and "unknown corpus 'NoSuchCorpus'" in bad.stderr
     missing = _cli("LJSpeech", "--root", str(tmp_path), "-o", str(tmp_path / "x.csv"), cwd=tmp_path)
     assert missing.returncode == 2 and "LJSpeech-1.1 does not exist" in missing.stderr
     assert not (tmp_path / "x.csv").exists()
+    itw = tmp_path / "In-the-Wild/release_in_the_wild"
+    write_text(itw / "meta.csv", "file,speaker\n0.wav,A\n")
+    broken = _cli("In-the-Wild", "--root", str(tmp_path), "-o", str(tmp_path / "x.csv"), cwd=tmp_path)
+    assert broken.returncode == 2 and f"{itw / 'meta.csv'}: missing column(s) label" in broken.stderr

@@ -147,11 +147,13 @@ def test_wildsvdd(data_root):
 
 
 def test_egs(data_root):
+    outside = write_audio(data_root.parent / "elsewhere.wav", 0.1)
     write_audio(data_root / "wav/real/a.wav", 0.2)
     write_audio(data_root / "wav/fake/a.wav", 0.1, 24000)
     write_text(data_root / "metadata.csv", "file,label,speaker,split,source,attack,language\n"
                "wav/real/a.wav,real,spk1,train,vctk,,en\nwav/fake/a.wav,fake,spk1,dev,vctk,hifigan,en\n"
-               "wav/fake/a.wav,fake,spk1,test,vctk,hifigan,en\nwav/real/a.wav,maybe,spk1,test,vctk,,en\n")
+               "wav/fake/a.wav,fake,spk1,test,vctk,hifigan,en\nwav/real/a.wav,maybe,spk1,test,vctk,,en\n"
+               f"{outside},real,spk2,test,vctk,,en\n")
     df, skips = prepare("egs", data_root)
     assert list(df["ID"]) == ["EGS-wav_real_a", "EGS-wav_fake_a"]
     assert list(df["Proportion"]) == ["train", "valid"] and list(df["Attack"]) == ["-", "hifigan"]
@@ -160,3 +162,4 @@ def test_egs(data_root):
     # a repeated row keeps its first copy and reports the second (the reference merge dropped both)
     assert skips[str(data_root / "wav/fake/a.wav")].startswith("duplicate ID EGS-wav_fake_a")
     assert "real|fake" in skips[f"{data_root / 'metadata.csv'}:5"]
+    assert skips[str(outside)].startswith("outside the data root")

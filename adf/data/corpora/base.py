@@ -207,13 +207,18 @@ def _expand_segments(entry, info, seconds):
 
 
 def _row(corpus, ctx, entry, info):
+    """The manifest row of one entry, or (None, why it cannot be written)."""
     frames = info.frames
+    try:
+        rel = Path(entry.path).relative_to(ctx.root).as_posix()
+    except ValueError:
+        return None, f"outside the data root {ctx.root}"
     row = {
         "ID": f"{corpus.prefix}-{entry.file_id}",
         "Label": entry.label,
         "Duration": info.duration,
         "SampleRate": info.sample_rate,
-        "Path": ROOT_PLACEHOLDER + "/" + Path(entry.path).relative_to(ctx.root).as_posix(),
+        "Path": f"{ROOT_PLACEHOLDER}/{rel}",
         "Attack": entry.attack,
         "Speaker": entry.speaker,
         "Proportion": entry.proportion,
