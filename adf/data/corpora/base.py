@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -68,16 +69,17 @@ class Skip:
 
 @dataclass
 class Context:
-    """What a preparer gets: the corpus folder, the data root and options."""
+    """What a preparer gets: the data root, the corpus folder and --meta."""
 
     root: Path
     folder: Path
-    meta: Path | None = None          # --meta: a metadata file given by hand
-    segment_seconds: float | None = None
+    meta: Path | None = None  # a metadata file given by hand, overriding the default place
 
 
 @dataclass(frozen=True)
 class Corpus:
+    """A registered corpus: how `adf prepare --list` shows it and how to prepare it."""
+
     name: str
     prefix: str
     folder: str
@@ -104,8 +106,6 @@ def register(name, prefix, folder, use, reference_name=None, segment_seconds=Non
         for other in CORPORA.values():
             if other.prefix.lower() == prefix.lower() or other.name.lower() == name.lower():
                 raise ValueError(f"{name}/{prefix} clashes with {other.name}/{other.prefix}")
-        import sys
-
         doc = (sys.modules[fn.__module__].__doc__ or "").strip()
         CORPORA[name] = Corpus(name, prefix, folder, use, fn, doc, reference_name,
                                segment_seconds, segmented or segment_seconds is not None)
@@ -267,7 +267,7 @@ def build_manifest(corpus, root, jobs=1, cache_path=None, progress=False, meta=N
         raise FileNotFoundError(f"{corpus.name}: folder {folder} does not exist "
                                 f"(expected <root>/{corpus.folder or ''})")
     seconds = segment_seconds if segment_seconds is not None else corpus.segment_seconds
-    ctx = Context(root, folder, Path(meta) if meta else None, seconds)
+    ctx = Context(root, folder, Path(meta) if meta else None)
     entries, skips = collect(corpus, ctx)
 
     present = []

@@ -12,6 +12,7 @@ from adf.data.corpora.base import Entry, rel_parts, register, stem, walk
 @register("DiffusionDeepfake", "DiffFake", "DiffusionDeepfake", "train")
 def entries(ctx):
     for path in walk(ctx.folder, ".wav"):
-        system = rel_parts(path, ctx.folder)[0] if len(rel_parts(path, ctx.folder)) > 1 else "-"
+        parts = rel_parts(path, ctx.folder)
+        system = parts[0] if len(parts) > 1 else "-"
         yield Entry(path, f"{system}-{stem(path)}", "fake", attack=system,
                     speaker=stem(path).split("_")[0], language="EN")
