@@ -1,6 +1,6 @@
 """ASVspoof 2019 LA, 2021 LA/DF and 5: protocol-driven preparers on miniature trees."""
 import pytest
-from conftest import prepare, write_audio, write_text
+from corpus_tree import prepare, write_audio, write_text
 
 
 def test_asvspoof2019_la(data_root):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import write_audio, write_text
+from corpus_tree import write_audio, write_text
 
 from adf.data import audio_info
 from adf.data.audio_info import AudioInfo, probe_file, probe_files

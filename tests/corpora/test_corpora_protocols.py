@@ -1,6 +1,6 @@
 """Metadata-driven training corpora: DECRO, DSD, SpoofCeleb, Codecfake (Xie et al.)."""
 import pytest
-from conftest import prepare, write_audio, write_text
+from corpus_tree import prepare, write_audio, write_text
 
 
 def test_decro(data_root):

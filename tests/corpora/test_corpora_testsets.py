@@ -1,7 +1,7 @@
 """The test sets (FoR, FoR-norm, In-the-Wild, DEEP-VOICE, ADD2023, Deepfake-Eval-2024),
 WildSVDD and the embedded egs corpus, on miniature trees."""
 import pytest
-from conftest import prepare, write_audio, write_text
+from corpus_tree import prepare, write_audio, write_text
 
 
 @pytest.mark.parametrize("name, folder, prefix", [("FakeOrReal", "for-original", "FoR"),

@@ -1,6 +1,6 @@
 """Walked training corpora (no metadata): label, split, speaker and IDs from the folder layout."""
 import pytest
-from conftest import prepare, write_audio
+from corpus_tree import prepare, write_audio
 
 
 def _make(root, files):
