@@ -163,3 +163,14 @@ def test_egs(data_root):
     assert skips[str(data_root / "wav/fake/a.wav")].startswith("duplicate ID EGS-wav_fake_a")
     assert "real|fake" in skips[f"{data_root / 'metadata.csv'}:5"]
     assert skips[str(outside)].startswith("outside the data root")
+
+
+def test_any_corpus_can_be_segmented_on_request(data_root):
+    write_audio(data_root / "ADD2023/Track1.2/testR2/wav/x.wav", 0.25)
+    write_text(data_root / "ADD2023/Track1.2/testR2/label.txt", "x.wav fake\n")
+    whole, _ = prepare("ADD2023", data_root)
+    assert "Start" not in whole.columns and list(whole["ID"]) == ["ADD2023-x"]
+    cut, _ = prepare("ADD2023", data_root, segment_seconds=0.2)
+    assert list(cut["ID"]) == ["ADD2023-x_seg1", "ADD2023-x_seg2"]
+    assert list(cut["Start"]) == [0, 3200] and list(cut["Stop"]) == [3200, 4000]
+    assert list(cut["Duration"]) == [0.2, 0.05]

@@ -206,7 +206,7 @@ def _expand_segments(entry, info, seconds):
     return out
 
 
-def _row(corpus, ctx, entry, info):
+def _row(corpus, ctx, entry, info, segmented):
     """The manifest row of one entry, or (None, why it cannot be written)."""
     frames = info.frames
     try:
@@ -227,7 +227,7 @@ def _row(corpus, ctx, entry, info):
         "AudioBitSample": info.bits,
         "Language": entry.language,
     }
-    if corpus.segmented:
+    if segmented:
         start = max(0, entry.start or 0)
         stop = frames if entry.stop is None else min(entry.stop, frames)
         if stop - start <= 0:
@@ -259,7 +259,7 @@ def build_manifest(corpus, root, jobs=1, cache_path=None, progress=False, meta=N
     """
     import pandas as pd
 
-    from adf.data.audio_info import probe_files
+    from adf.data.audio_info import AudioInfo, probe_files
 
     root = Path(root).absolute()
     folder = root / corpus.folder if corpus.folder else root
@@ -267,6 +267,7 @@ def build_manifest(corpus, root, jobs=1, cache_path=None, progress=False, meta=N
         raise FileNotFoundError(f"{corpus.name}: folder {folder} does not exist "
                                 f"(expected <root>/{corpus.folder or ''})")
     seconds = segment_seconds if segment_seconds is not None else corpus.segment_seconds
+    segmented = corpus.segmented or bool(seconds)  # any corpus can be cut on request
     ctx = Context(root, folder, Path(meta) if meta else None)
     entries, skips = collect(corpus, ctx)
 
@@ -282,12 +283,12 @@ def build_manifest(corpus, root, jobs=1, cache_path=None, progress=False, meta=N
     rows, first_of = [], {}
     for e in present:
         info = infos[str(e.path)]
-        if not hasattr(info, "frames"):
+        if not isinstance(info, AudioInfo):
             skips.append(Skip(str(e.path), info))
             continue
         parts = _expand_segments(e, info, seconds) if seconds and e.start is None else [e]
         for part in parts:
-            row, problem = _row(corpus, ctx, part, info)
+            row, problem = _row(corpus, ctx, part, info, segmented)
             if problem:
                 skips.append(Skip(str(e.path), problem))
             elif row["ID"] in first_of:
@@ -295,5 +296,5 @@ def build_manifest(corpus, root, jobs=1, cache_path=None, progress=False, meta=N
             else:
                 first_of[row["ID"]] = str(e.path)
                 rows.append(row)
-    columns = COLUMNS + (SEGMENT_COLUMNS if corpus.segmented else [])
+    columns = COLUMNS + (SEGMENT_COLUMNS if segmented else [])
     return pd.DataFrame(rows, columns=columns), skips
