@@ -197,3 +197,15 @@ def test_resumable_csv_refuses_a_foreign_file(tmp_path):
     with pytest.raises(ValueError, match="not a score CSV"):
         ResumableCSV(other, ["id", "path", "logit_fake", "logit_real"], lambda r: r["id"])
     assert other.read_text() == "name,value\nx,1\n"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_cuda_matches_cpu(model, mixed_files, precision):
+    cpu = by_id(score_items(model, mixed_files, batch_size=1))
+    gpu = by_id(score_items(model, mixed_files, batch_size=4, workers=1, device="cuda", precision=precision))
+    model.cpu()
+    tol = 1e-4 if precision == "fp32" else 0.05
+    for key, score in cpu.items():
+        assert [gpu[key].logit_fake, gpu[key].logit_real] == pytest.approx(
+            [score.logit_fake, score.logit_real], abs=tol)
