@@ -39,14 +39,16 @@ def add_arguments(parser):
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                         help="decoding processes (0 = decode in the main process)")
     parser.add_argument("--window", type=float, default=None,
-                        help="score windows of this many seconds (for long audio)")
+                        help="score windows of this many seconds, each read, resampled and "
+                             "layer-normed on its own (bounded memory for long audio)")
     parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default: --window)")
     parser.add_argument("--aggregate", choices=["mean", "min"], default="mean",
                         help="utterance score from windows: mean logits, or the most fake window")
     parser.add_argument("--segments", default=None, help="also write per-window scores to this CSV")
     parser.add_argument("--strict", action="store_true", help="stop with an error at the first bad input")
     parser.add_argument("--overwrite", action="store_true",
-                        help="start afresh instead of resuming from an existing output")
+                        help="start afresh instead of resuming from an existing output "
+                             "(resuming assumes the same checkpoint and options)")
 
 
 def _walk(folder):
@@ -165,6 +167,11 @@ def run(args):
                                     keep=lambda r: key(r) in finished, overwrite=args.overwrite)
     except (ValueError, OSError) as err:
         return fail(f"{err} (use --overwrite or another output)")
+    if segments is not None:
+        missing = len(finished - {key(row) for row in segments.previous})
+        if missing:
+            print(f"note: {missing} input(s) scored earlier have no rows in {args.segments}; "
+                  "--overwrite rescores them", file=sys.stderr)
     todo = [item for item in items if (item.path, item.id) not in finished]
     resumed = len(items) - len(todo)
     if resumed:

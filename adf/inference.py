@@ -248,6 +248,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     if progress is not None:
         progress.total = len(pieces)
         progress.refresh()
+    if not pieces:
+        return
 
     # 2. Longest first, fixed-size batches, decoded by DataLoader workers.
     order = sorted(range(len(pieces)), key=lambda i: -pieces[i].length_16k)
