@@ -68,11 +68,11 @@ def _file_ids(files):
     relative path, or where even those collide the path as given."""
     from collections import Counter
 
-    stems = [os.path.splitext(os.path.basename(p))[0] for p, _ in files]
-    ids = [rel if n > 1 else stem for stem, (_, rel), n in
-           zip(stems, files, (Counter(stems)[s] for s in stems))]
-    counts = Counter(ids)
-    return [path if counts[i] > 1 else i for i, (path, _) in zip(ids, files)]
+    stems = [os.path.splitext(os.path.basename(path))[0] for path, _ in files]
+    stem_counts = Counter(stems)
+    ids = [stem if stem_counts[stem] == 1 else rel for stem, (_, rel) in zip(stems, files)]
+    id_counts = Counter(ids)
+    return [i if id_counts[i] == 1 else path for i, (path, _) in zip(ids, files)]
 
 
 def _manifest_items(path, data_root):
@@ -95,27 +95,25 @@ def _manifest_items(path, data_root):
 
 def collect_items(inputs, data_root=None):
     """Items from INPUTs in the order given, plus problems (one line each).
-    A path listed twice is scored once."""
+    An audio file listed twice (or found in two folders) is scored once."""
     from adf.inference import Item
 
-    items, files, problems = [], [], []
+    entries, files, problems = [], {}, []  # entries: Items, or audio paths awaiting an id
     for given in inputs:
-        if os.path.isdir(given):
-            found = _walk(given)
-            if not found:
-                problems.append(f"{given}: folder holds no audio files")
-            files.extend(found)
-        elif given.lower().endswith(".csv"):
+        if given.lower().endswith(".csv") and not os.path.isdir(given):
             got, bad = _manifest_items(given, data_root)
-            items.extend(got)
+            entries.extend(got)
             problems.extend(bad)
-        else:
-            files.append((given, given))
-    unique = {}
-    for path, rel in files:
-        unique.setdefault(path, rel)
-    files = list(unique.items())
-    items = [Item(i, p) for i, (p, _) in zip(_file_ids(files), files)] + items
+            continue
+        found = _walk(given) if os.path.isdir(given) else [(given, given)]
+        if not found:
+            problems.append(f"{given}: folder holds no audio files")
+        for path, rel in found:
+            if path not in files:
+                files[path] = rel
+                entries.append(path)
+    ids = dict(zip(files, _file_ids(list(files.items()))))
+    items = [Item(ids[e], e) if isinstance(e, str) else e for e in entries]
     return list(dict.fromkeys(items)), problems
 
 

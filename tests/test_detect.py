@@ -218,3 +218,25 @@ def test_interrupted_run_keeps_finished_rows(ckpt, tmp_path, monkeypatch, capsys
     assert list(final["id"]) == ["0", "1", "2", "3"]
     for row in final.itertuples():
         assert [row.logit_fake, row.logit_real] == pytest.approx(expected_logits(ckpt, row.path), abs=1e-5)
+
+
+def test_collect_items_order_and_unique_ids(tmp_path, monkeypatch):
+    from adf.detect import collect_items
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("d1/x.wav", "d1/sub/y.flac", "d2/x.wav", "d2/y.wav", "z.wav"):
+        noise(tmp_path / name, 0.1, 16000)
+    man = manifest(tmp_path / "m.csv", [("M-1", "fake", str(tmp_path / "z.wav"))])
+    items, problems = collect_items([man, "d1", "d2", "z.wav", "d1/x.wav"])
+    assert problems == []
+    assert [(i.id, i.path, i.label) for i in items] == [
+        ("M-1", str(tmp_path / "z.wav"), 0),
+        ("sub/y.flac", "d1/sub/y.flac", None),  # folders are walked in sorted order
+        ("d1/x.wav", "d1/x.wav", None),   # relative paths collide too: the path as given
+        ("d2/x.wav", "d2/x.wav", None),
+        ("y.wav", "d2/y.wav", None),      # stem y collides with sub/y.flac: relative path
+        ("z", "z.wav", None),             # listed twice: scored once
+    ]
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    assert collect_items([str(empty)]) == ([], [f"{empty}: folder holds no audio files"])
