@@ -75,33 +75,15 @@ def _file_ids(files):
     return [i if id_counts[i] == 1 else path for i, (path, _) in zip(ids, files)]
 
 
-def _manifest_items(path, data_root):
-    """Items of a manifest (12 columns, optional Start/Stop) plus its problems."""
-    from adf.data.manifest import ROOT_PLACEHOLDER, ManifestError, read_manifest
-    from adf.inference import Item
-
-    try:
-        df, problems = read_manifest(path, root=data_root, on_error="skip")
-    except ManifestError as err:
-        return [], [str(err)]
-    if data_root is None and df["Path"].str.contains(ROOT_PLACEHOLDER, regex=False).any():
-        return [], [f"{path}: paths use {ROOT_PLACEHOLDER}; give --data-root"]
-    starts = df["Start"] if "Start" in df.columns else [-1] * len(df)
-    stops = df["Stop"] if "Stop" in df.columns else [-1] * len(df)
-    items = [Item(str(i), p, max(int(a), 0), int(b) if b >= 0 else None, int(label == "real"))
-             for i, p, a, b, label in zip(df["ID"], df["Path"], starts, stops, df["Label"])]
-    return items, problems
-
-
 def collect_items(inputs, data_root=None):
     """Items from INPUTs in the order given, plus problems (one line each).
     An audio file listed twice (or found in two folders) is scored once."""
-    from adf.inference import Item
+    from adf.inference import Item, manifest_items
 
     entries, files, problems = [], {}, []  # entries: Items, or audio paths awaiting an id
     for given in inputs:
         if given.lower().endswith(".csv") and not os.path.isdir(given):
-            got, bad = _manifest_items(given, data_root)
+            got, bad = manifest_items(given, data_root)
             entries.extend(got)
             problems.extend(bad)
             continue
@@ -123,7 +105,7 @@ def run(args):
     import torch
     from tqdm import tqdm
 
-    from adf.checkpoints import load_model
+    from adf.checkpoints import CheckpointError, load_model
     from adf.inference import (SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, autocast_context,
                                score_items, score_row, window_rows)
 
@@ -177,7 +159,9 @@ def run(args):
 
     try:
         model = load_model(args.ckpt, model_name=args.model, device=device)
-    except (ValueError, KeyError, OSError, RuntimeError) as err:
+    except CheckpointError as err:  # its message names the file
+        return fail(err)
+    except (KeyError, OSError) as err:
         return fail(f"cannot load checkpoint {args.ckpt}: {err}")
 
     order = {(item.path, item.id): n for n, item in enumerate(items)}

@@ -1,7 +1,12 @@
 """The batched scoring engine: audio items in, [fake, real] logits out.
 
 This is the one implementation of test-time scoring in adf; `adf detect` and
-the recipes' inference stages both call `score_items`.
+the recipes' inference stages both call `score_items`:
+
+    items, problems = manifest_items("test.csv", data_root="/data")
+    write_score_csv(score_items(model, items, batch_size=8, device="cuda"), "scores/test.csv")
+
+Score CSV columns: id, path, logit_fake, logit_real, prob_real (+ label, 1 = real).
 
 Pipeline:
 1. `probe` reads every item's header (frames, rate) in a thread pool, so
@@ -59,6 +64,24 @@ class Item:
     start: int = 0
     stop: int | None = None
     label: int | None = None
+
+
+def manifest_items(path, data_root=None):
+    """Items of a 12-column manifest (optional Start/Stop segment columns), plus
+    its problems (one line each; bad rows are left out). `data_root` replaces $ROOT."""
+    from adf.data.manifest import ROOT_PLACEHOLDER, ManifestError, read_manifest
+
+    try:
+        df, problems = read_manifest(path, root=data_root, on_error="skip")
+    except ManifestError as err:
+        return [], [str(err)]
+    if data_root is None and df["Path"].str.contains(ROOT_PLACEHOLDER, regex=False).any():
+        return [], [f"{path}: paths use {ROOT_PLACEHOLDER}; give the data root"]
+    starts = df["Start"] if "Start" in df.columns else [-1] * len(df)
+    stops = df["Stop"] if "Stop" in df.columns else [-1] * len(df)
+    items = [Item(str(i), p, max(int(a), 0), int(b) if b >= 0 else None, int(label == "real"))
+             for i, p, a, b, label in zip(df["ID"], df["Path"], starts, stops, df["Label"])]
+    return items, problems
 
 
 @dataclass
@@ -358,6 +381,19 @@ def read_score_rows(path):
         raise ValueError(f"{path}: not a score CSV (missing column(s): {', '.join(missing)})")
     logits = df[["logit_fake", "logit_real"]].apply(pd.to_numeric, errors="coerce")
     return df[logits.notna().all(axis=1)].to_dict("records")
+
+
+def write_score_csv(scores, path):
+    """Write the rows of the finished Scores to `path` atomically; returns the row count.
+    (For one-shot scoring; `adf detect` builds its output with ResumableCSV.)"""
+    import pandas as pd
+
+    from adf.data.manifest import write_csv_atomic
+
+    rows = [score_row(s) for s in scores if s.ok]
+    columns = SCORE_COLUMNS + (["label"] if any("label" in r for r in rows) else [])
+    write_csv_atomic(pd.DataFrame(rows, columns=columns), path)
+    return len(rows)
 
 
 class ResumableCSV:

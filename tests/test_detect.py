@@ -149,6 +149,12 @@ def test_exit_codes(ckpt, tmp_path, capsys):
     assert detect("--ckpt", ckpt, "-o", tmp_path / "w.csv", "--precision", "fp16", "--device", "cpu",
                   good) != 0
     assert "fp16 needs a CUDA device" in capsys.readouterr().err
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(b"")
+    assert detect("--ckpt", broken, "-o", tmp_path / "v.csv", good) != 0
+    assert "broken.ckpt: the file is empty" in capsys.readouterr().err
+    assert detect("--ckpt", ckpt, "--model", "nonesuch", "-o", tmp_path / "u.csv", good) != 0
+    assert "nonesuch" in capsys.readouterr().err
     foreign = tmp_path / "foreign.csv"
     foreign.write_text("a,b\n1,2\n")
     assert detect("--ckpt", ckpt, "-o", foreign, good) != 0

@@ -209,3 +209,36 @@ def test_cuda_matches_cpu(model, mixed_files, precision):
     for key, score in cpu.items():
         assert [gpu[key].logit_fake, gpu[key].logit_real] == pytest.approx(
             [score.logit_fake, score.logit_real], abs=tol)
+
+
+def test_manifest_items_and_write_score_csv(model, tmp_path):
+    import pandas as pd
+
+    from adf.data.manifest import COLUMNS
+    from adf.inference import manifest_items, write_score_csv
+
+    noise(tmp_path / "r.wav", 0.5, 16000)
+    rows = []
+    for i, (label, name, start, stop) in enumerate([("real", "r.wav", 0, 4000), ("fake", "r.wav", -1, -1),
+                                                    ("fake", "gone.wav", -1, -1)]):
+        rec = dict.fromkeys(COLUMNS, "-")
+        rec.update(ID=f"T-{i}", Label=label, Duration=0.5, SampleRate=16000, Path=f"$ROOT/{name}",
+                   AudioChannel=1, Start=start, Stop=stop)
+        rows.append(rec)
+    rows.append(dict(rows[0], ID="T-bad", Label="maybe"))
+    man = tmp_path / "m.csv"
+    pd.DataFrame(rows).to_csv(man, index=False)
+
+    items, problems = manifest_items(man, data_root=tmp_path)
+    assert items == [Item("T-0", f"{tmp_path}/r.wav", 0, 4000, 1), Item("T-1", f"{tmp_path}/r.wav", 0, None, 0),
+                     Item("T-2", f"{tmp_path}/gone.wav", 0, None, 0)]
+    assert len(problems) == 1 and "row 5, column Label" in problems[0]
+    assert "give the data root" in manifest_items(man)[1][0]
+
+    scores = list(score_items(model, items))
+    assert write_score_csv(scores, tmp_path / "s.csv") == 2
+    out = pd.read_csv(tmp_path / "s.csv")
+    assert list(out.columns) == ["id", "path", "logit_fake", "logit_real", "prob_real", "label"]
+    assert sorted(zip(out["id"], out["label"])) == [("T-0", 1), ("T-1", 0)]
+    expected = reference_logits(model, load_for_model(f"{tmp_path}/r.wav", 0, 4000))
+    assert out.set_index("id").loc["T-0", ["logit_fake", "logit_real"]].tolist() == pytest.approx(expected, abs=1e-6)
