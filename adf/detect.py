@@ -77,7 +77,8 @@ def _file_ids(files):
 
 def collect_items(inputs, data_root=None):
     """Items from INPUTs in the order given, plus problems (one line each).
-    An audio file listed twice (or found in two folders) is scored once."""
+    An audio file listed twice (or found in two folders) is scored once; an
+    item whose id an earlier one already has is a problem (ids stay unique)."""
     from adf.inference import Item, manifest_items
 
     entries, files, problems = [], {}, []  # entries: Items, or audio paths awaiting an id
@@ -95,8 +96,14 @@ def collect_items(inputs, data_root=None):
                 files[path] = rel
                 entries.append(path)
     ids = dict(zip(files, _file_ids(list(files.items()))))
-    items = [Item(ids[e], e) if isinstance(e, str) else e for e in entries]
-    return list(dict.fromkeys(items)), problems
+    items, owners = [], {}
+    for item in dict.fromkeys(Item(ids[e], e) if isinstance(e, str) else e for e in entries):
+        if item.id in owners:  # score files need unique ids
+            problems.append(f"{item.path}: id {item.id!r} is already used by {owners[item.id]}")
+            continue
+        owners[item.id] = item.path
+        items.append(item)
+    return items, problems
 
 
 def run(args):

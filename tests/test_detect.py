@@ -243,6 +243,10 @@ def test_collect_items_order_and_unique_ids(tmp_path, monkeypatch):
         ("y.wav", "d2/y.wav", None),      # stem y collides with sub/y.flac: relative path
         ("z", "z.wav", None),             # listed twice: scored once
     ]
+    other = manifest(tmp_path / "other.csv", [("M-1", "real", str(tmp_path / "d2/y.wav"))])
+    items, problems = collect_items([man, man, other])
+    assert [i.id for i in items] == ["M-1"]
+    assert problems == [f"{tmp_path}/d2/y.wav: id 'M-1' is already used by {tmp_path}/z.wav"]
     empty = tmp_path / "nothing"
     empty.mkdir()
     assert collect_items([str(empty)]) == ([], [f"{empty}: folder holds no audio files"])
