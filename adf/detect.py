@@ -34,7 +34,7 @@ def add_arguments(parser):
     parser.add_argument("--data-root", default=None, help="replaces $ROOT in manifest paths")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
-                        help="autocast precision (fp16 needs CUDA)")
+                        help="weight precision of the backbone (fp16 needs CUDA)")
     parser.add_argument("--batch-size", type=int, default=8, help="inputs per batch (length-sorted)")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                         help="decoding processes (0 = decode in the main process)")
@@ -165,7 +165,11 @@ def run(args):
         print(f"resuming: {resumed} input(s) already scored in {args.output}", file=sys.stderr)
 
     try:
-        model = load_model(args.ckpt, model_name=args.model, device=device)
+        # bf16/fp16: weights loaded straight into that precision (no fp32 copy)
+        # and run without autocast; the head stays fp32.
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
+        model = load_model(args.ckpt, model_name=args.model, device=device, dtype=dtype)
+        model.set_precision(args.precision)
     except CheckpointError as err:  # its message names the file
         return fail(err)
     except (KeyError, OSError) as err:

@@ -14,8 +14,9 @@ Pipeline:
    model input's length is known.
 2. Each item becomes one model input (the whole utterance, or the Start/Stop
    segment), or with `window` seconds one input per window.
-3. Inputs are sorted by length and grouped into batches of `batch_size`, the
-   longest first (an out-of-memory shows up at once). Worker processes of a
+3. Inputs are sorted by length and grouped into batches of up to `batch_size`
+   with at most 5 % padding (`plan_batches`), the longest first (an
+   out-of-memory shows up at once). Worker processes of a
    torch DataLoader decode, mix to mono, resample to 16 kHz and layer-norm
    each input (`adf.audio.load_for_model`, exactly the reference's test-time
    preprocessing) while the model runs on the previous batch.
@@ -236,7 +237,9 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     ("mean" or "min"); `workers` is the number of decoding processes (0 = in
     this process); `progress` is an optional tqdm-like object updated with the
     number of model inputs done. The model is moved to `device` and run in eval
-    mode; its training mode is restored afterwards.
+    mode; its training mode is restored afterwards. `precision` bf16/fp16 runs
+    autocast over fp32 weights, or, faster, nothing when the backbone's weights
+    already are in that precision (SSLClassifier.set_precision).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -250,6 +253,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
             raise ValueError("window and hop must be > 0 seconds")
     device = torch.device(device)
     amp = autocast_context(device, precision)
+    if model.backbone_dtype == PRECISIONS[precision]:
+        amp = nullcontext()  # weights already in that precision (load_model dtype / set_precision): no autocast
     min_16k = receptive_field(model)
 
     # 1. Headers -> pieces; items that cannot be scored are reported at once.
@@ -274,9 +279,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     if not pieces:
         return
 
-    # 2. Longest first, fixed-size batches, decoded by DataLoader workers.
-    order = sorted(range(len(pieces)), key=lambda i: -pieces[i].length_16k)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    # 2. Longest first, batches of similar lengths, decoded by DataLoader workers.
+    batches = plan_batches([piece.length_16k for piece in pieces], batch_size)
     loader = torch.utils.data.DataLoader(
         _PieceDataset(pieces, items), batch_sampler=batches, collate_fn=_collate,
         num_workers=workers, pin_memory=device.type == "cuda",
@@ -306,6 +310,27 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
                 progress.update(len(piece_ids) + len(errors))
     finally:
         model.train(was_training)
+
+
+MAX_PADDING = 0.05
+
+
+def plan_batches(lengths, batch_size, max_padding=MAX_PADDING):
+    """Input indices grouped into batches, longest first: at most `batch_size`
+    inputs each, and a batch is closed early rather than let its zero padding
+    exceed `max_padding` of its samples (padding never changes a score, but it
+    costs compute in the encoder)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, current, total = [], [], 0
+    for i in order:
+        if current:
+            padded = (len(current) + 1) * lengths[current[0]]
+            if len(current) == batch_size or 1 - (total + lengths[i]) / padded > max_padding:
+                batches.append(current)
+                current, total = [], 0
+        current.append(i)
+        total += lengths[i]
+    return batches + [current] if current else batches
 
 
 def _probe_or_error(item):

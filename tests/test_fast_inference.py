@@ -115,3 +115,36 @@ def test_training_mode_uses_torchaudio_modules_with_gradients():
     wav, lengths = padded_batch(LENGTHS[:2])
     model(wav, lengths).sum().backward()
     assert model.backbone.feature_extractor.conv_layers[0].conv.weight.grad is not None
+
+
+def test_autocast_over_fp32_weights_still_works():
+    torch.manual_seed(0)
+    model = build_classifier("tiny").eval()
+    wav, lengths = padded_batch(LENGTHS)
+    ref = logits(model, wav, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = logits(model, wav, lengths).float()
+    assert torch.allclose(got, ref, atol=0.05 * ref.abs().max().item())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_plan_batches_bounds_padding(seed):
+    from adf.inference import plan_batches
+
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(100, 2000, (int(torch.randint(1, 60, (1,), generator=g)),), generator=g).tolist()
+    batches = plan_batches(lengths, batch_size=6, max_padding=0.05)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths, reverse=True)  # longest first
+    for b in batches:
+        assert 1 <= len(b) <= 6
+        assert 1 - sum(lengths[i] for i in b) / (len(b) * max(lengths[i] for i in b)) <= 0.05
+
+
+def test_plan_batches_by_hand():
+    from adf.inference import plan_batches
+
+    # 100,99,98 pad 1.0 % ; adding 80 would pad 1 - 377/400 = 5.75 % -> new batch.
+    assert plan_batches([80, 100, 99, 98, 79, 10], batch_size=4) == [[1, 2, 3], [0, 4], [5]]
+    assert plan_batches([5, 5, 5, 5, 5], batch_size=2) == [[0, 1], [2, 3], [4]]

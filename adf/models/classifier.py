@@ -74,15 +74,18 @@ class SSLClassifier(nn.Module):
 
     def set_precision(self, precision):
         """Cast the backbone's weights to `precision` ("fp32", "bf16" or "fp16") in
-        place; the head stays fp32. Inputs are cast to match in `frames`. Returns self."""
+        place; the head is kept in fp32. Inputs are cast to match in `frames`. Returns self."""
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
         self.backbone.to(PRECISIONS[precision])
+        self.proj_fc.float()
         return self
 
     def frames(self, wav, lengths=None):
         """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None)."""
-        if self.training or not self.fast_frontend:
+        # The fast path wants weights in the compute dtype (set_precision); under
+        # autocast over fp32 weights torchaudio's modules run instead.
+        if self.training or not self.fast_frontend or torch.is_autocast_enabled(wav.device.type):
             x, frame_lengths = self._cnn(wav.to(self.backbone_dtype), lengths)
             mask_lengths = frame_lengths
         else:

@@ -1,0 +1,182 @@
+"""Inference throughput of adf's SSLClassifier against Hugging Face transformers.
+
+    python bench/infer.py                          # w2v_small and mms_300m, CPU
+    python bench/infer.py --models tiny --clips 4 --repeats 1   # smoke test
+
+For each model (random weights), on clips of mixed lengths (2-12 s):
+- `hf fp32 b1`: transformers' Wav2Vec2Model with the same weights, plain fp32,
+  one clip at a time: the baseline a user would otherwise pick;
+- `adf` in fp32, bf16 autocast over fp32 weights (torchaudio modules: what
+  plain autocast gives), and the pure-bf16 fast path (`set_precision("bf16")`),
+  at batch size 1 and batched (length-sorted, <= 5 % padding, adf.inference.plan_batches);
+- the machine's GEMM peak in fp32 and bf16.
+Each measurement prints one `BENCH ...` line: audio seconds scored per wall
+second (`x_realtime`), per process-CPU second (`x_realtime_cpu`, less
+sensitive to other load on a shared machine), the ratio against the baseline
+(`vs_hf`, from wall time; `vs_hf_cpu`), model-FLOP utilisation against the
+matching GEMM peak (`mfu`), and the padding fraction of the batches.
+`agree` lines check that bf16 scores match fp32 and that batching changes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import SR, clip_lengths, clips, gemm_peak, machine, model_flops, report, timed  # noqa: E402
+
+
+def hf_twin(model):
+    """A transformers Wav2Vec2Model with `model`'s architecture, and `model`'s
+    backbone loaded with its weights (via torchaudio's importer)."""
+    from torchaudio.models.wav2vec2.utils import import_huggingface_model
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    c = model.config
+    cnn = c["extractor_conv_layer_config"]
+    cfg = Wav2Vec2Config(
+        hidden_size=c["encoder_embed_dim"], num_hidden_layers=c["encoder_num_layers"],
+        num_attention_heads=c["encoder_num_heads"], intermediate_size=c["encoder_ff_interm_features"],
+        hidden_act="gelu", feat_extract_activation="gelu",
+        feat_extract_norm="group" if c["extractor_mode"] == "group_norm" else "layer",
+        conv_bias=c["extractor_conv_bias"], do_stable_layer_norm=c["encoder_layer_norm_first"],
+        conv_dim=[x for x, _, _ in cnn], conv_kernel=[k for _, k, _ in cnn], conv_stride=[s for _, _, s in cnn],
+        num_conv_pos_embeddings=c["encoder_pos_conv_kernel"],
+        num_conv_pos_embedding_groups=c["encoder_pos_conv_groups"], layer_norm_eps=1e-5,
+        hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+        layerdrop=0.0, apply_spec_augment=False,
+    )
+    hf = Wav2Vec2Model(cfg).eval()
+    model.backbone.load_state_dict(import_huggingface_model(hf).state_dict())
+    return hf
+
+
+def batches_of(lengths, batch_size):
+    from adf.inference import plan_batches
+
+    return [[i] for i in range(len(lengths))] if batch_size == 1 else plan_batches(lengths, batch_size)
+
+
+def pad(wavs, idx):
+    batch = torch.nn.utils.rnn.pad_sequence([wavs[i] for i in idx], batch_first=True)
+    return batch, torch.tensor([wavs[i].shape[0] for i in idx])
+
+
+def frames_of(n, config):
+    for _, k, s in config["extractor_conv_layer_config"]:
+        n = (n - k) // s + 1
+    return n
+
+
+def run_adf(model, wavs, batches):
+    out = {}
+    with torch.inference_mode():
+        for idx in batches:
+            wav, lengths = pad(wavs, idx)
+            logits = model(wav, lengths if len(idx) > 1 else None)
+            out.update(zip(idx, logits.float()))
+    return out
+
+
+def run_hf(hf, wavs, batches, use_mask):
+    with torch.inference_mode():
+        for idx in batches:
+            wav, lengths = pad(wavs, idx)
+            mask = (torch.arange(wav.shape[1])[None] < lengths[:, None]).long() if use_mask and len(idx) > 1 else None
+            hf(wav, attention_mask=mask)
+
+
+def prob_real(logits):
+    return torch.softmax(logits.double(), -1)[..., 1]
+
+
+def bench_model(name, args, peaks):
+    from adf.models.classifier import build_classifier
+
+    torch.manual_seed(0)
+    model = build_classifier(name).eval()
+    hf = hf_twin(model)
+    lengths = clip_lengths(args.clips, seed=args.seed)
+    wavs = clips(lengths, seed=args.seed)
+    audio_s = sum(lengths) / SR
+    flops = sum(model_flops(model.config, n) for n in lengths)
+
+    with torch.inference_mode():  # same weights: adf's frames equal transformers' hidden states
+        w = wavs[0][None]
+        diff = (model.frames(w)[0] - hf(w).last_hidden_state).abs().max().item()
+    report("check", model=name, what="adf_vs_hf_hidden_maxdiff", value=diff)
+
+    results, logits = {}, {}
+    group_norm = model.config["extractor_mode"] == "group_norm"
+
+    def measure(impl, precision, batch_size, fn):
+        batches = batches_of(lengths, batch_size)
+        wall, cpu = timed(fn(batches), args.repeats)
+        padded = sum(len(b) * max(frames_of(lengths[i], model.config) for i in b) for b in batches)
+        useful = sum(frames_of(n, model.config) for n in lengths)
+        peak = peaks["bf16" if precision != "fp32" else "fp32"]
+        results[impl, precision, batch_size] = wall, cpu
+        base = results.get(("hf", "fp32", 1), (wall, cpu))
+        report("infer", model=name, impl=impl, precision=precision, batch=batch_size,
+               clips=len(lengths), audio_s=audio_s, wall_s=wall, x_realtime=audio_s / wall,
+               x_realtime_cpu=audio_s / cpu, vs_hf=base[0] / wall, vs_hf_cpu=base[1] / cpu,
+               mfu=flops / wall / peak, padding=1 - useful / padded,
+               mean_batch=len(lengths) / len(batches))
+
+    def adf_run(key):
+        def make(batches):
+            return lambda: logits.__setitem__(key, run_adf(model, wavs, batches))
+        return make
+
+    measure("hf", "fp32", 1, lambda b: lambda: run_hf(hf, wavs, b, not group_norm))
+    del hf
+    for bs in (1, args.batch_size):
+        model.fast_frontend = True
+        measure("adf", "fp32", bs, adf_run(("fp32", bs)))
+    model.fast_frontend = False  # plain autocast over fp32 weights and torchaudio's modules
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        measure("adf-autocast", "bf16", 1, adf_run(("autocast", 1)))
+    model.fast_frontend = True
+    model.set_precision("bf16")
+    for bs in (1, args.batch_size):
+        measure("adf", "bf16", bs, adf_run(("bf16", bs)))
+
+    ref = torch.stack([logits["fp32", 1][i] for i in range(len(lengths))])
+    for key in (("fp32", args.batch_size), ("autocast", 1), ("bf16", 1), ("bf16", args.batch_size)):
+        got = torch.stack([logits[key][i] for i in range(len(lengths))])
+        dprob = (prob_real(got) - prob_real(ref)).abs()
+        report("agree", model=name, run=f"{key[0]}_b{key[1]}", vs="fp32_b1",
+               median_dprob=statistics.median(dprob.tolist()), max_dlogit=(got - ref).abs().max().item())
+    for precision in ("fp32", "bf16"):
+        one, many = logits[precision, 1], logits[precision, args.batch_size]
+        report("agree", model=name, run=f"{precision}_b{args.batch_size}", vs=f"{precision}_b1",
+               what="padding_invariance", max_dlogit=max((one[i] - many[i]).abs().max().item() for i in one))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["w2v_small", "mms_300m"])
+    parser.add_argument("--clips", type=int, default=16, help="clips of 2-12 s per measurement")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes (median reported)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    report("machine", **machine())
+    peaks = {"fp32": gemm_peak(torch.float32), "bf16": gemm_peak(torch.bfloat16)}
+    for precision, peak in peaks.items():
+        report("peak", device="cpu", precision=precision, tflops=peak / 1e12)
+    for name in args.models:
+        bench_model(name, args, peaks)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The benchmarks' own arithmetic and their smoke runs (tiny model, seconds)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from adf.models.classifier import build_classifier
+from bench.common import model_flops
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("mode", ["layer_norm", "group_norm"])
+@pytest.mark.parametrize("n", [400, 5000, 16000])
+def test_model_flops_match_torch_flop_counter(mode, n):
+    """The analytic count equals torch's own count of the convs and matmuls, plus
+    the two attention products (torch does not count the CPU flash-attention kernel)."""
+    model = build_classifier("tiny", extractor_mode=mode).eval()
+    model.fast_frontend = False  # count torchaudio's conv modules, independently of the fast path
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, n))
+    frames = model.frames(torch.randn(1, n))[0].shape[1]
+    cfg = model.config
+    attention = cfg["encoder_num_layers"] * 2 * 2 * frames * frames * cfg["encoder_embed_dim"]
+    assert model_flops(cfg, n) == counter.get_total_flops() + attention
+
+
+def test_infer_bench_smoke(tmp_path):
+    env = {"OUT": str(tmp_path), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "bench/infer.py", "--models", "tiny", "--clips", "4",
+                          "--repeats", "1", "--batch-size", "4"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in (tmp_path / "bench.jsonl").read_text().splitlines()]
+    infer = [r for r in lines if r["kind"] == "infer"]
+    assert len(infer) == 6 and all(r["x_realtime"] > 0 for r in infer)
+    assert sum(1 for line in run.stdout.splitlines() if line.startswith("BENCH infer")) == 6
+    same_weights = next(r for r in lines if r["kind"] == "check")
+    assert same_weights["value"] < 1e-4  # adf and transformers run the same network
+    invariance = [r for r in lines if r.get("what") == "padding_invariance"]
+    assert invariance[0]["max_dlogit"] < 1e-5  # fp32: batching changes nothing
