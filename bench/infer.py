@@ -136,12 +136,12 @@ def bench_model(name, args, peaks):
     measure("hf", "fp32", 1, lambda b: lambda: run_hf(hf, wavs, b, not group_norm))
     del hf
     for bs in (1, args.batch_size):
-        model.fast_frontend = True
+        model.fast_frontend = None
         measure("adf", "fp32", bs, adf_run(("fp32", bs)))
     model.fast_frontend = False  # plain autocast over fp32 weights and torchaudio's modules
     with torch.autocast("cpu", dtype=torch.bfloat16):
         measure("adf-autocast", "bf16", 1, adf_run(("autocast", 1)))
-    model.fast_frontend = True
+    model.fast_frontend = None
     model.set_precision("bf16")
     for bs in (1, args.batch_size):
         measure("adf", "bf16", bs, adf_run(("bf16", bs)))

@@ -35,7 +35,7 @@ def logits(model, wav, lengths, fast=True):
         with torch.inference_mode():
             return model(wav, lengths)
     finally:
-        model.fast_frontend = True
+        model.fast_frontend = None
 
 
 @pytest.mark.parametrize("kernel,stride,bias", [(3, 2, True), (2, 2, False), (10, 5, True), (4, 1, True)])

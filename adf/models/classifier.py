@@ -5,8 +5,8 @@ Logits are ordered [fake, real] as in AntiDeepfake, so label 1 = real and
 pooling ignores padded frames, so a batch gives the same result as scoring
 each utterance alone.
 
-Inference (eval mode) runs the CNN through `adf.models.frontend` (the same
-weights as time-major GEMMs, several times faster on the CPU) and can keep the
+Inference (eval mode) on the CPU runs the CNN through `adf.models.frontend`
+(the same weights as time-major GEMMs, several times faster) and can keep the
 backbone in bf16 (`set_precision("bf16")`: weights cast once, no autocast, no
 fp32 copy); pooling and the head always run in fp32.
 """
@@ -52,9 +52,11 @@ class SSLClassifier(nn.Module):
         # group_norm normalises the first conv layer over time, so padding would
         # change its statistics: such CNNs run on each unpadded utterance.
         self.per_utterance_cnn = self.config["extractor_mode"] == "group_norm"
-        # Eval mode uses adf.models.frontend for the CNN; False runs torchaudio's
-        # modules instead (the reference the fast path is tested against).
-        self.fast_frontend = True
+        # In eval mode the CNN runs through adf.models.frontend: None = on the CPU
+        # only (where oneDNN's conv reorders dominate; on CUDA cuDNN runs the
+        # padded batch at once), True = always, False = never (torchaudio's
+        # modules, the reference the fast path is tested against).
+        self.fast_frontend = None
         if freeze_cnn:
             for p in self.backbone.feature_extractor.parameters():
                 p.requires_grad_(False)
@@ -85,7 +87,8 @@ class SSLClassifier(nn.Module):
         """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None)."""
         # The fast path wants weights in the compute dtype (set_precision); under
         # autocast over fp32 weights torchaudio's modules run instead.
-        if self.training or not self.fast_frontend or torch.is_autocast_enabled(wav.device.type):
+        fast = wav.device.type == "cpu" if self.fast_frontend is None else self.fast_frontend
+        if self.training or not fast or torch.is_autocast_enabled(wav.device.type):
             x, frame_lengths = self._cnn(wav.to(self.backbone_dtype), lengths)
             mask_lengths = frame_lengths
         else:

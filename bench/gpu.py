@@ -1,0 +1,205 @@
+"""Single-GPU measurements (run through bench/gpu.sh, which bounds the time).
+
+Inference: mms_300m and xlsr_1b, bf16 weights (set_precision), batches of up
+to --batch-size clips of 2-12 s (length-sorted, <= 5 % padding), throughput in
+audio seconds per second, model-FLOP utilisation against the card's measured
+bf16 GEMM peak, peak memory. Checks: bf16 logits close to fp32 on one batch,
+batching does not change scores. Training: a step (bf16 autocast over fp32
+weights, AdamW, ~100 s of audio per batch as the recipes) for mms_300m and
+xlsr_1b: audio seconds and steps per second, MFU (3x forward FLOPs), peak memory.
+`--dry` runs the same code on the CPU with the tiny model in seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import SR, clip_lengths, clips, gemm_peak, machine, model_flops, report  # noqa: E402
+
+FAILURES = []
+
+
+def check(name, ok, **fields):
+    report("check", what=name, ok=bool(ok), **fields)
+    if not ok:
+        FAILURES.append(name)
+
+
+class Clock:
+    """Wall-time budget: measurements that would start past it are skipped (and say so)."""
+
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def left(self):
+        return self.end - time.monotonic()
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def reset_memory(device):
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_gib(device):
+    return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+
+
+def build(name, device):
+    from adf.models.classifier import build_classifier
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        return build_classifier(name)
+
+
+def pad(wavs, idx, device):
+    batch = torch.nn.utils.rnn.pad_sequence([wavs[i] for i in idx], batch_first=True)
+    return batch.to(device), torch.tensor([wavs[i].shape[0] for i in idx], device=device)
+
+
+def infer(name, args, device, peak, clock):
+    from adf.inference import plan_batches
+
+    if clock.left() < 30:
+        return report("skipped", what=f"infer {name}", reason="time budget")
+    model = build(name, device).eval()
+    lengths = clip_lengths(args.clips, seed=0)
+    wavs = clips(lengths, seed=0)
+    batches = plan_batches(lengths, args.batch_size)
+    flops = sum(model_flops(model.config, n) for n in lengths)
+    with torch.inference_mode():
+        first = pad(wavs, batches[0], device)
+        ref = model(*first).float()
+        model.set_precision("bf16")
+        got = model(*first).float()
+        dprob = (torch.softmax(got.double(), -1)[:, 1] - torch.softmax(ref.double(), -1)[:, 1]).abs()
+        check(f"{name} bf16 vs fp32", dprob.median().item() <= 0.01, median_dprob=dprob.median().item(),
+              max_dlogit=(got - ref).abs().max().item())
+        alone = torch.cat([model(wavs[i][None].to(device)).float() for i in batches[0]])
+        check(f"{name} padding invariance (bf16)", torch.allclose(alone, got, atol=0.05),
+              max_dlogit=(alone - got).abs().max().item())
+
+        def run():
+            for idx in batches:
+                model(*pad(wavs, idx, device))
+
+        for frontend in (True, False) if args.compare_frontend else (True,):
+            model.fast_frontend = frontend
+            reset_memory(device)
+            run()
+            sync(device)
+            times = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                run()
+                sync(device)
+                times.append(time.perf_counter() - start)
+            wall = sorted(times)[len(times) // 2]
+            audio = sum(lengths) / SR
+            report("infer", model=name, precision="bf16", frontend="fast" if frontend else "torchaudio",
+                   batch=args.batch_size, mean_batch=len(lengths) / len(batches), clips=len(lengths),
+                   audio_s=audio, wall_s=wall, x_realtime=audio / wall, mfu=flops / wall / peak,
+                   peak_mem_gib=peak_gib(device))
+    del model
+    reset_memory(device)
+
+
+def train(name, args, device, peak, clock):
+    import torch.nn.functional as F
+
+    if clock.left() < 60:
+        return report("skipped", what=f"train {name}", reason="time budget")
+    model = build(name, device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.01, eps=1e-6)
+    g = torch.Generator().manual_seed(1)
+    # Training crops to 10-13 s; a dynamic batch holds about --train-seconds of audio.
+    lengths, total = [], 0
+    while total + 13 * SR <= args.train_seconds * SR or not lengths:
+        lengths.append(int((10 + 3 * float(torch.rand(1, generator=g))) * SR))
+        total += lengths[-1]
+    wav, lens = pad(clips(lengths, seed=1), list(range(len(lengths))), device)
+    target = torch.arange(len(lengths), device=device) % 2
+    flops = 3 * sum(model_flops(model.config, n) for n in lengths)
+    amp = torch.autocast(device.type, dtype=torch.bfloat16)
+
+    def step():
+        with amp:
+            logits = model(wav, lens)
+        loss = F.cross_entropy(logits.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
+        optimizer.step()
+        return loss.item()
+
+    reset_memory(device)
+    check(f"{name} training loss finite", torch.isfinite(torch.tensor(step())))
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sync(device)
+    wall = (time.perf_counter() - start) / args.steps
+    report("train", model=name, precision="bf16-autocast", clips=len(lengths), audio_s=total / SR,
+           step_s=wall, steps_per_s=1 / wall, x_realtime=total / SR / wall, mfu=flops / wall / peak,
+           peak_mem_gib=peak_gib(device))
+    del model, optimizer
+    reset_memory(device)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dry", action="store_true", help="CPU, tiny model, seconds: checks the script itself")
+    parser.add_argument("--models", nargs="+", default=None)
+    parser.add_argument("--train-models", nargs="+", default=None)
+    parser.add_argument("--clips", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--train-seconds", type=float, default=100.0)
+    parser.add_argument("--budget", type=float, default=420.0, help="seconds; later measurements are skipped")
+    parser.add_argument("--compare-frontend", action="store_true", default=None,
+                        help="also time torchaudio's CNN modules (default: on for the GPU run)")
+    args = parser.parse_args(argv)
+    if args.dry:
+        device = torch.device("cpu")
+        args.models = args.models or ["tiny"]
+        args.train_models = args.train_models or ["tiny"]
+        args.clips = args.clips or 8
+        args.repeats, args.steps, args.train_seconds = 1, 1, min(args.train_seconds, 30.0)
+        args.compare_frontend = bool(args.compare_frontend)
+    else:
+        if not torch.cuda.is_available():
+            print("bench/gpu.py: no CUDA device (use --dry to test the script on the CPU)", file=sys.stderr)
+            return 2
+        device = torch.device("cuda")
+        args.models = args.models or ["mms_300m", "xlsr_1b"]
+        args.train_models = args.train_models or ["mms_300m", "xlsr_1b"]
+        args.clips = args.clips or 256  # dense enough in length for full batches at <= 5 % padding
+        args.compare_frontend = args.compare_frontend is not False
+    clock = Clock(args.budget)
+    report("machine", **machine())
+    peak = gemm_peak(torch.bfloat16, device, n=256 if args.dry else 8192, seconds=0.5 if args.dry else 3.0)
+    report("peak", device=device.type, precision="bf16", tflops=peak / 1e12)
+    for name in args.models:
+        infer(name, args, device, peak, clock)
+    for name in args.train_models:
+        train(name, args, device, peak, clock)
+    report("done", failures=len(FAILURES), seconds_left=clock.left())
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
