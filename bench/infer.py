@@ -16,6 +16,10 @@ sensitive to other load on a shared machine), the ratio against the baseline
 (`vs_hf`, from wall time; `vs_hf_cpu`), model-FLOP utilisation against the
 matching GEMM peak (`mfu`), and the padding fraction of the batches.
 `agree` lines check that bf16 scores match fp32 and that batching changes nothing.
+Then `startup`: seconds from launching `adf detect` (w2v_small checkpoint, one
+2 s file) to its first forward pass, wall and the process's CPU time; and
+`memory`: peak resident memory of `adf detect --precision bf16` against the
+size of the bf16 weights (fp32 checkpoint file, as the released ones).
 """
 from __future__ import annotations
 
@@ -158,6 +162,106 @@ def bench_model(name, args, peaks):
                what="padding_invariance", max_dlogit=max((one[i] - many[i]).abs().max().item() for i in one))
 
 
+# Runs `adf detect` in this interpreter's place and reports, on stderr, when the
+# first forward pass starts, the RSS just before the checkpoint is loaded, and
+# the peak RSS at exit.
+_PROBE = r"""
+import resource, runpy, sys, time
+import adf.checkpoints as ck
+import adf.models.classifier as cl
+
+def rss_gib():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS")) / 2**20
+
+load = ck.load_model
+def load_model(*a, **k):
+    print(f"PROBE rss_before_load_gib={rss_gib()}", file=sys.stderr, flush=True)
+    return load(*a, **k)
+ck.load_model = load_model
+forward = cl.SSLClassifier.forward
+def first(self, *a, **k):
+    print(f"PROBE first_forward={time.time()}", file=sys.stderr, flush=True)
+    print(f"PROBE cpu_to_first_forward={time.process_time()}", file=sys.stderr, flush=True)
+    cl.SSLClassifier.forward = forward
+    return forward(self, *a, **k)
+cl.SSLClassifier.forward = first
+sys.argv = ["adf"] + sys.argv[1:]
+try:
+    runpy.run_module("adf", run_name="__main__")
+finally:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"PROBE peak_rss_gib={peak}", file=sys.stderr, flush=True)
+"""
+
+
+def run_detect(args_, cwd):
+    """Run `adf detect args_` under _PROBE -> (PROBE values, wall seconds from spawn to first forward)."""
+    import subprocess
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    start = time.time()
+    run = subprocess.run([sys.executable, "-c", _PROBE, "detect", *args_], cwd=cwd, env=env,
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"adf detect failed: {run.stderr[-2000:]}")
+    probe = {}
+    for line in run.stderr.splitlines():
+        if line.startswith("PROBE "):
+            key, value = line[6:].split("=")
+            probe[key] = float(value)
+    return probe, probe["first_forward"] - start
+
+
+def write_fixture(folder, name, seconds=2.0):
+    """A random-weight fp32 checkpoint of `name` (as released checkpoints are) and a short clip."""
+    import soundfile as sf
+
+    from adf.checkpoints import save_checkpoint
+    from adf.models.classifier import build_classifier
+
+    torch.manual_seed(0)
+    model = build_classifier(name)
+    ckpt = os.path.join(folder, f"{name}.safetensors")
+    save_checkpoint(model, ckpt)
+    clip = os.path.join(folder, "clip.wav")
+    sf.write(clip, (0.1 * torch.randn(int(seconds * SR))).numpy(), SR)
+    params = sum(p.numel() for p in model.parameters())
+    return ckpt, clip, params
+
+
+def bench_startup(name, repeats):
+    """Seconds from starting `adf detect` on one 2 s file to its first forward pass."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        ckpt, clip, _ = write_fixture(folder, name)
+        runs = [run_detect(["--ckpt", ckpt, "-o", "s.csv", "--overwrite", "--workers", "1", clip], folder)
+                for _ in range(repeats)]
+    times = [wall for _, wall in runs]
+    report("startup", model=name, to_first_forward_s=statistics.median(times), runs=repeats,
+           min_s=min(times), max_s=max(times),
+           cpu_to_first_forward_s=statistics.median(probe["cpu_to_first_forward"] for probe, _ in runs))
+
+
+def bench_memory(name, precision):
+    """Peak resident memory of `adf detect --precision` on one short file, against the
+    size of the weights in that precision."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        ckpt, clip, params = write_fixture(folder, name)
+        probe, _ = run_detect(["--ckpt", ckpt, "-o", "s.csv", "--precision", precision, "--workers", "0",
+                               clip], folder)
+    weights = params * (2 if precision in ("bf16", "fp16") else 4) / 2**30
+    report("memory", model=name, precision=precision, weights_gib=weights,
+           rss_before_load_gib=probe["rss_before_load_gib"], peak_rss_gib=probe["peak_rss_gib"],
+           peak_over_weights=probe["peak_rss_gib"] / weights,
+           load_growth_over_weights=(probe["peak_rss_gib"] - probe["rss_before_load_gib"]) / weights)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["w2v_small", "mms_300m"])
@@ -166,15 +270,26 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed passes (median reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-throughput", action="store_true", help="skip the throughput measurements")
+    parser.add_argument("--startup", default="w2v_small", metavar="MODEL",
+                        help="time `adf detect` to its first forward with MODEL ('' to skip)")
+    parser.add_argument("--memory", default="mms_300m", metavar="MODEL",
+                        help="peak RSS of `adf detect --precision bf16` with MODEL ('' to skip; xlsr_2b "
+                             "needs ~9 GB disk and RAM for the fp32 fixture)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     report("machine", **machine())
-    peaks = {"fp32": gemm_peak(torch.float32), "bf16": gemm_peak(torch.bfloat16)}
-    for precision, peak in peaks.items():
-        report("peak", device="cpu", precision=precision, tflops=peak / 1e12)
-    for name in args.models:
-        bench_model(name, args, peaks)
+    if not args.no_throughput:
+        peaks = {"fp32": gemm_peak(torch.float32), "bf16": gemm_peak(torch.bfloat16)}
+        for precision, peak in peaks.items():
+            report("peak", device="cpu", precision=precision, tflops=peak / 1e12)
+        for name in args.models:
+            bench_model(name, args, peaks)
+    if args.startup:
+        bench_startup(args.startup, args.repeats)
+    if args.memory:
+        bench_memory(args.memory, "bf16")
     return 0
 
 
