@@ -67,9 +67,10 @@ def clips(lengths, seed=0):
     return out
 
 
-def timed(fn, repeats, sync=lambda: None):
-    """(median wall s, median process CPU s) of `repeats` calls of fn, after one warm-up call."""
-    fn()
+def timed(fn, repeats, sync=lambda: None, warmup=None):
+    """(median wall s, median process CPU s) of `repeats` calls of fn, after one
+    call of `warmup` (default: fn)."""
+    (warmup or fn)()
     sync()
     walls, cpus = [], []
     for _ in range(repeats):

@@ -130,11 +130,18 @@ def _tensors_of(obj, path):
     return dict(obj)
 
 
-def read_file(path, trust_pickle=False):
+def _cast(tensor, dtype):
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+
+
+def read_file(path, trust_pickle=False, dtype=None):
     """Read a checkpoint file into a RawCheckpoint without running untrusted code.
 
     `trust_pickle=True` unpickles with full trust; only the conversion tool
-    passes it, on the user's explicit request.
+    passes it, on the user's explicit request. `dtype` casts floating-point
+    tensors one at a time as they are read, so a bf16 model loaded from an
+    fp32 file never holds the whole fp32 copy (safetensors; torch files are
+    memory-mapped).
     """
     path = Path(path)
     if not path.is_file():
@@ -146,13 +153,24 @@ def read_file(path, trust_pickle=False):
         try:
             with safe_open(str(path), framework="pt") as f:
                 metadata = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
+                keys = list(f.keys())
+                if dtype is None:
+                    tensors = {k: f.get_tensor(k) for k in keys}
+            if dtype is not None:
+                # Pages read through the file mapping count as resident until it
+                # is closed: one opening per tensor keeps at most one fp32
+                # tensor resident next to the cast ones.
+                tensors = {}
+                for k in keys:
+                    with safe_open(str(path), framework="pt") as f:
+                        tensors[k] = _cast(f.get_tensor(k), dtype)
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{path}: truncated or corrupt safetensors file ({_short(err)})") from None
         if not tensors:
             raise CheckpointError(f"{path}: the safetensors file holds no tensors")
         return RawCheckpoint(path, tensors, dict(metadata))
-    return RawCheckpoint(path, _tensors_of(_torch_object(path, container, trust_pickle), path))
+    tensors = _tensors_of(_torch_object(path, container, trust_pickle), path)
+    return RawCheckpoint(path, {k: _cast(v, dtype) for k, v in tensors.items()})
 
 
 def write_safetensors(tensors, path, metadata):

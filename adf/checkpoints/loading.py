@@ -50,9 +50,10 @@ class Checkpoint:
         return all(k in self.state_dict for k in HEAD_KEYS)
 
 
-def read_checkpoint(path, trust_pickle=False):
-    """Read any supported checkpoint file (see adf.checkpoints) into a Checkpoint."""
-    raw = read_file(path, trust_pickle=trust_pickle)
+def read_checkpoint(path, trust_pickle=False, dtype=None):
+    """Read any supported checkpoint file (see adf.checkpoints) into a Checkpoint;
+    `dtype` casts its floating-point tensors while reading (see read_file)."""
+    raw = read_file(path, trust_pickle=trust_pickle, dtype=dtype)
     meta = raw.metadata if raw.metadata.get("format") == FORMAT else {}
     config = metadata_json(meta, "backbone_config", raw.path)
     if config is not None:  # JSON turns the CNN's tuples into lists
@@ -125,7 +126,8 @@ def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overr
     """
     from adf.models.classifier import build_classifier
 
-    ckpt = read_checkpoint(path)
+    dtype = dtype or torch.float32
+    ckpt = read_checkpoint(path, dtype=dtype)
     if not ckpt.has_head:
         raise CheckpointError(
             f"{ckpt.path}: holds no detector head (proj_fc): it is a {ckpt.source} backbone; "
@@ -134,9 +136,7 @@ def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overr
     with torch.device("meta"):
         model = build_classifier(name, **overrides)
     check_fits(model.state_dict(), ckpt.state_dict, ckpt.path, f"model {name!r}")
-    dtype = dtype or torch.float32
-    weights = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype)
-               for k, v in ckpt.state_dict.items()}
+    weights = {k: v.to(device=device) for k, v in ckpt.state_dict.items()}
     model.load_state_dict(weights, strict=True, assign=True)
     return model.eval()
 
