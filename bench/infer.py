@@ -16,7 +16,8 @@ sensitive to other load on a shared machine), the ratio against the baseline
 (`vs_hf`, from wall time; `vs_hf_cpu`), model-FLOP utilisation against the
 matching GEMM peak (`mfu`), and the padding fraction of the batches.
 `agree` lines check that bf16 scores match fp32 and that batching changes nothing.
-Then `startup`: seconds from launching `adf detect` (w2v_small checkpoint, one
+Then `pipeline`: how long the model waits for decoding (adf.inference with
+worker processes on 44.1 kHz FLAC files); `startup`: seconds from launching `adf detect` (w2v_small checkpoint, one
 2 s file) to its first forward pass, wall and the process's CPU time; and
 `memory`: peak resident memory of `adf detect --precision bf16` against the
 size of the bf16 weights (fp32 checkpoint file, as the released ones).
@@ -263,6 +264,51 @@ def bench_memory(name, precision):
            load_growth_over_weights=(probe["peak_rss_gib"] - probe["rss_before_load_gib"]) / weights)
 
 
+def bench_pipeline(name, args):
+    """`adf.inference.score_items` on local files that need decoding and resampling
+    (44.1 kHz FLAC, 2-12 s): how long the model waits between batches for the
+    DataLoader workers. `wait` is the time from the end of one forward pass to
+    the start of the next (first batch excluded), as a share of the wall time."""
+    import tempfile
+    import time
+
+    import soundfile as sf
+
+    from adf.inference import Item, score_items
+    from adf.models.classifier import SSLClassifier, build_classifier
+
+    torch.manual_seed(0)
+    model = build_classifier(name).eval().set_precision("bf16")
+    spans, forward = [], SSLClassifier.forward
+
+    def timed_forward(self, *a, **k):
+        start = time.perf_counter()
+        try:
+            return forward(self, *a, **k)
+        finally:
+            spans.append((start, time.perf_counter()))
+
+    with tempfile.TemporaryDirectory() as folder:
+        items = []
+        for i, n in enumerate(clip_lengths(args.clips, seed=args.seed)):
+            path = os.path.join(folder, f"c{i}.flac")
+            sf.write(path, (0.1 * torch.randn(int(n * 44100 / SR))).numpy(), 44100)
+            items.append(Item(f"c{i}", path))
+        SSLClassifier.forward = timed_forward
+        try:
+            start = time.perf_counter()
+            scores = list(score_items(model, items, batch_size=args.batch_size, workers=args.workers))
+            wall = time.perf_counter() - start
+        finally:
+            SSLClassifier.forward = forward
+    assert all(s.ok for s in scores)
+    gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:])]
+    busy = sum(b - a for a, b in spans)
+    report("pipeline", model=name, precision="bf16", workers=args.workers, files=len(items), batches=len(spans),
+           wall_s=wall, model_s=busy, wait_s=sum(gaps), wait_share=sum(gaps) / wall,
+           max_wait_s=max(gaps, default=0.0), before_first_s=spans[0][0] - start)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["w2v_small", "mms_300m"])
@@ -272,6 +318,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput measurements")
+    parser.add_argument("--pipeline", default="w2v_small", metavar="MODEL",
+                        help="time score_items on decoded/resampled files with MODEL ('' to skip)")
+    parser.add_argument("--workers", type=int, default=1, help="decoding processes for --pipeline")
     parser.add_argument("--startup", default="w2v_small", metavar="MODEL",
                         help="time `adf detect` to its first forward with MODEL ('' to skip)")
     parser.add_argument("--memory", default="mms_300m", metavar="MODEL",
@@ -287,6 +336,8 @@ def main(argv=None):
             report("peak", device="cpu", precision=precision, tflops=peak / 1e12)
         for name in args.models:
             bench_model(name, args, peaks)
+    if args.pipeline:
+        bench_pipeline(args.pipeline, args)
     if args.startup:
         bench_startup(args.startup, args.repeats)
     if args.memory:

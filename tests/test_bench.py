@@ -32,7 +32,8 @@ def test_model_flops_match_torch_flop_counter(mode, n):
 def test_infer_bench_smoke(tmp_path):
     env = {"OUT": str(tmp_path), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     run = subprocess.run([sys.executable, "bench/infer.py", "--models", "tiny", "--clips", "4",
-                          "--repeats", "1", "--batch-size", "4"], cwd=ROOT, env=env,
+                          "--repeats", "1", "--batch-size", "4", "--pipeline", "tiny", "--startup", "",
+                          "--memory", ""], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in (tmp_path / "bench.jsonl").read_text().splitlines()]
@@ -43,3 +44,5 @@ def test_infer_bench_smoke(tmp_path):
     assert same_weights["value"] < 1e-4  # adf and transformers run the same network
     invariance = [r for r in lines if r.get("what") == "padding_invariance"]
     assert invariance[0]["max_dlogit"] < 1e-5  # fp32: batching changes nothing
+    kinds = {r["kind"]: r for r in lines}
+    assert kinds["pipeline"]["files"] == 4 and 0 <= kinds["pipeline"]["wait_share"] < 1
