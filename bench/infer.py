@@ -309,6 +309,43 @@ def bench_pipeline(name, args):
            max_wait_s=max(gaps, default=0.0), before_first_s=spans[0][0] - start)
 
 
+def bench_agreement(name, metadata, args):
+    """bf16 against fp32 scores through `adf.inference.score_items` on real audio:
+    the test split of a metadata CSV with `file`, `label` (real/fake) and
+    `split` columns (egs_data/metadata.csv). Random weights unless --ckpt."""
+    import pandas as pd
+
+    from adf.inference import Item, score_items
+    from adf.metrics import compute_eer
+    from adf.models.classifier import build_classifier
+
+    df = pd.read_csv(metadata)
+    df = df[df["split"] == "test"]
+    root = os.path.dirname(os.path.abspath(metadata))
+    items = [Item(os.path.splitext(os.path.basename(f))[0], os.path.join(root, f), label=int(lab == "real"))
+             for f, lab in zip(df["file"], df["label"])]
+    if args.ckpt:
+        from adf.checkpoints import load_model
+
+        model = load_model(args.ckpt, model_name=name)
+    else:
+        torch.manual_seed(0)
+        model = build_classifier(name).eval()
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        model.set_precision(precision)
+        runs[precision] = {s.item.id: s for s in score_items(model, items, batch_size=args.batch_size,
+                                                           workers=args.workers)}
+    ids = sorted(runs["fp32"])
+    labels = [runs["fp32"][i].item.label for i in ids]
+    dprob = [abs(runs["bf16"][i].prob_real - runs["fp32"][i].prob_real) for i in ids]
+    eers = {p: 100 * compute_eer([r[i].logit_real - r[i].logit_fake for i in ids], labels)[0]
+            for p, r in runs.items()}
+    report("agree", model=name, run="bf16", vs="fp32", data=os.path.basename(root) + "/test", files=len(ids),
+           weights=args.ckpt or "random", median_dprob=statistics.median(dprob), max_dprob=max(dprob),
+           eer_fp32=eers["fp32"], eer_bf16=eers["bf16"], eer_diff_points=abs(eers["bf16"] - eers["fp32"]))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["w2v_small", "mms_300m"])
@@ -321,6 +358,10 @@ def main(argv=None):
     parser.add_argument("--pipeline", default="w2v_small", metavar="MODEL",
                         help="time score_items on decoded/resampled files with MODEL ('' to skip)")
     parser.add_argument("--workers", type=int, default=1, help="decoding processes for --pipeline")
+    parser.add_argument("--agreement", default=None, metavar="METADATA_CSV",
+                        help="compare bf16 with fp32 scores on the test split of this metadata "
+                             "(egs_data/metadata.csv) for each --models entry")
+    parser.add_argument("--ckpt", default=None, help="trained weights for --agreement (default: random)")
     parser.add_argument("--startup", default="w2v_small", metavar="MODEL",
                         help="time `adf detect` to its first forward with MODEL ('' to skip)")
     parser.add_argument("--memory", default="mms_300m", metavar="MODEL",
@@ -336,6 +377,9 @@ def main(argv=None):
             report("peak", device="cpu", precision=precision, tflops=peak / 1e12)
         for name in args.models:
             bench_model(name, args, peaks)
+    if args.agreement:
+        for name in args.models:
+            bench_agreement(name, args.agreement, args)
     if args.pipeline:
         bench_pipeline(args.pipeline, args)
     if args.startup:
