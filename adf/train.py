@@ -10,21 +10,23 @@ pass through.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import re
 import sys
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 from adf.brain import SSLBrain
-from adf.data.pipeline import batch_length, collate_skip_bad, load_dataset
+from adf.data.pipeline import MAX_TRAIN_SECONDS, collate_skip_bad, dynamic_batches, load_dataset
 
 logger = logging.getLogger(__name__)
 
 
 def _train(hparams, run_opts):
-    from speechbrain.dataio.sampler import DynamicBatchSampler
+    import torch
 
     if hparams.get("init_from"):
         from adf.checkpoints import load_backbone_into
@@ -33,20 +35,16 @@ def _train(hparams, run_opts):
         load_backbone_into(hparams["model"], hparams["init_from"])
         logger.info("initialised from %s", hparams["init_from"])
     augment = hparams.get("augment")
+    crop = dict(max_seconds=hparams.get("crop_max_seconds", MAX_TRAIN_SECONDS),
+                min_seconds=hparams.get("crop_min_seconds", 10.0))
     train_set = load_dataset(hparams["train_csv"], hparams["data_folder"], "train",
-                             augment=augment, seed=hparams["seed"])
+                             augment=augment, seed=hparams["seed"], **crop)
     valid_set = load_dataset(hparams["valid_csv"], hparams["data_folder"], "valid",
                              augment=augment, augment_valid=hparams.get("augment_valid", False),
-                             seed=hparams["seed"])
-    sampler = DynamicBatchSampler(
-        train_set,
-        max_batch_length=hparams["max_batch_seconds"],
-        num_buckets=hparams["num_buckets"],
-        length_func=batch_length,
-        shuffle=True,
-        batch_ordering="random",
-        seed=hparams["seed"],
-    )
+                             seed=hparams["seed"], **crop)
+    sampler = dynamic_batches(train_set, hparams["max_batch_seconds"], hparams["num_buckets"],
+                              seed=hparams["seed"], max_batch_size=hparams.get("max_batch_size"),
+                              max_seconds=crop["max_seconds"])
     modules = {"model": hparams["model"]}
     if hparams.get("loss") == "ocsoftmax":
         modules["oc_softmax"] = hparams["oc_softmax"]
@@ -55,8 +53,11 @@ def _train(hparams, run_opts):
     workers = hparams.get("num_workers", 0)
     brain.fit(
         hparams["epoch_counter"], train_set, valid_set,
+        # The loader's own generator: creating its iterator must not consume the
+        # global RNG, or a resumed run would draw other dropout masks.
         train_loader_kwargs={"batch_sampler": sampler, "collate_fn": collate_skip_bad,
-                             "num_workers": workers},
+                             "num_workers": workers,
+                             "generator": torch.Generator().manual_seed(hparams["seed"])},
         valid_loader_kwargs={"batch_size": hparams["valid_batch_size"],
                              "collate_fn": collate_skip_bad, "num_workers": workers},
     )
@@ -87,11 +88,38 @@ def _score(hparams, run_opts, with_embeddings):
     return out
 
 
+def _share_run_options(hparams_file, run_opts, overrides):
+    """Let hparams see run options given on the command line.
+
+    SpeechBrain takes e.g. `--optimizer_step_limit 5` as a run option only
+    (as a string: its default is None), so the yaml's own key, which the
+    learning-rate schedule refers to, would keep its old value. Returns the
+    run options (step limit as int) and the overrides plus every such option
+    that the yaml also defines.
+    """
+    if isinstance(run_opts["optimizer_step_limit"], str):
+        run_opts = dataclasses.replace(run_opts, optimizer_step_limit=int(run_opts["optimizer_step_limit"]))
+    with open(hparams_file, encoding="utf-8") as fin:
+        text = fin.read()
+    extra = [f"{key}: {run_opts[key]}" for key in sorted(run_opts.overridden_args)
+             if re.search(rf"^{key}:", text, flags=re.M)]
+    return run_opts, "\n".join([overrides] + extra if overrides else extra)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    run_opts, overrides = _share_run_options(hparams_file, run_opts, overrides)
+    # Under torchrun (RANK set) join the process group before anything else, so
+    # that only rank 0 creates the experiment folder, TensorBoard writer and logs.
+    sb.utils.distributed.ddp_init_group(run_opts)
+    main_process = sb.utils.distributed.if_main_process()
+    if not main_process:  # rank 0 first: loading hparams creates folders (Checkpointer)
+        sb.utils.distributed.ddp_barrier()
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
+    if main_process:
+        sb.utils.distributed.ddp_barrier()
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
@@ -99,8 +127,6 @@ def main(argv=None):
     )
     mode = hparams.get("mode", "train")
     if mode == "train":
-        if run_opts.get("distributed_launch") or os.environ.get("RANK") is not None:
-            sb.utils.distributed.ddp_init_group(run_opts)
         _train(hparams, run_opts)
     elif mode in ("inference", "analysis"):
         _score(hparams, run_opts, with_embeddings=mode == "analysis")
