@@ -43,10 +43,10 @@ def test_two_rank_gloo_training_stays_in_sync_and_only_rank0_writes(tmp_path):
     assert r0["weights_end"] == r1["weights_end"]
 
     # Each rank trained on its own share of the batches: same number of steps, different clips.
-    steps0, steps1 = [s for s, _ in r0["batches"]], [s for s, _ in r1["batches"]]
+    steps0, steps1 = [b[0] for b in r0["batches"]], [b[0] for b in r1["batches"]]
     assert steps0 == steps1 == [0, 1, 2, 3]
-    ids0 = {i for _, b in r0["batches"] for i in b}
-    ids1 = {i for _, b in r1["batches"] for i in b}
+    ids0 = {i for _, ids, _ in r0["batches"] for i in ids}
+    ids1 = {i for _, ids, _ in r1["batches"] for i in ids}
     assert ids0 and ids1 and ids0.isdisjoint(ids1)
 
     # Validation (mid-epoch at steps 2 and 4, then end of epoch): each rank scored half of

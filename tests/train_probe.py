@@ -2,17 +2,20 @@
 
 Usage: python tests/train_probe.py RECORD_DIR hparams.yaml [--key value ...]
 (also under torchrun). Writes RECORD_DIR/rank<R>.json with
-  batches       [[optimizer_step_before, [ids...]], ...] every training batch
+  batches       [[optimizer_step_before, [ids...], audio_digest], ...] every training batch
   valid         [[optimizer_step, EER, n_items], ...] every validation
   weights_start / weights_end   sha256 of the model's parameters and buffers
   writes        files this process created, wrote, renamed or deleted inside
                 the experiment folder (from Python's audit hooks)
 The record goes outside the experiment folder, so it is not one of the writes.
+Environment: ADF_PROBE_BATCH_SLEEP=<seconds> slows every training batch down,
+so a test can kill the run mid-epoch.
 """
 import hashlib
 import json
 import os
 import sys
+import time
 
 import torch
 
@@ -87,8 +90,12 @@ def main():
         rec["weights_end"] = weights_digest(self.modules["model"])
         return out
 
+    pause = float(os.environ.get("ADF_PROBE_BATCH_SLEEP", 0))
+
     def fit_batch(self, batch):
-        rec["batches"].append([self.optimizer_step, list(batch.id)])
+        audio = hashlib.sha256(batch.wav.data.numpy().tobytes()).hexdigest()[:16]
+        rec["batches"].append([self.optimizer_step, list(batch.id), audio])
+        time.sleep(pause)
         return plain_fit_batch(self, batch)
 
     def gathered(self):
