@@ -128,14 +128,16 @@ class SSLBrain(sb.Brain):
             tb.log_stats({"optimizer_step": self.optimizer_step, "lr": lr},
                          train_stats=train, valid_stats=stats)
         eer = stats["EER"] if not math.isnan(stats["EER"]) else 100.0
-        previous = self.checkpointer.find_checkpoint(min_key="EER")
-        # Checkpointer keeps the best-by-EER checkpoint plus the most recent one.
+        # The checkpointer keeps the best-by-EER checkpoint plus the most recent one.
         self.checkpointer.save_and_keep_only(
             meta={"EER": eer, "optimizer_step": self.optimizer_step},
             min_keys=["EER"], num_to_keep=1, keep_recent=True,
             end_of_epoch=not self._mid_epoch_valid,
         )
-        if previous is None or eer < previous.meta["EER"]:
+        # Export exactly the checkpointer's choice (ties included): when the
+        # best-by-EER checkpoint is the one just written, it is the new best.
+        best = self.checkpointer.find_checkpoint(min_key="EER")
+        if best is not None and best.path == self.checkpointer.find_checkpoint().path:
             self._export_best(eer)
 
     @sb.utils.distributed.main_process_only
