@@ -116,11 +116,18 @@ def write_csv_atomic(df, path, **kwargs):
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             df.to_csv(fh, index=False, **kwargs)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_manifest(df, path):
