@@ -441,6 +441,12 @@ class ResumableCSV:
         os.fsync(self._fh.fileno())
         self.new.extend(rows)
 
+    def close(self):
+        """Stop without finalizing: the side file stays for a later run, unless it holds no rows."""
+        self._fh.close()
+        if not (self.previous or self.new):
+            os.unlink(self.partial)
+
     def finalize(self, sort_key=None):
         """Write every row (earlier runs' and this one's) to `path`, atomically."""
         self._fh.close()

@@ -153,6 +153,7 @@ def test_exit_codes(ckpt, tmp_path, capsys):
     broken.write_bytes(b"")
     assert detect("--ckpt", broken, "-o", tmp_path / "v.csv", good) != 0
     assert "broken.ckpt: the file is empty" in capsys.readouterr().err
+    assert not (tmp_path / "v.csv").exists() and not (tmp_path / "v.csv.partial").exists()
     assert detect("--ckpt", ckpt, "--model", "nonesuch", "-o", tmp_path / "u.csv", good) != 0
     assert "nonesuch" in capsys.readouterr().err
     foreign = tmp_path / "foreign.csv"
