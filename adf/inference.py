@@ -291,6 +291,7 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
                 index = pieces[i].index
                 if index not in failed:
                     failed.add(index)
+                    done.pop(index)
                     yield Score(items[index], error=problem)
             if piece_ids:
                 with torch.inference_mode(), amp:
@@ -298,9 +299,11 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
                 logits = logits.float().cpu().tolist()
                 for i, (fake, real) in zip(piece_ids, logits):
                     piece = pieces[i]
-                    done[piece.index].append(
-                        WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real))
-                    if len(done[piece.index]) == spans[piece.index] and piece.index not in failed:
+                    if piece.index in failed:  # another window of it could not be read
+                        continue
+                    scored = done[piece.index]
+                    scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real))
+                    if len(scored) == spans[piece.index]:
                         yield _finish(items[piece.index], done.pop(piece.index), window, aggregate)
             if progress is not None:
                 progress.update(len(piece_ids) + len(errors))
