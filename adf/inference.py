@@ -326,3 +326,135 @@ def _finish(item, windows, window, aggregate):
         return Score(item, only.logit_fake, only.logit_real, only.end - only.start)
     fake, real = (_mean_logits if aggregate == "mean" else _min_logits)(windows)
     return Score(item, fake, real, windows[-1].end - windows[0].start, windows)
+
+
+# ---------------------------------------------------------------------------
+# Score files
+# ---------------------------------------------------------------------------
+
+SCORE_COLUMNS = ["id", "path", "logit_fake", "logit_real", "prob_real"]
+WINDOW_COLUMNS = ["id", "path", "start", "end", "logit_fake", "logit_real", "prob_real"]
+
+
+def score_row(score):
+    """The score-file row of a finished Score (values as text, floats round-trip exact)."""
+    row = {"id": score.item.id, "path": score.item.path, "logit_fake": repr(score.logit_fake),
+           "logit_real": repr(score.logit_real), "prob_real": repr(score.prob_real)}
+    if score.item.label is not None:
+        row["label"] = str(score.item.label)
+    return row
+
+
+def window_rows(score):
+    """One row per window of a windowed Score (start/end in seconds in the file)."""
+    rows = []
+    for w in score.windows:
+        row = {"id": score.item.id, "path": score.item.path, "start": repr(w.start), "end": repr(w.end),
+               "logit_fake": repr(w.logit_fake), "logit_real": repr(w.logit_real),
+               "prob_real": repr(_prob_real(w.logit_fake, w.logit_real))}
+        if score.item.label is not None:
+            row["label"] = str(score.item.label)
+        rows.append(row)
+    return rows
+
+
+def read_score_rows(path):
+    """Rows (dicts of text) of a score CSV, [] when it does not exist.
+
+    Only newline-terminated lines count, and rows whose logits do not parse are
+    dropped, so a side file cut off by a kill yields exactly its complete rows.
+    Raises ValueError when the file is not a score CSV."""
+    import io
+
+    import pandas as pd
+
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    text = text[: text.rfind("\n") + 1]
+    if not text:
+        return []
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path}: not a readable score CSV ({err})") from None
+    missing = [c for c in ("id", "path", "logit_fake", "logit_real") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: not a score CSV (missing column(s): {', '.join(missing)})")
+    logits = df[["logit_fake", "logit_real"]].apply(pd.to_numeric, errors="coerce")
+    return df[logits.notna().all(axis=1)].to_dict("records")
+
+
+def write_score_csv(scores, path):
+    """Write the rows of the finished Scores to `path` atomically; returns the row count.
+    (For one-shot scoring; `adf detect` builds its output with ResumableCSV.)"""
+    import pandas as pd
+
+    from adf.data.manifest import write_csv_atomic
+
+    rows = [score_row(s) for s in scores if s.ok]
+    columns = SCORE_COLUMNS + (["label"] if any("label" in r for r in rows) else [])
+    write_csv_atomic(pd.DataFrame(rows, columns=columns), path)
+    return len(rows)
+
+
+class ResumableCSV:
+    """A CSV built row by row that survives kills: rows are appended to
+    `<path>.partial` (flushed and fsynced per `append`), and `finalize` writes
+    `path` atomically (temp file, then rename) and removes the side file.
+
+    Opening one reads the rows of an earlier run from `path` and `<path>.partial`
+    (`keep(row)` filters them; `overwrite` drops them), so a re-run adds only
+    what is missing. Rows are keyed by `key(row)`; the last one of a key wins.
+    """
+
+    def __init__(self, path, columns, key, keep=None, overwrite=False):
+        import csv
+
+        self.path, self.partial = os.fspath(path), os.fspath(path) + ".partial"
+        self.key = key
+        rows = {}
+        if not overwrite:
+            for source in (self.path, self.partial):
+                for row in read_score_rows(source):
+                    if keep is None or keep(row):
+                        rows[key(row)] = row
+        self.previous = list(rows.values())
+        extra = [c for row in self.previous for c in row if c not in columns]
+        self.columns = list(columns) + list(dict.fromkeys(extra))
+        self._write(self.partial, self.previous)  # drop a cut-off last line, then append
+        self._fh = open(self.partial, "a", encoding="utf-8", newline="")
+        self._writer = csv.DictWriter(self._fh, self.columns, lineterminator="\n", restval="")
+        self.new = []
+
+    def _write(self, path, rows):
+        import pandas as pd
+
+        from adf.data.manifest import write_csv_atomic
+
+        write_csv_atomic(pd.DataFrame(rows, columns=self.columns).fillna(""), path)
+
+    def append(self, rows):
+        """Add finished rows; they are on disk when this returns."""
+        if not rows:
+            return
+        self._writer.writerows(rows)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.new.extend(rows)
+
+    def close(self):
+        """Stop without finalizing: the side file stays for a later run, unless it holds no rows."""
+        self._fh.close()
+        if not (self.previous or self.new):
+            os.unlink(self.partial)
+
+    def finalize(self, sort_key=None):
+        """Write every row (earlier runs' and this one's) to `path`, atomically."""
+        self._fh.close()
+        rows = {self.key(row): row for row in self.previous + self.new}
+        rows = sorted(rows.values(), key=sort_key) if sort_key else list(rows.values())
+        self._write(self.path, rows)
+        os.unlink(self.partial)
+        return len(rows)
