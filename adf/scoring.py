@@ -179,7 +179,7 @@ def _read_fields(path, sep, has_header, names):
         wide = np.flatnonzero(extra.any(axis=1))
         raise ScoreError(path, [f"line {line[i]}: more than {len(names)} fields (expected '{' '.join(names)}')"
                                 for i in wide])
-    return df.reindex(columns=range(len(names))), line
+    return df.reindex(columns=range(len(names)), fill_value=""), line
 
 
 def _finish(path, df, problems, on_error):
