@@ -73,22 +73,28 @@ def check_scores(scores, labels, need_both=True):
 
 
 def det_curve(scores, labels) -> DetCurve:
-    """The tie-exact DET curve of `scores` (one sort, vectorised)."""
+    """The tie-exact DET curve of `scores` (vectorised).
+
+    Sorting each class on its own and then merging the two sorted runs
+    (a stable sort finds the runs and merges them in linear time) is about
+    twice as fast as one argsort of all scores followed by gathers.
+    """
     s, y = check_scores(scores, labels)
-    order = np.argsort(s)
-    s = s[order]
-    y = y[order]
+    real = np.sort(s[y])
+    fake = np.sort(s[~y])
+    n_real, n_fake = real.size, fake.size
+    both = np.concatenate((real, fake))
+    del real, fake
+    order = np.argsort(both, kind="stable")
+    s = both[order]  # reads two increasing runs: cache-friendly
+    del both
+    is_real = order < n_real
     del order
-    n = s.size
-    n_real = int(y.sum())
-    n_fake = n - n_real
     # Last index of each group of equal scores: only there can a threshold sit.
     ends = np.flatnonzero(s[1:] != s[:-1])
-    ends = np.append(ends, n - 1)
-    real_at_or_below = np.cumsum(y, dtype=np.int64)[ends]
-    fake_at_or_below = (ends + 1) - real_at_or_below
-    real_at_or_below = np.concatenate(([0], real_at_or_below))
-    fake_at_or_below = np.concatenate(([0], fake_at_or_below))
+    ends = np.append(ends, s.size - 1)
+    real_at_or_below = np.concatenate(([0], np.cumsum(is_real, dtype=np.int64)[ends]))
+    fake_at_or_below = np.concatenate(([0], ends + 1)) - real_at_or_below
     frr = real_at_or_below / n_real
     far = (n_fake - fake_at_or_below) / n_fake
     thresholds = np.concatenate(([-np.inf], s[ends]))
@@ -176,24 +182,27 @@ def _prior_log_odds(n_real, n_fake):
 def min_cllr_from_curve(curve: DetCurve):
     """Cllr after the optimal monotonic calibration of the scores.
 
-    Pool-adjacent-violators (sklearn's isotonic regression) on the distinct
+    Pool-adjacent-violators (scipy's isotonic regression) on the distinct
     score values of the curve, weighted by their trial counts, gives the
-    best non-decreasing posterior P(real | score); removing the empirical
-    prior log-odds turns it into LLRs. Tied scores share one LLR, and no
-    second sort is needed.
+    best non-decreasing posterior P(real | score), constant on blocks of
+    adjacent values; removing the empirical prior log-odds turns it into
+    LLRs. Tied scores share one LLR, and the cost is summed per block, so
+    no second sort and no per-trial pass is needed.
     """
-    from sklearn.isotonic import isotonic_regression
+    from scipy.optimize import isotonic_regression
 
     real = np.diff(curve.real_at_or_below)
-    fake = np.diff(curve.fake_at_or_below)
-    total = real + fake
-    posterior = isotonic_regression(real / total, sample_weight=total.astype(np.float64), y_min=0.0, y_max=1.0)
+    total = real + np.diff(curve.fake_at_or_below)
+    blocks = isotonic_regression(real / total, weights=total.astype(np.float64)).blocks
+    real_in = np.diff(curve.real_at_or_below[blocks])
+    fake_in = np.diff(curve.fake_at_or_below[blocks])
     prior = _prior_log_odds(curve.n_real, curve.n_fake)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        llr = np.log(posterior) - np.log1p(-posterior) - prior
-        # A group's cost is 0 when its LLR is +-inf on the side of its only class.
-        real_cost = np.sum(np.where(real > 0, real * np.logaddexp(0.0, -llr), 0.0)) / curve.n_real
-        fake_cost = np.sum(np.where(fake > 0, fake * np.logaddexp(0.0, llr), 0.0)) / curve.n_fake
+    # Block posterior real_in / (real_in + fake_in) as log-odds, minus the prior.
+    # A block with one class only has an infinite LLR on its own side: cost 0.
+    with np.errstate(divide="ignore"):
+        llr = np.log(real_in) - np.log(fake_in) - prior
+    real_cost = np.sum(real_in[real_in > 0] * np.logaddexp(0.0, -llr[real_in > 0])) / curve.n_real
+    fake_cost = np.sum(fake_in[fake_in > 0] * np.logaddexp(0.0, llr[fake_in > 0])) / curve.n_fake
     return float((real_cost + fake_cost) / (2 * np.log(2)))
 
 
