@@ -264,21 +264,31 @@ def attach_labels(scores, score_path, key=None, key_path=None, on_error="raise")
 # --- grouping ----------------------------------------------------------------
 
 
-def id_prefixes(ids):
-    """Text before the first '-' of each ID (datasets.md §1.3); NaN when there is no '-'."""
-    return pd.Series(ids).str.extract(r"^([^-]*)-", expand=False)
+def subset_codes(trials):
+    """(codes, names): each trial's subset as an index into `names` (-1 = none).
+
+    The subset is the `group` column when present (from `--by`), else the ID
+    prefix: the text before the first '-' (datasets.md §1.3); an ID without
+    '-' has none. Names are sorted; every name has at least one trial.
+    """
+    if "group" in trials:
+        return pd.factorize(trials["group"], sort=True)
+    head, sep, _ = np.strings.partition(np.asarray(trials["id"], dtype=str), "-")
+    names, codes = np.unique(head, return_inverse=True)
+    codes[sep == ""] = -1
+    used = np.bincount(codes[codes >= 0], minlength=names.size) > 0
+    remap = np.cumsum(used) - 1
+    return np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), names[used]
 
 
 def groups(trials, subsets=None):
     """Yield (name, row indices): Pooled first, then each subset in sorted order.
 
-    The subset of a trial is its `group` column (from `--by`) or else its ID
-    prefix. `subsets` restricts the subsets to those names (exact,
-    case-sensitive); trials in no listed subset still count in Pooled.
+    `subsets` restricts the subsets to those names (exact, case-sensitive);
+    trials in no listed subset still count in Pooled.
     """
     yield POOLED, np.arange(len(trials))
-    keys = trials["group"] if "group" in trials else id_prefixes(trials["id"])
-    codes, names = pd.factorize(keys, sort=True)
+    codes, names = subset_codes(trials)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     wanted = set(names) if subsets is None else set(subsets)
@@ -573,7 +583,7 @@ def run(args):
             print(f"# {path}: {description}")
             info["scores"][path] = description
             if subsets:
-                present = set(trials["group"] if "group" in trials else id_prefixes(trials["id"]).dropna())
+                present = set(subset_codes(trials)[1])
                 for missing in sorted(set(subsets) - present):
                     warn(f"warning: {path}: no trials in subset {missing!r}")
             rows += score_rows(name, trials, subsets, args.pool_missing_class, args.ci, args.seed,
