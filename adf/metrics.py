@@ -44,14 +44,22 @@ class DetCurve:
     fake_at_or_below: np.ndarray
 
 
+def _from_tensor(x):
+    """A torch tensor (any device or dtype, bf16 included) as numpy; anything else unchanged."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu()
+        return (x.float() if x.is_floating_point() else x).numpy()
+    return x
+
+
 def check_scores(scores, labels, need_both=True):
     """Return (scores float64, labels bool) after validating them.
 
     Raises ValueError for mismatched lengths, labels other than 0/1,
     NaN or infinite scores, or (with `need_both`) a missing class.
     """
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    y = np.asarray(labels).ravel()
+    s = np.asarray(_from_tensor(scores), dtype=np.float64).ravel()
+    y = np.asarray(_from_tensor(labels)).ravel()
     if s.shape != y.shape:
         raise ValueError(f"{s.size} scores but {y.size} labels")
     if y.dtype != bool:

@@ -592,6 +592,9 @@ def run(args):
     except ScoreError as err:
         warn(f"error: {err}")
         return 2
+    print(f"# EER/minDCF thr: real when score > thr.  actDCF, Cllr: scores read as LLRs (Bayes threshold "
+          f"{metrics.bayes_threshold(**dcf):.4f}; calibrated only in the 'cal' columns).  "
+          f"Acc..FNR: real when P(real) >= {args.threshold:g}.")
     print(format_text(rows))
     if args.json:
         write_json(rows, args.json, info)

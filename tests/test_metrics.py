@@ -67,6 +67,9 @@ def test_eer_accepts_tensors_and_lists():
     s = torch.tensor([0.2, 0.9, 0.4, 0.1])
     y = torch.tensor([0, 1, 1, 0])
     assert metrics.compute_eer(s, y) == metrics.compute_eer(s.tolist(), y.tolist())
+    # what a validation loop holds: bf16 logits differences and float labels
+    s16 = s.to(torch.bfloat16)
+    assert metrics.compute_eer(s16, y.float()) == metrics.compute_eer(s16.float().tolist(), y.tolist())
 
 
 def test_eer_matches_speechbrain():

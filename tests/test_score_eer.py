@@ -251,7 +251,7 @@ def test_cli_end_to_end(trials, tmp_path):
 
     by = run_cli(d, "--key", m, "--by", "Attack", "--pool-missing-class", "--subsets", "A01", cwd=tmp_path)
     assert by.returncode == 0, by.stderr
-    assert [line.split()[0] for line in by.stdout.splitlines()[3:]] == ["Pooled", "A01"]
+    assert [line.split()[0] for line in by.stdout.splitlines()[4:]] == ["Pooled", "A01"]
     assert "vs pooled real" in by.stdout
 
 
