@@ -7,7 +7,9 @@ implementation that walks the sorted trials row by row (`iterrows`). The
 naive one is far too slow for 10 M trials, so it runs on a random
 subsample and its time is extrapolated linearly per trial (its sort is
 n log n, so the extrapolation slightly favours it). Also reports the
-ID-prefix extraction cost and the peak resident memory.
+ID-prefix extraction cost and the peak resident memory. Times are wall
+clock, with the process CPU time beside them (less sensitive to a machine
+shared with other jobs).
 
     python bench/score.py [--n 10000000] [--subsets 20] [--naive-n 20000]
 """
@@ -85,6 +87,21 @@ def naive_core(trials):
     return out
 
 
+class Timer:
+    """Wall-clock and process CPU seconds of a `with` block."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+    def __str__(self):
+        return f"{self.wall:7.2f} s wall, {self.cpu:7.2f} s CPU"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000_000)
@@ -94,35 +111,35 @@ def main():
 
     trials = make_trials(args.n, args.subsets)
     print(f"{args.n:,} trials, Pooled + {args.subsets} subsets")
-    t0 = time.perf_counter()
-    fast = fast_core(trials)
-    t_core = time.perf_counter() - t0
-    print(f"EER + minDCF + AUC:         {t_core:7.2f} s")
-    t0 = time.perf_counter()
-    rows = scoring.score_rows("bench", trials)
-    t_full = time.perf_counter() - t0
-    print(f"full metric rows (14 each): {t_full:7.2f} s")
+    with Timer() as core:
+        fast = fast_core(trials)
+    print(f"EER + minDCF + AUC:         {core}")
+    with Timer() as full:
+        rows = scoring.score_rows("bench", trials)
+    print(f"full metric rows (14 each): {full}")
     assert rows[0]["eer"] == fast["Pooled"][0]
 
     n_ids = min(args.n, 1_000_000)
     ids = pd.Series(trials["group"].astype(str).to_numpy()[:n_ids]) + "-" + pd.Series(np.arange(n_ids).astype(str))
-    t0 = time.perf_counter()
-    scoring.subset_codes(pd.DataFrame({"id": ids}))
-    t_prefix = (time.perf_counter() - t0) * args.n / n_ids
-    print(f"ID-prefix grouping:         {t_prefix:7.2f} s (timed on {n_ids:,} string IDs, scaled per trial)")
+    with Timer() as prefix:
+        scoring.subset_codes(pd.DataFrame({"id": ids}))
+    scale = args.n / n_ids
+    print(f"ID-prefix grouping:         {prefix.wall * scale:7.2f} s wall, {prefix.cpu * scale:7.2f} s CPU "
+          f"(timed on {n_ids:,} string IDs, scaled per trial)")
     del ids
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak resident memory:       {peak_gib:7.2f} GiB")
 
     sub = trials.sample(n=args.naive_n, random_state=0).reset_index(drop=True)
-    t0 = time.perf_counter()
-    naive = naive_core(sub)
-    t_naive = (time.perf_counter() - t0) * args.n / args.naive_n
+    with Timer() as slow:
+        naive = naive_core(sub)
+    scale = args.n / args.naive_n
     check = fast_core(sub)
     assert all(np.allclose(naive[k], check[k]) for k in check), "naive and fast disagree"
-    print(f"naive pandas iterrows:      {t_naive:7.0f} s (measured on {args.naive_n:,} trials, "
-          f"extrapolated linearly per trial; results agree on the subsample)")
-    print(f"speed-up of EER + minDCF + AUC over naive: {t_naive / t_core:,.0f}x")
+    print(f"naive pandas iterrows:      {slow.wall * scale:7.0f} s wall, {slow.cpu * scale:7.0f} s CPU "
+          f"(measured on {args.naive_n:,} trials, extrapolated linearly per trial; results agree on the subsample)")
+    print(f"speed-up of EER + minDCF + AUC over naive: {slow.wall * scale / core.wall:,.0f}x wall, "
+          f"{slow.cpu * scale / core.cpu:,.0f}x CPU")
 
 
 if __name__ == "__main__":
