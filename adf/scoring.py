@@ -70,7 +70,7 @@ def _read_table(path, **kwargs):
 
 
 def _parse_labels(values):
-    """Label strings -> float array of 1.0 / 0.0, NaN where empty, None where invalid."""
+    """Label strings -> (float array of 1.0 / 0.0 with NaN where empty or invalid, invalid mask)."""
     mapped = values.str.strip().str.lower().map(LABEL_VALUES)
     empty = values.str.strip() == ""
     invalid = mapped.isna() & ~empty
@@ -95,6 +95,7 @@ def read_scores(path, on_error="raise"):
     first = _first_line(path)
     header = [c.strip() for c in first.rstrip("\n").split(",")]
     problems = []
+    score_problem = "score is missing, not a number, NaN or infinite"
     if "," in first:
         df = _read_table(path)
         id_col, fake_col, real_col, prob_col, label_col, score_col = _columns(
@@ -113,23 +114,16 @@ def read_scores(path, on_error="raise"):
                 prob = None
                 description += "; P(real) = softmax of the logits"
         elif score_col:
-            pair = df[score_col].str.strip().str.fullmatch(r"\[[^,\]]+,[^,\]]+\]")
-            if pair.all():  # reference format "[fake_logit, real_logit]"
-                parts = df[score_col].str.strip().str.strip("[]").str.split(",", expand=True)
-                fake = pd.to_numeric(parts[0], errors="coerce").to_numpy(np.float64)
-                real = pd.to_numeric(parts[1], errors="coerce").to_numpy(np.float64)
-                prob = None
+            pair = df[score_col].str.extract(r"^\s*\[\s*([^,\]]+?)\s*,\s*([^,\]]+?)\s*\]\s*$")
+            prob = None
+            if pair[0].notna().any():  # reference format "[fake_logit, real_logit]"
+                fake = pd.to_numeric(pair[0], errors="coerce").to_numpy(np.float64)
+                real = pd.to_numeric(pair[1], errors="coerce").to_numpy(np.float64)
                 description = f"score = real - fake logit of {score_col} '[fake, real]'; P(real) = softmax"
-            elif pair.any():
-                bad = np.flatnonzero(~pair.to_numpy())
-                problems += [(i, f"line {i + 2}: {score_col} is not '[fake_logit, real_logit]' (got {df.at[i, score_col]!r})") for i in bad]
-                fake = real = np.full(len(df), np.nan)
-                prob = None
-                description = ""
+                score_problem = f"{score_col} is not '[fake_logit, real_logit]' with two finite numbers"
             else:  # a plain numeric score column
                 fake = np.zeros(len(df))
                 real = pd.to_numeric(df[score_col], errors="coerce").to_numpy(np.float64)
-                prob = None
                 description = f"score = {score_col}; P(real) = sigmoid(score)"
         else:
             raise ScoreError(path, [f"CSV without logit_fake/logit_real or Score columns (header: {','.join(header)})"])
@@ -154,7 +148,7 @@ def read_scores(path, on_error="raise"):
     out = pd.DataFrame({"id": ids.to_numpy(), "score": score, "prob_real": prob, "label": labels, "line": line})
     checks = [
         (out["id"].isna() | (out["id"] == ""), "empty ID"),
-        (~np.isfinite(out["score"]), "score is missing, not a number, NaN or infinite"),
+        (~np.isfinite(out["score"]), score_problem),
         (~np.isfinite(out["prob_real"]) & prob_from_file, "prob_real is missing or not a number"),
         (pd.Series(bad_label), "label must be 1/real/bonafide or 0/fake/spoof"),
         (out["id"].duplicated(keep=False), "duplicate ID"),
