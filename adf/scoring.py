@@ -324,6 +324,7 @@ def score_rows(name, trials, subsets=None, pool_missing_class=False, ci=0, seed=
                 other = labels != y[0]
                 row["note"] = f"vs pooled {'fake' if y[0] else 'real'} ({int(other.sum())})"
                 s, y, p = np.r_[s, scores[other]], np.r_[y, labels[other]], np.r_[p, probs[other]]
+                row.update(n_real=int(y.sum()), n_fake=int(y.size - y.sum()))  # the trials scored
             row.update(metrics.summarize(s, y, p, threshold, **dcf))
             if ci:
                 bounds = metrics.bootstrap_ci(s, y, ci, seed=seed, **dcf)
@@ -398,13 +399,19 @@ def _json_value(v):
     return v
 
 
-def write_json(rows, path, info):
-    """Rows as JSON (rates as fractions; NaN -> null), plus `info` (inputs, score columns)."""
-    payload = {"info": info, "rows": [{k: _json_value(v) for k, v in r.items()} for r in rows]}
+def write_text_atomic(text, path):
+    """Write a text file via a temporary file and a rename: never a truncated report."""
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2)
+        fh.write(text)
     os.replace(tmp, path)
+
+
+def write_json(rows, path, info):
+    """Rows as JSON (rates as fractions; NaN -> null, infinite thresholds -> "inf"/"-inf"),
+    plus `info` (inputs, score columns, parameters)."""
+    payload = {"info": info, "rows": [{k: _json_value(v) for k, v in r.items()} for r in rows]}
+    write_text_atomic(json.dumps(payload, indent=2), path)
 
 
 def write_rows_csv(rows, path):
@@ -595,8 +602,7 @@ def run(args):
     if args.csv:
         write_rows_csv(rows, args.csv)
     if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as fh:
-            fh.write(format_markdown(rows))
+        write_text_atomic(format_markdown(rows), args.markdown)
     if args.plot:
         for path in write_plots(labelled, args.plot, subsets):
             print(f"# wrote {path}")

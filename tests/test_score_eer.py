@@ -144,6 +144,7 @@ def test_group_by_manifest_column_and_pooled_other_class(trials, tmp_path):
     sel = (labelled["group"] == "A01") | (labelled["label"] == 1)
     assert pooled["A01"]["eer"] == metrics.compute_eer(labelled.loc[sel, "score"], labelled.loc[sel, "label"])[0]
     assert pooled["A01"]["note"].startswith("vs pooled real")
+    assert (pooled["A01"]["n_real"], pooled["A01"]["n_fake"]) == (int(labelled["label"].sum()), rows["A01"]["n_fake"])
 
 
 @pytest.mark.parametrize(
