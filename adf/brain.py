@@ -296,21 +296,22 @@ class SSLBrain(sb.Brain):
             tb.log_stats({"optimizer_step": self.optimizer_step, "lr": lr},
                          train_stats=train, valid_stats=stats)
         eer = stats["EER"] if not math.isnan(stats["EER"]) else 100.0
-        # Read on rank 0 only: rank 0 may be deleting old checkpoints meanwhile.
-        previous = self._best_eer_so_far()
-        # Checkpointer keeps the best-by-EER checkpoint plus the most recent one.
+        # The checkpointer keeps the best-by-EER checkpoint plus the most recent one.
         self.checkpointer.save_and_keep_only(
             meta={"EER": eer, "optimizer_step": self.optimizer_step},
             min_keys=["EER"], num_to_keep=1, keep_recent=True,
             end_of_epoch=not self._mid_epoch_valid,
         )
-        if previous is None or eer < previous:
+        if self._saved_checkpoint_is_best():
             self._export_best(eer)
 
     @sb.utils.distributed.main_process_only
-    def _best_eer_so_far(self):
+    def _saved_checkpoint_is_best(self):
+        """Whether the checkpoint just written is the checkpointer's best-by-EER choice
+        (ties included), so the export is exactly that choice. Decided on rank 0 and
+        broadcast, so every rank takes the same branch."""
         best = self.checkpointer.find_checkpoint(min_key="EER")
-        return None if best is None else best.meta["EER"]
+        return best is not None and best.path == self.checkpointer.find_checkpoint().path
 
     @sb.utils.distributed.main_process_only
     def _export_best(self, eer):

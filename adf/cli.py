@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "models": ("adf.models.listing", "list the detector architectures and their sizes"),
     "detect": ("adf.detect", "score audio files, folders or manifests with a checkpoint"),
     "prepare": ("adf.data.prepare", "write the manifest of a corpus"),
+    "merge": ("adf.data.merge", "merge per-corpus manifests into train/valid/test"),
 }
 
 

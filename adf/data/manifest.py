@@ -56,12 +56,15 @@ def _row_problems(path, df):
         yield i, f"row {i + 2}, column ID: duplicate ID {df.at[i, 'ID']!r}"
 
 
-def read_manifest(path, root=None, on_error="raise", check_files=False):
+def read_manifest(path, root=None, on_error="raise", check_files=False, keep_identical_duplicates=False):
     """Read and validate a manifest; returns (DataFrame, problems).
 
     `root` replaces the `$ROOT` placeholder in `Path`. With `check_files`,
     rows whose audio file does not exist are problems too. Numeric columns
-    come back as numbers, the rest as strings.
+    come back as numbers, the rest as strings. Rows sharing an ID are all
+    problems, unless `keep_identical_duplicates` is set: then a row that is an
+    exact copy of an earlier one is dropped and reported (never raised on),
+    and only IDs whose rows differ remain problems.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError("on_error must be 'raise' or 'skip'")
@@ -74,6 +77,14 @@ def read_manifest(path, root=None, on_error="raise", check_files=False):
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ManifestError(path, [f"missing column(s): {', '.join(missing)}"])
+    copies = []
+    if keep_identical_duplicates:
+        shared = df["ID"].duplicated(keep=False)
+        if shared.any():
+            same = df[shared].duplicated(keep="first")
+            copies = [(i, f"row {i + 2}: identical copy of an earlier row with ID {df.at[i, 'ID']!r}, dropped")
+                      for i in same.index[same]]
+            df = df.drop(index=[i for i, _ in copies])
     if root is not None:
         df["Path"] = df["Path"].str.replace(ROOT_PLACEHOLDER, str(root).rstrip("/"), n=1, regex=False)
     problems = list(_row_problems(path, df))
@@ -85,6 +96,7 @@ def read_manifest(path, root=None, on_error="raise", check_files=False):
         raise ManifestError(path, [m for _, m in sorted(problems, key=lambda x: x[0])])
     bad_rows = sorted({i for i, _ in problems})
     df = df.drop(index=bad_rows).reset_index(drop=True)
+    problems += copies
     for col in ("Duration",):
         df[col] = pd.to_numeric(df[col]).astype(float)
     for col in ("SampleRate", "AudioChannel"):
@@ -104,11 +116,18 @@ def write_csv_atomic(df, path, **kwargs):
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             df.to_csv(fh, index=False, **kwargs)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_manifest(df, path):

@@ -1,0 +1,189 @@
+"""Strict loading of detectors and backbones; adf's own checkpoint format.
+
+Every load checks the file's keys and shapes against the model first and
+fails with one CheckpointError that names the file and lists the missing,
+unexpected and mis-shaped keys (the reference skipped what it could not place
+and went on with random weights).
+
+adf's own checkpoints are safetensors files with SSLClassifier keys and
+metadata: `format` (FORMAT), `model_name`, `backbone_config` (JSON of the
+torchaudio configuration, so test-sized or modified models round-trip) and
+`extra` (JSON, free for the caller: step, validation EER, ...).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from adf.checkpoints.architecture import equivalent_names, infer_model_name
+from adf.checkpoints.files import (CheckpointError, metadata_json, read_file,
+                                   write_safetensors)
+from adf.checkpoints.keys import BACKBONE_PREFIX, HEAD_KEYS, key_style, to_adf_keys
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "adf-detector-v1"
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint file read into SSLClassifier keys.
+
+    `source` says what the file was: 'adf', 'antideepfake' or 'fairseq' (key
+    style); `model_name` / `backbone_config` / `extra` come from adf metadata
+    and are None / None / {} for other files.
+    """
+
+    path: Path
+    state_dict: dict
+    source: str
+    model_name: str | None = None
+    backbone_config: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def has_head(self):
+        return all(k in self.state_dict for k in HEAD_KEYS)
+
+
+def read_checkpoint(path, trust_pickle=False):
+    """Read any supported checkpoint file (see adf.checkpoints) into a Checkpoint."""
+    raw = read_file(path, trust_pickle=trust_pickle)
+    meta = raw.metadata if raw.metadata.get("format") == FORMAT else {}
+    config = metadata_json(meta, "backbone_config", raw.path)
+    if config is not None:  # JSON turns the CNN's tuples into lists
+        config["extractor_conv_layer_config"] = [tuple(x) for x in config["extractor_conv_layer_config"]]
+    return Checkpoint(
+        path=raw.path,
+        state_dict=to_adf_keys(raw.tensors),
+        source=raw.metadata.get("source") or key_style(raw.tensors),
+        model_name=meta.get("model_name"),
+        backbone_config=config,
+        extra=metadata_json(meta, "extra", raw.path) or {},
+    )
+
+
+def read_state_dict(path):
+    """The weights of a checkpoint file under SSLClassifier keys, read safely.
+
+    Pre-training-only fairseq keys are dropped; keys that cannot be renamed
+    keep their stored names (strict loading then reports them).
+    """
+    return read_checkpoint(path).state_dict
+
+
+def _some(keys, n=8):
+    keys = list(keys)
+    more = f" (and {len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def check_fits(expected, given, path, what):
+    """Raise CheckpointError unless `given` has exactly the keys and shapes of `expected`.
+
+    `expected` maps key -> tensor (a model's state_dict, possibly on the meta device).
+    """
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    misshaped = [f"{k} {tuple(given[k].shape)} vs {tuple(expected[k].shape)} expected"
+                 for k in sorted(set(expected) & set(given))
+                 if tuple(given[k].shape) != tuple(expected[k].shape)]
+    problems = [f"{len(v)} {label}: {_some(v)}" for label, v in
+                (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if v]
+    if problems:
+        raise CheckpointError(f"{path}: does not fit {what}: " + "; ".join(problems))
+
+
+def _choose_architecture(ckpt, model_name, overrides):
+    """(name, backbone overrides) for building the model of `ckpt`."""
+    if model_name is not None:
+        return model_name, overrides
+    if ckpt.model_name is not None:
+        return ckpt.model_name, {**(ckpt.backbone_config or {}), **overrides}
+    try:
+        name = infer_model_name(ckpt.state_dict)
+    except CheckpointError as err:
+        raise CheckpointError(f"{ckpt.path}: {err}") from None
+    same = [n for n in equivalent_names(name) if n != name]
+    logger.info("%s: no model name given; inferred %r from the weight shapes%s", ckpt.path, name,
+                f" (architecture-identical to {', '.join(same)})" if same else "")
+    return name, overrides
+
+
+def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overrides):
+    """An SSLClassifier in eval mode with all weights (backbone and head) from `path`.
+
+    `model_name` picks the architecture; without it adf metadata names it or
+    it is inferred from the weight shapes (logged). `backbone_overrides` go to
+    SSLClassifier (e.g. test-sized configurations). The model is built on the
+    meta device and the weights are assigned in `dtype` (default float32) on
+    `device`, so a bf16 model never exists as an fp32 copy.
+    """
+    from adf.models.classifier import build_classifier
+
+    ckpt = read_checkpoint(path)
+    if not ckpt.has_head:
+        raise CheckpointError(
+            f"{ckpt.path}: holds no detector head (proj_fc): it is a {ckpt.source} backbone; "
+            "start post-training from it with adf.checkpoints.load_backbone_into")
+    name, overrides = _choose_architecture(ckpt, model_name, backbone_overrides)
+    with torch.device("meta"):
+        model = build_classifier(name, **overrides)
+    check_fits(model.state_dict(), ckpt.state_dict, ckpt.path, f"model {name!r}")
+    dtype = dtype or torch.float32
+    weights = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype)
+               for k, v in ckpt.state_dict.items()}
+    model.load_state_dict(weights, strict=True, assign=True)
+    return model.eval()
+
+
+def load_backbone_into(model, path, include_head=False):
+    """Copy the backbone weights of `path` into `model` (an SSLClassifier), strictly.
+
+    For starting post-training from a fairseq pre-training `.pt` or fine-tuning
+    from an AntiDeepfake / adf checkpoint. The head stays as it is unless
+    `include_head`, which requires the file to hold one. Returns the Checkpoint.
+    """
+    ckpt = read_checkpoint(path)
+    given = {k: v for k, v in ckpt.state_dict.items() if include_head or k not in HEAD_KEYS}
+    expected = {k: v for k, v in model.state_dict().items()
+                if include_head or k.startswith(BACKBONE_PREFIX)}
+    what = f"the backbone{' and head' if include_head else ''} of model {model.name!r}"
+    check_fits(expected, given, ckpt.path, what)
+    model.load_state_dict(given, strict=False)  # keys checked above; the head may stay
+    return ckpt
+
+
+def save_checkpoint(model, path, extra=None):
+    """Write `model` (an SSLClassifier) as an adf checkpoint (safetensors, atomic).
+
+    `extra` is any JSON-serialisable dict stored in the metadata.
+    """
+    try:
+        extra_json = json.dumps(extra or {})
+    except TypeError as err:
+        raise ValueError(f"extra metadata for {path} is not JSON-serialisable: {err}") from None
+    metadata = {"format": FORMAT, "source": "adf", "model_name": model.name,
+                "backbone_config": json.dumps(model.config), "extra": extra_json}
+    write_safetensors(model.state_dict(), path, metadata)
+
+
+def convert_checkpoint(src, dst, trust_pickle=False):
+    """Rewrite any supported checkpoint as safetensors with SSLClassifier keys.
+
+    `trust_pickle=True` unpickles `src` with full trust (arbitrary code may
+    run): only for files from a trusted source that the safe loader refuses.
+    Returns the Checkpoint that was written.
+    """
+    ckpt = read_checkpoint(src, trust_pickle=trust_pickle)
+    metadata = {"source": ckpt.source, "converted_from": Path(src).name}
+    if ckpt.model_name is not None:
+        metadata.update(format=FORMAT, model_name=ckpt.model_name,
+                        backbone_config=json.dumps(ckpt.backbone_config),
+                        extra=json.dumps(ckpt.extra))
+    write_safetensors(ckpt.state_dict, dst, metadata)
+    return ckpt

@@ -1,0 +1,111 @@
+"""`adf prepare`: write the manifest of one corpus (shared/datasets.md §1-§2).
+
+    adf prepare NAME --root DATA -o NAME.csv [--jobs N] [--meta FILE]
+    adf prepare --list [NAME]
+
+The manifest is written atomically. Files that could not be used (listed but
+missing, unreadable, duplicated IDs, bad metadata lines) are left out and
+listed with the reason in `<OUT>.skipped.txt`; header results are cached in
+`<OUT>.cache.json`, so a re-run only opens new or changed files. The exit
+status is 0 when a manifest was written (1 with --strict if anything was
+skipped), 2 when the corpus could not be prepared at all.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser):
+    parser.add_argument("name", nargs="?", help="corpus name (see --list)")
+    parser.add_argument("--list", action="store_true",
+                        help="list the corpora (with NAME: describe that corpus) and exit")
+    parser.add_argument("--root", help="data root holding one folder per corpus "
+                                       "(default for egs: the repository's egs_data/)")
+    parser.add_argument("-o", "--output", help="manifest to write (default: <name>.csv)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="worker processes reading headers (default: all cores)")
+    parser.add_argument("--meta", help="metadata/key file to use instead of the default location")
+    parser.add_argument("--segment-seconds", type=float, default=None,
+                        help="segment length for segmented corpora (0: whole files)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the header cache")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
+
+
+def describe(corpus, out=sys.stdout):
+    """Name, prefix, folder, use and the preparer's docstring (what it does differently and why)."""
+    print(f"{corpus.name} (prefix {corpus.prefix}, folder <root>/{corpus.folder}, use: {corpus.use}"
+          + (f", reference manifest {corpus.reference_name}.csv" if corpus.reference_name else "") + ")",
+          file=out)
+    print("\n" + corpus.doc, file=out)
+
+
+def list_corpora(out=sys.stdout):
+    from adf.data.corpora import CORPORA
+    from adf.data.corpora.base import USES
+
+    rows = [(c.name, c.prefix, (c.folder or "(the root itself)"), c.use) for c in CORPORA.values()]
+    widths = [max(len(r[i]) for r in rows + [("name", "prefix", "folder", "use")]) for i in range(3)]
+    print(f"{'name':<{widths[0]}}  {'prefix':<{widths[1]}}  {'folder':<{widths[2]}}  use", file=out)
+    for name, prefix, folder, use in rows:
+        print(f"{name:<{widths[0]}}  {prefix:<{widths[1]}}  {folder:<{widths[2]}}  {use}", file=out)
+    print("\nuses: " + "; ".join(f"{k} = {v}" for k, v in USES.items()), file=out)
+
+
+def write_skipped(path, skips):
+    """`<where>\t<reason>` per skipped item; an old report is removed when nothing was skipped."""
+    if not skips:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for s in skips:
+            fh.write(f"{s.where}\t{s.reason}\n")
+    os.replace(tmp, path)
+
+
+def run(args):
+    from adf.data.corpora import build_manifest, get_corpus
+    from adf.data.manifest import write_manifest
+
+    if args.list and not args.name:
+        list_corpora()
+        return 0
+    if not args.name:
+        print("adf prepare: give a corpus name or --list", file=sys.stderr)
+        return 2
+    try:
+        corpus = get_corpus(args.name)
+    except KeyError as err:
+        print(f"adf prepare: {err.args[0]}", file=sys.stderr)
+        return 2
+    if args.list:
+        describe(corpus)
+        return 0
+    root = args.root
+    if root is None:
+        if corpus.name != "egs":
+            print("adf prepare: --root is required for this corpus", file=sys.stderr)
+            return 2
+        root = Path(__file__).resolve().parents[2] / "egs_data"
+    output = args.output or f"{corpus.name}.csv"
+    try:
+        df, skips = build_manifest(
+            corpus, root, jobs=max(1, args.jobs),
+            cache_path=None if args.no_cache else f"{output}.cache.json",
+            progress=not args.no_progress, meta=args.meta, segment_seconds=args.segment_seconds)
+    except (OSError, ValueError, csv.Error) as err:
+        print(f"adf prepare {corpus.name}: {err}", file=sys.stderr)
+        return 2
+    write_manifest(df, output)
+    write_skipped(f"{output}.skipped.txt", skips)
+    counts = df["Label"].value_counts()
+    print(f"{corpus.name}: {len(df)} rows ({counts.get('real', 0)} real, {counts.get('fake', 0)} fake, "
+          f"{df['Duration'].sum() / 3600:.2f} h) -> {output}")
+    if skips:
+        print(f"{corpus.name}: {len(skips)} item(s) skipped, see {output}.skipped.txt", file=sys.stderr)
+    return 1 if skips and args.strict else 0

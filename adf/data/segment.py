@@ -1,0 +1,310 @@
+"""Test-set segmentation (shared/datasets.md §3).
+
+Two rules from the reference:
+
+* §3.1 Deepfake-Eval-2024: fixed-length, non-overlapping chunks of D seconds
+  (D in 4, 10, 13, 30, 50) that tile the whole file; the remainder is kept.
+  `fixed_segments` computes the boundaries, `fixed_segment_rows` turns a table
+  of files into manifest rows that point into the original file through the
+  `Start`/`Stop` columns (no audio written), and `write_fixed_segments` writes
+  the chunks as audio files in the reference layout instead.
+* §3.2 DEEP-VOICE: a fixed list of overlapping segments replayed from the
+  reference's log. `parse_deepvoice_log` reads the log into a table,
+  `deepvoice_segment_rows` emits manifest rows with `Start`/`Stop`, and
+  `write_deepvoice_segments` writes the WAV files, all channels kept.
+
+Manifest rows for segments keep every column of their parent file; `ID` gets
+the segment suffix, `Duration` is the segment length, and `Start`/`Stop` are
+sample offsets at the file's native rate (adf.audio.read_audio reads them).
+Files that cannot be read or written are logged, reported and skipped.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from adf.audio import AudioError, read_audio, to_mono
+from adf.data.manifest import COLUMNS, ROOT_PLACEHOLDER, SEGMENT_COLUMNS
+
+log = logging.getLogger(__name__)
+
+# Segment durations (seconds) of the reference's Deepfake-Eval-2024 experiments.
+DURATIONS = (4, 10, 13, 30, 50)
+# Extensions the reference segments (compared case-insensitively).
+AUDIO_EXTENSIONS = (".mp3", ".m4a", ".wav", ".flac")
+# Defaults for manifest columns a file table does not carry.
+_DEFAULTS = {
+    "Attack": "-", "Speaker": "-", "Proportion": "-", "AudioChannel": 1,
+    "AudioEncoding": "UNKNOWN", "AudioBitSample": 0, "Language": "-",
+}
+
+
+def fixed_segments(num_samples, sr, seconds):
+    """Boundaries [(start, stop), ...] of the §3.1 rule, 0-based, stop exclusive.
+
+    L = floor(seconds * sr), n = ceil(num_samples / L); segment k covers
+    [k*L, min((k+1)*L, num_samples)). The last segment keeps the remainder
+    (1..L samples); a file shorter than L gives one segment, the whole file.
+    """
+    num_samples, sr = int(num_samples), int(sr)
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1 (got {num_samples})")
+    if sr < 1:
+        raise ValueError(f"sample rate must be >= 1 Hz (got {sr})")
+    length = math.floor(seconds * sr)
+    if length < 1:
+        raise ValueError(f"segment of {seconds} s at {sr} Hz holds no sample")
+    n = -(-num_samples // length)  # ceil without float error
+    return [(k * length, min((k + 1) * length, num_samples)) for k in range(n)]
+
+
+def _segment_table(parents, parent_index, starts, stops, suffixes):
+    """Manifest rows for segments: parent row `parent_index[i]` cut to
+    [starts[i], stops[i]), ID + suffixes[i], Duration = segment length."""
+    rows = parents.iloc[parent_index].reset_index(drop=True)
+    for col, default in _DEFAULTS.items():
+        if col not in rows.columns:
+            rows[col] = default
+    rows["ID"] = rows["ID"].astype(str) + pd.Series(suffixes, dtype=str)
+    rows["Start"] = np.asarray(starts, dtype=np.int64)
+    rows["Stop"] = np.asarray(stops, dtype=np.int64)
+    rows["Duration"] = ((rows["Stop"] - rows["Start"]) / rows["SampleRate"].astype(float)).round(2)
+    return rows[COLUMNS + SEGMENT_COLUMNS]
+
+
+def fixed_segment_rows(files, seconds):
+    """Manifest rows for the D-second segments of every file in `files`.
+
+    `files` is a DataFrame with at least `ID`, `Label`, `Path`, `SampleRate`
+    and `NumSamples` (frames at the native rate); other manifest columns are
+    copied to every segment (missing ones get `-`-style defaults). Segment k
+    (1-based) of file X has the ID `X_seg<k>`, as the reference names its
+    segment files. Returns a DataFrame in manifest column order plus
+    `Start`/`Stop`.
+    """
+    missing = [c for c in ("ID", "Label", "Path", "SampleRate", "NumSamples") if c not in files.columns]
+    if missing:
+        raise ValueError(f"file table lacks column(s): {', '.join(missing)}")
+    files = files.reset_index(drop=True)
+    index, starts, stops, suffixes = [], [], [], []
+    for i, (n, sr, file_id) in enumerate(zip(files["NumSamples"], files["SampleRate"], files["ID"])):
+        try:
+            bounds = fixed_segments(n, sr, seconds)
+        except ValueError as err:
+            raise ValueError(f"file {file_id!r}: {err}") from None
+        index += [i] * len(bounds)
+        starts += [b[0] for b in bounds]
+        stops += [b[1] for b in bounds]
+        suffixes += [f"_seg{k}" for k in range(1, len(bounds) + 1)]
+    return _segment_table(files, index, starts, stops, suffixes)
+
+
+def segment_file_name(path, k, sep="_seg"):
+    """`<stem><sep><k><ext>` for segment k of `path` (stem = name without its last extension)."""
+    stem, ext = os.path.splitext(os.path.basename(path))
+    return f"{stem}{sep}{k}{ext}"
+
+
+def _write_audio(path, data, sr, subtype=None):
+    """Write via a temporary name in the same folder, then rename (no half-written
+    files). The temporary name keeps the extension, from which libsndfile picks
+    the container."""
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{name}")
+    try:
+        sf.write(tmp, data, sr, subtype=subtype)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_fixed_segments(files, out_dir, durations=DURATIONS, root=None):
+    """Write §3.1 segments as audio in the reference layout.
+
+    Each file of `files` (columns `Path`, `Label`, `Proportion` = split) is
+    decoded once at its native rate, mixed to mono, and cut for every D in
+    `durations` into `<out_dir>/<split>/<D>s/<label>/<stem>_seg<k><ext>`
+    (container from the input extension, libsndfile's default subtype).
+    `root` replaces `$ROOT` in paths. Unreadable files and segments that
+    cannot be encoded (M4A, for instance) are logged and skipped.
+    Returns (written paths, problems).
+    """
+    written, problems = [], []
+    for path, label, split in zip(files["Path"], files["Label"], files["Proportion"]):
+        path = str(path)
+        if root is not None:
+            path = path.replace(ROOT_PLACEHOLDER, str(root).rstrip("/"), 1)
+        try:
+            wav, sr = read_audio(path)
+        except AudioError as err:
+            problems.append(str(err))
+            log.warning("skipped: %s", err)
+            continue
+        mono = to_mono(wav).numpy()
+        targets = [
+            (os.path.join(out_dir, str(split), f"{seconds:g}s", str(label), segment_file_name(path, k)), a, b)
+            for seconds in durations
+            for k, (a, b) in enumerate(fixed_segments(len(mono), sr, seconds), 1)
+        ]
+        for target, start, stop in targets:
+            try:
+                _write_audio(target, mono[start:stop], sr)
+            except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+                # the container cannot be written (M4A, ...): every segment would fail
+                msg = f"{path}: cannot write segment {target} ({err}); file skipped"
+                problems.append(msg)
+                log.warning("skipped: %s", msg)
+                break
+            written.append(target)
+    return written, problems
+
+
+# ---------------------------------------------------------------- DEEP-VOICE (§3.2)
+
+_LOG_LINE = re.compile(
+    r"^Audio:\s*(?P<base>.+)_seg_(?P<n>\d+),\s*start at:\s*(?P<start>-?\d+),\s*end at:\s*(?P<end>-?\d+)\s*$"
+)
+
+
+def parse_deepvoice_log(source):
+    """Read the reference's DEEP-VOICE segmentation log into a table.
+
+    `source` is a path or the log text (a string with a newline or starting
+    with `Audio:`). Only `Audio: ...` lines count (the
+    `Saved:` and completion lines are ignored); a malformed `Audio:` line is
+    an error naming its line number. Columns: `base`, `n` (1-based),
+    `start`, `end` (samples), `folder` (`FAKE` when `base` contains `-to-`,
+    else `REAL`).
+    """
+    name = "<text>"
+    if isinstance(source, os.PathLike) or "\n" not in source and not source.lstrip().startswith("Audio:"):
+        name = os.fspath(source)
+        with open(source, encoding="utf-8") as fh:  # FileNotFoundError names the file
+            source = fh.read()
+    rows, bad = [], []
+    for lineno, line in enumerate(str(source).splitlines(), 1):
+        if not line.lstrip().startswith("Audio:"):
+            continue
+        m = _LOG_LINE.match(line.strip())
+        if m is None:
+            bad.append(f"line {lineno}: not 'Audio: <base>_seg_<n>, start at: <s>, end at: <e>' ({line.strip()!r})")
+            continue
+        rows.append((m["base"], int(m["n"]), int(m["start"]), int(m["end"])))
+    if bad:
+        raise ValueError(f"{name}: {len(bad)} malformed line(s):\n  " + "\n  ".join(bad[:20]))
+    table = pd.DataFrame(rows, columns=["base", "n", "start", "end"])
+    table["folder"] = np.where(table["base"].str.contains("-to-", regex=False), "FAKE", "REAL")
+    return table
+
+
+def _source_path(audio_dir, folder, base):
+    return os.path.join(audio_dir, folder, f"{base}.wav")
+
+
+def _clamped(table, audio_dir):
+    """Group `table` by source file and clamp start/end to the source length.
+    Returns ([(source path, sf.info, rows)], problems); missing or unreadable
+    sources and segments left empty by clamping are reported, not returned."""
+    problems = []
+    groups = []
+    for (folder, base), rows in table.groupby(["folder", "base"], sort=False):
+        src = _source_path(audio_dir, folder, base)
+        try:
+            info = sf.info(src)
+        except (sf.LibsndfileError, RuntimeError, OSError) as err:
+            msg = f"{src}: source of {len(rows)} DEEP-VOICE segment(s) missing or unreadable ({err})"
+            problems.append(msg)
+            log.warning("skipped: %s", msg)
+            continue
+        rows = rows.copy()
+        rows["start"] = rows["start"].clip(lower=0, upper=info.frames)
+        rows["end"] = rows["end"].clip(lower=0, upper=info.frames)
+        empty = rows["end"] <= rows["start"]
+        for n in rows.loc[empty, "n"]:
+            problems.append(f"{src}: segment {n} is empty after clamping to {info.frames} samples")
+        groups.append((src, info, rows[~empty]))
+    return groups, problems
+
+
+def deepvoice_segment_rows(table, audio_dir, data_root=None):
+    """Manifest rows (with `Start`/`Stop`) for the DEEP-VOICE segments in `table`.
+
+    `audio_dir` is `DeepVoice/KAGGLE/AUDIO` (holding `REAL/` and `FAKE/`).
+    Rows follow datasets.md §2.33: ID `DeepVoice-VC_<base>_seg_<n>`, label
+    from the folder, Attack `VC`, Language `EN`; rate and channels from the
+    source header. With `data_root`, paths under it are written as `$ROOT/...`.
+    Returns (DataFrame, problems); missing sources are skipped.
+    """
+    groups, problems = _clamped(table, audio_dir)
+    parents, index, starts, stops, suffixes = [], [], [], [], []
+    for i, (src, info, rows) in enumerate(groups):
+        path = src
+        if data_root is not None:
+            rel = os.path.relpath(src, data_root)
+            path = f"{ROOT_PLACEHOLDER}/{rel}" if not rel.startswith("..") else src
+        parents.append({
+            "ID": f"DeepVoice-VC_{os.path.basename(src)[:-4]}", "Label": rows["folder"].iloc[0].lower(),
+            "Path": path, "SampleRate": info.samplerate, "Attack": "VC", "Language": "EN",
+            "AudioChannel": info.channels, "AudioEncoding": _encoding(info.subtype),
+            "AudioBitSample": _bits(info.subtype), "Duration": 0.0, "Speaker": "-", "Proportion": "-",
+        })
+        index += [i] * len(rows)
+        starts += rows["start"].tolist()
+        stops += rows["end"].tolist()
+        suffixes += [f"_seg_{n}" for n in rows["n"]]
+    if not parents:
+        return pd.DataFrame(columns=COLUMNS + SEGMENT_COLUMNS), problems
+    return _segment_table(pd.DataFrame(parents), index, starts, stops, suffixes), problems
+
+
+def _encoding(subtype):
+    """libsndfile subtype -> the manifest's AudioEncoding vocabulary (datasets.md §1.1)."""
+    if subtype.startswith("PCM_U"):
+        return "PCM_U"
+    if subtype.startswith("PCM_"):
+        return "PCM_S"
+    return {"FLOAT": "PCM_F", "DOUBLE": "PCM_F", "ULAW": "ULAW", "ALAW": "ALAW",
+            "VORBIS": "VORBIS", "OPUS": "OPUS"}.get(subtype, "UNKNOWN")
+
+
+def _bits(subtype):
+    """Bits per sample of a PCM/float subtype, 0 otherwise."""
+    m = re.match(r"PCM_[SU]?(\d+)$", subtype)
+    if m:
+        return int(m.group(1))
+    return {"FLOAT": 32, "DOUBLE": 64, "ULAW": 8, "ALAW": 8}.get(subtype, 0)
+
+
+def write_deepvoice_segments(table, audio_dir, out_dir):
+    """Replay the DEEP-VOICE log: write `<out_dir>/<FOLDER>/<base>_seg_<n>.wav`.
+
+    Sources are read at their native rate with all channels kept; each
+    segment is the clamped slice [start, end) saved as WAV in the source's
+    sample format. Missing sources are warned about and skipped.
+    Returns (written paths, problems).
+    """
+    groups, problems = _clamped(table, audio_dir)
+    written = []
+    for src, info, rows in groups:
+        try:
+            wav, sr = read_audio(src)
+        except AudioError as err:
+            problems.append(str(err))
+            log.warning("skipped: %s", err)
+            continue
+        data = wav.numpy().T  # [samples, channels]
+        subtype = info.subtype if sf.check_format("WAV", info.subtype) else None
+        for n, start, end in zip(rows["n"], rows["start"], rows["end"]):
+            target = os.path.join(out_dir, rows["folder"].iloc[0], segment_file_name(src, n, "_seg_"))
+            _write_audio(target, data[start:end], sr, subtype=subtype)
+            written.append(target)
+    return written, problems

@@ -1,0 +1,460 @@
+"""The batched scoring engine: audio items in, [fake, real] logits out.
+
+This is the one implementation of test-time scoring in adf; `adf detect` and
+the recipes' inference stages both call `score_items`:
+
+    items, problems = manifest_items("test.csv", data_root="/data")
+    write_score_csv(score_items(model, items, batch_size=8, device="cuda"), "scores/test.csv")
+
+Score CSV columns: id, path, logit_fake, logit_real, prob_real (+ label, 1 = real).
+
+Pipeline:
+1. `probe` reads every item's header (frames, rate) in a thread pool, so
+   unreadable or empty files are reported before the model starts and every
+   model input's length is known.
+2. Each item becomes one model input (the whole utterance, or the Start/Stop
+   segment), or with `window` seconds one input per window.
+3. Inputs are sorted by length and grouped into batches of `batch_size`, the
+   longest first (an out-of-memory shows up at once). Worker processes of a
+   torch DataLoader decode, mix to mono, resample to 16 kHz and layer-norm
+   each input (`adf.audio.load_for_model`, exactly the reference's test-time
+   preprocessing) while the model runs on the previous batch.
+4. Padded batches are scored; SSLClassifier masks the padding, so a batch
+   gives the scores of scoring each input alone.
+
+Windows (`window`/`hop` in seconds) are read with soundfile start/stop, so an
+hour-long file never sits in memory whole. Each window is resampled and
+layer-normed on its own, as if it were a file of its own: its scores equal
+those of the same audio cut into a separate file, not those of the same
+stretch inside a whole-file forward pass. Windows start every `hop` seconds;
+the last one keeps whatever remains (as the reference's test-set segmentation
+does) unless that is shorter than the model's receptive field (25 ms).
+Utterance scores aggregate the window logits: `mean` averages them, `min`
+takes the most fake window (lowest logit_real - logit_fake).
+"""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import soundfile as sf
+import torch
+
+from adf.audio import TARGET_SR, AudioError, load_for_model
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AGGREGATES = ("mean", "min")
+
+
+def _prob_real(fake, real):
+    """softmax([fake, real])[1], in float64."""
+    return torch.softmax(torch.tensor([fake, real], dtype=torch.float64), 0)[1].item()
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to score: a file, or the sample range [start, stop) of it at its
+    native rate (stop None = to the end). `label` is 1 = real, 0 = fake, or None."""
+
+    id: str
+    path: str
+    start: int = 0
+    stop: int | None = None
+    label: int | None = None
+
+
+def manifest_items(path, data_root=None):
+    """Items of a 12-column manifest (optional Start/Stop segment columns), plus
+    its problems (one line each; bad rows are left out). `data_root` replaces $ROOT."""
+    from adf.data.manifest import ROOT_PLACEHOLDER, ManifestError, read_manifest
+
+    try:
+        df, problems = read_manifest(path, root=data_root, on_error="skip")
+    except ManifestError as err:
+        return [], [str(err)]
+    if data_root is None and df["Path"].str.contains(ROOT_PLACEHOLDER, regex=False).any():
+        return [], [f"{path}: paths use {ROOT_PLACEHOLDER}; give the data root"]
+    starts = df["Start"] if "Start" in df.columns else [-1] * len(df)
+    stops = df["Stop"] if "Stop" in df.columns else [-1] * len(df)
+    items = [Item(str(i), p, max(int(a), 0), int(b) if b >= 0 else None, int(label == "real"))
+             for i, p, a, b, label in zip(df["ID"], df["Path"], starts, stops, df["Label"])]
+    return items, problems
+
+
+@dataclass
+class WindowScore:
+    """Logits of one window; `start`/`end` are seconds from the beginning of the file."""
+
+    start: float
+    end: float
+    logit_fake: float
+    logit_real: float
+
+
+@dataclass
+class Score:
+    """The result for one item: logits, or `error` (a reason) when it was skipped.
+    `seconds` is the scored audio's duration; `windows` is empty unless windowed."""
+
+    item: Item
+    logit_fake: float | None = None
+    logit_real: float | None = None
+    seconds: float = 0.0
+    windows: list = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self):
+        return self.error is None
+
+    @property
+    def prob_real(self):
+        """Softmax probability of the `real` class."""
+        return _prob_real(self.logit_fake, self.logit_real)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One model input: native samples [start, stop) of item `index`."""
+
+    index: int
+    start: int
+    stop: int
+    sr: int
+
+    @property
+    def length_16k(self):
+        return math.ceil((self.stop - self.start) * TARGET_SR / self.sr)
+
+
+def receptive_field(model):
+    """Fewest 16 kHz samples the model's CNN turns into one frame (400 for every paper model)."""
+    field_ = 1
+    for _, kernel, stride in reversed(model.config["extractor_conv_layer_config"]):
+        field_ = (field_ - 1) * stride + kernel
+    return field_
+
+
+def probe(item):
+    """(first sample, end sample, rate) of `item` from the file header; raises
+    AudioError naming the file when it cannot be scored."""
+    path = item.path
+    if not os.path.exists(path):
+        raise AudioError(path, "file does not exist")
+    if os.path.isdir(path):
+        raise AudioError(path, "is a directory, not an audio file")
+    if os.path.getsize(path) == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(path, f"cannot decode audio ({err})") from None
+    if info.frames <= 0:
+        raise AudioError(path, "contains no audio samples")
+    stop = info.frames if item.stop is None else item.stop
+    if not 0 <= item.start < stop <= info.frames:
+        raise AudioError(path, f"segment [{item.start}, {item.stop}) is outside the file's "
+                               f"{info.frames} samples")
+    return item.start, stop, int(info.samplerate)
+
+
+def plan_windows(begin, end, sr, window, hop, min_16k):
+    """Native-rate (start, stop) windows of `window` s every `hop` s over [begin, end).
+
+    One window when the span is no longer than `window`; the last window keeps
+    the remainder unless it is shorter than `min_16k` samples at 16 kHz."""
+    length, step = round(window * sr), round(hop * sr)
+    if end - begin <= length:
+        return [(begin, end)]
+    count = 1 + math.ceil((end - begin - length) / step)
+    spans = [(begin + k * step, min(begin + k * step + length, end)) for k in range(count)]
+    if (spans[-1][1] - spans[-1][0]) * TARGET_SR / sr < min_16k:
+        spans.pop()
+    return spans
+
+
+class _PieceDataset(torch.utils.data.Dataset):
+    """Decodes and preprocesses one piece; errors come back as text, never raised,
+    so one bad file cannot stop a DataLoader worker."""
+
+    def __init__(self, pieces, items):
+        self.pieces = pieces
+        self.paths = [item.path for item in items]
+
+    def __len__(self):
+        return len(self.pieces)
+
+    def __getitem__(self, i):
+        piece = self.pieces[i]
+        try:
+            return i, load_for_model(self.paths[piece.index], piece.start, piece.stop), None
+        except AudioError as err:
+            return i, None, err.problem
+
+
+def _collate(batch):
+    """-> piece indices, zero-padded waveforms [B, T], lengths [B], [(piece index, error)]."""
+    good = [(i, wav) for i, wav, err in batch if err is None]
+    errors = [(i, err) for i, _, err in batch if err is not None]
+    if not good:
+        return [], None, None, errors
+    wavs = [wav for _, wav in good]
+    lengths = torch.tensor([w.shape[0] for w in wavs])
+    return [i for i, _ in good], torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True), lengths, errors
+
+
+def autocast_context(device, precision):
+    """Autocast for `precision` on `device` (nullcontext for fp32); fp16 needs CUDA."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    device = torch.device(device)
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 needs a CUDA device; use --precision bf16 (or fp32) on the CPU")
+    dtype = PRECISIONS[precision]
+    return nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _mean_logits(windows):
+    return (sum(w.logit_fake for w in windows) / len(windows),
+            sum(w.logit_real for w in windows) / len(windows))
+
+
+def _min_logits(windows):
+    worst = min(windows, key=lambda w: w.logit_real - w.logit_fake)
+    return worst.logit_fake, worst.logit_real
+
+
+def score_items(model, items, batch_size=8, device="cpu", precision="fp32", workers=0,
+                window=None, hop=None, aggregate="mean", progress=None):
+    """Score `items` (a sequence of Item); yields one Score per item as soon as it
+    is finished (failed items first, then in batch order, not input order).
+
+    `window`/`hop` (seconds) score windows and aggregate them with `aggregate`
+    ("mean" or "min"); `workers` is the number of decoding processes (0 = in
+    this process); `progress` is an optional tqdm-like object updated with the
+    number of model inputs done. The model is moved to `device` and run in eval
+    mode; its training mode is restored afterwards.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {aggregate!r}; choose one of: {', '.join(AGGREGATES)}")
+    if window is None and hop is not None:
+        raise ValueError("hop needs window")
+    if window is not None:
+        hop = window if hop is None else hop
+        if not (window > 0 and hop > 0):
+            raise ValueError("window and hop must be > 0 seconds")
+    device = torch.device(device)
+    amp = autocast_context(device, precision)
+    min_16k = receptive_field(model)
+
+    # 1. Headers -> pieces; items that cannot be scored are reported at once.
+    pieces, spans = [], {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        probed = list(pool.map(_probe_or_error, items))
+    for index, (item, result) in enumerate(zip(items, probed)):
+        if isinstance(result, str):
+            yield Score(item, error=result)
+            continue
+        begin, end, sr = result
+        if (end - begin) * TARGET_SR / sr < min_16k:
+            yield Score(item, error=f"too short: {(end - begin) / sr:.4f} s; the model needs at "
+                                    f"least {min_16k / TARGET_SR:.3f} s")
+            continue
+        windows = [(begin, end)] if window is None else plan_windows(begin, end, sr, window, hop, min_16k)
+        spans[index] = len(windows)
+        pieces.extend(_Piece(index, a, b, sr) for a, b in windows)
+    if progress is not None:
+        progress.total = len(pieces)
+        progress.refresh()
+    if not pieces:
+        return
+
+    # 2. Longest first, fixed-size batches, decoded by DataLoader workers.
+    order = sorted(range(len(pieces)), key=lambda i: -pieces[i].length_16k)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    loader = torch.utils.data.DataLoader(
+        _PieceDataset(pieces, items), batch_sampler=batches, collate_fn=_collate,
+        num_workers=workers, pin_memory=device.type == "cuda",
+    )
+    done = {index: [] for index in spans}
+    failed = set()
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        for piece_ids, wavs, lengths, errors in loader:
+            for i, problem in errors:
+                index = pieces[i].index
+                if index not in failed:
+                    failed.add(index)
+                    done.pop(index)
+                    yield Score(items[index], error=problem)
+            if piece_ids:
+                with torch.inference_mode(), amp:
+                    logits = model(wavs.to(device, non_blocking=True), lengths.to(device))
+                logits = logits.float().cpu().tolist()
+                for i, (fake, real) in zip(piece_ids, logits):
+                    piece = pieces[i]
+                    if piece.index in failed:  # another window of it could not be read
+                        continue
+                    scored = done[piece.index]
+                    scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real))
+                    if len(scored) == spans[piece.index]:
+                        yield _finish(items[piece.index], done.pop(piece.index), window, aggregate)
+            if progress is not None:
+                progress.update(len(piece_ids) + len(errors))
+    finally:
+        model.train(was_training)
+
+
+def _probe_or_error(item):
+    try:
+        return probe(item)
+    except AudioError as err:
+        return err.problem
+
+
+def _finish(item, windows, window, aggregate):
+    """The Score of an item whose model inputs are all scored."""
+    windows.sort(key=lambda w: w.start)
+    if window is None:
+        (only,) = windows
+        return Score(item, only.logit_fake, only.logit_real, only.end - only.start)
+    fake, real = (_mean_logits if aggregate == "mean" else _min_logits)(windows)
+    return Score(item, fake, real, windows[-1].end - windows[0].start, windows)
+
+
+# ---------------------------------------------------------------------------
+# Score files
+# ---------------------------------------------------------------------------
+
+SCORE_COLUMNS = ["id", "path", "logit_fake", "logit_real", "prob_real"]
+WINDOW_COLUMNS = ["id", "path", "start", "end", "logit_fake", "logit_real", "prob_real"]
+
+
+def score_row(score):
+    """The score-file row of a finished Score (values as text, floats round-trip exact)."""
+    row = {"id": score.item.id, "path": score.item.path, "logit_fake": repr(score.logit_fake),
+           "logit_real": repr(score.logit_real), "prob_real": repr(score.prob_real)}
+    if score.item.label is not None:
+        row["label"] = str(score.item.label)
+    return row
+
+
+def window_rows(score):
+    """One row per window of a windowed Score (start/end in seconds in the file)."""
+    rows = []
+    for w in score.windows:
+        row = {"id": score.item.id, "path": score.item.path, "start": repr(w.start), "end": repr(w.end),
+               "logit_fake": repr(w.logit_fake), "logit_real": repr(w.logit_real),
+               "prob_real": repr(_prob_real(w.logit_fake, w.logit_real))}
+        if score.item.label is not None:
+            row["label"] = str(score.item.label)
+        rows.append(row)
+    return rows
+
+
+def read_score_rows(path):
+    """Rows (dicts of text) of a score CSV, [] when it does not exist.
+
+    Only newline-terminated lines count, and rows whose logits do not parse are
+    dropped, so a side file cut off by a kill yields exactly its complete rows.
+    Raises ValueError when the file is not a score CSV."""
+    import io
+
+    import pandas as pd
+
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    text = text[: text.rfind("\n") + 1]
+    if not text:
+        return []
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path}: not a readable score CSV ({err})") from None
+    missing = [c for c in ("id", "path", "logit_fake", "logit_real") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: not a score CSV (missing column(s): {', '.join(missing)})")
+    logits = df[["logit_fake", "logit_real"]].apply(pd.to_numeric, errors="coerce")
+    return df[logits.notna().all(axis=1)].to_dict("records")
+
+
+def write_score_csv(scores, path):
+    """Write the rows of the finished Scores to `path` atomically; returns the row count.
+    (For one-shot scoring; `adf detect` builds its output with ResumableCSV.)"""
+    import pandas as pd
+
+    from adf.data.manifest import write_csv_atomic
+
+    rows = [score_row(s) for s in scores if s.ok]
+    columns = SCORE_COLUMNS + (["label"] if any("label" in r for r in rows) else [])
+    write_csv_atomic(pd.DataFrame(rows, columns=columns), path)
+    return len(rows)
+
+
+class ResumableCSV:
+    """A CSV built row by row that survives kills: rows are appended to
+    `<path>.partial` (flushed and fsynced per `append`), and `finalize` writes
+    `path` atomically (temp file, then rename) and removes the side file.
+
+    Opening one reads the rows of an earlier run from `path` and `<path>.partial`
+    (`keep(row)` filters them; `overwrite` drops them), so a re-run adds only
+    what is missing. Rows are keyed by `key(row)`; the last one of a key wins.
+    """
+
+    def __init__(self, path, columns, key, keep=None, overwrite=False):
+        import csv
+
+        self.path, self.partial = os.fspath(path), os.fspath(path) + ".partial"
+        self.key = key
+        rows = {}
+        if not overwrite:
+            for source in (self.path, self.partial):
+                for row in read_score_rows(source):
+                    if keep is None or keep(row):
+                        rows[key(row)] = row
+        self.previous = list(rows.values())
+        extra = [c for row in self.previous for c in row if c not in columns]
+        self.columns = list(columns) + list(dict.fromkeys(extra))
+        self._write(self.partial, self.previous)  # drop a cut-off last line, then append
+        self._fh = open(self.partial, "a", encoding="utf-8", newline="")
+        self._writer = csv.DictWriter(self._fh, self.columns, lineterminator="\n", restval="")
+        self.new = []
+
+    def _write(self, path, rows):
+        import pandas as pd
+
+        from adf.data.manifest import write_csv_atomic
+
+        write_csv_atomic(pd.DataFrame(rows, columns=self.columns).fillna(""), path)
+
+    def append(self, rows):
+        """Add finished rows; they are on disk when this returns."""
+        if not rows:
+            return
+        self._writer.writerows(rows)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.new.extend(rows)
+
+    def close(self):
+        """Stop without finalizing: the side file stays for a later run, unless it holds no rows."""
+        self._fh.close()
+        if not (self.previous or self.new):
+            os.unlink(self.partial)
+
+    def finalize(self, sort_key=None):
+        """Write every row (earlier runs' and this one's) to `path`, atomically."""
+        self._fh.close()
+        rows = {self.key(row): row for row in self.previous + self.new}
+        rows = sorted(rows.values(), key=sort_key) if sort_key else list(rows.values())
+        self._write(self.path, rows)
+        os.unlink(self.partial)
+        return len(rows)

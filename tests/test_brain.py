@@ -1,0 +1,81 @@
+"""SSLBrain end to end on a toy corpus with the tiny model (seconds on a CPU)."""
+import os
+import re
+
+import pandas as pd
+import pytest
+import torch
+
+from adf.train import main as train_main
+from tests.synth import toy_corpus
+
+HPARAMS = os.path.join(os.path.dirname(__file__), "..", "recipes", "posttrain", "hparams", "tiny.yaml")
+
+
+def _run(root, out, *extra):
+    args = [HPARAMS, "--data_folder", str(root), "--manifest_folder", str(root / "data"),
+            "--output_folder", str(out), "--noprogressbar", "--max_batch_seconds", "8",
+            "--warmup_steps", "5", "--lr", "0.003"]
+    return train_main(args + [str(a) for a in extra])
+
+
+def _log_lines(out):
+    return (out / "train_log.txt").read_text().strip().splitlines()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    toy_corpus(root, (32, 10, 10))
+    out = root / "exp"
+    _run(root, out, "--number_of_epochs", 4, "--valid_step", 3)
+    return root, out
+
+
+def test_learns_validates_mid_epoch_and_exports_best(trained):
+    root, out = trained
+    lines = _log_lines(out)
+    eers = [float(m) for m in re.findall(r"valid EER: ([0-9.e+-]+)", "\n".join(lines))]
+    losses = [float(m) for m in re.findall(r"valid loss: ([0-9.e+-]+)", "\n".join(lines))]
+    assert len(eers) > 4, "validation every 3 steps should add lines beyond one per epoch"
+    assert min(eers) <= 20.0, f"tiny model should separate tone from noise, EERs {eers}"
+    assert losses[-1] < losses[0]
+    assert (out / "save" / "best_model.safetensors").exists()
+    assert (out / "hyperparams.yaml").exists()
+    assert any((out / "tensorboard").iterdir())
+
+
+def test_best_export_matches_lowest_eer_checkpoint(trained):
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    root, out = trained
+    from adf.checkpoints import load_model
+
+    ckpt = Checkpointer(out / "save").find_checkpoint(min_key="EER")
+    kept = torch.load(os.path.join(ckpt.path, "model.ckpt"), weights_only=True)
+    exported = load_model(out / "save" / "best_model.safetensors", model_name="tiny").state_dict()
+    for k, v in exported.items():
+        assert torch.equal(v, kept[k]), k
+
+
+def test_resume_continues_from_the_experiment_folder(trained):
+    root, out = trained
+    before = _log_lines(out)
+    _run(root, out, "--number_of_epochs", 5, "--valid_step", 3)
+    after = _log_lines(out)
+    new = after[len(before):]
+    assert new and all(line.startswith("epoch: 5") for line in new), new
+    steps = [int(m) for m in re.findall(r"optimizer_step: (\d+)", "\n".join(after))]
+    assert steps == sorted(steps)
+
+
+def test_inference_and_analysis_modes_write_scores_and_embeddings(trained):
+    import numpy as np
+
+    root, out = trained
+    _run(root, out, "--mode", "analysis")
+    scores = pd.read_csv(out / "scores" / "test.csv")
+    test = pd.read_csv(root / "data" / "test.csv")
+    assert sorted(scores["id"]) == sorted(test["ID"])
+    emb = np.load(out / "scores" / "test.emb.npy")
+    assert emb.shape == (len(test), 64)
