@@ -35,6 +35,8 @@ def _train(hparams, run_opts):
         load_backbone_into(hparams["model"], hparams["init_from"])
         logger.info("initialised from %s", hparams["init_from"])
     augment = hparams.get("augment")
+    if getattr(augment, "algo", None) == 0:  # RawBoost algorithm 0 changes nothing
+        augment = None
     crop = dict(max_seconds=hparams.get("crop_max_seconds", MAX_TRAIN_SECONDS),
                 min_seconds=hparams.get("crop_min_seconds", 10.0))
     train_set = load_dataset(hparams["train_csv"], hparams["data_folder"], "train",

@@ -42,36 +42,18 @@ common=(--data_folder "$data_root" --manifest_folder "$data_dir")
 
 if stage_wanted 0; then
   log "stage 0: per-corpus manifests from $data_root ($corpora)"
-  for name in $(adf merge --list-corpora "$corpora"); do
-    out=$data_dir/manifests/$name.csv
-    if ! adf prepare "$name" --root "$data_root" --check-present 2>/dev/null; then
-      log "  $name: not found under $data_root, skipped"
-      continue
-    fi
-    adf prepare "$name" --root "$data_root" -o "$out"   # incremental: reuses unchanged rows
-  done
+  prepare_corpora "$data_root" "$data_dir/manifests" $(adf merge --list-corpora "$corpora")
 fi
 
 if stage_wanted 1; then
-  key=$(inputs_key "$corpora" "$data_dir"/manifests/*.csv)
-  if stage_done "$data_dir/.merged" "$key"; then
-    log "stage 1: $data_dir/{train,valid,test}.csv up to date"
-  else
-    log "stage 1: merging manifests into $data_dir/{train,valid,test}.csv"
-    adf merge --config "$corpora" --manifests "$data_dir/manifests" --out "$data_dir"
-    mark_done "$data_dir/.merged" "$key"
-  fi
+  log "stage 1: merging manifests into $data_dir/{train,valid,test}.csv"
+  merge_corpora "$corpora" "$data_dir/manifests" "$data_dir"
 fi
 
 # train DIR KEY ARGS...: train.py into DIR unless it already finished on the same inputs.
 train() {
   local dir=$1 key=$2; shift 2
-  if stage_done "$dir/.done" "$key"; then
-    log "  $dir is up to date"
-    return
-  fi
-  $python train.py "$hparams" "${common[@]}" --output_folder "$dir" "$@" $train_args
-  mark_done "$dir/.done" "$key"
+  train_once "$dir" "$key" $python train.py "$hparams" "${common[@]}" --output_folder "$dir" "$@" $train_args
 }
 
 if stage_wanted 2; then
