@@ -50,6 +50,8 @@ mark_done() { mkdir -p "$(dirname "$1")"; echo "$2" > "$1"; }
 #                                     in the array PREPARE_ARGS
 #   merge_corpora CONF MANIFESTS OUT  OUT/{train,valid,test}.csv (adf merge), skipped
 #                                     when up to date
+#   unchanged_keeps_mtime FILE CMD... run CMD (which rewrites FILE) without a new time stamp
+#                                     when FILE's content did not change
 #   train_once DIR KEY CMD...         run a training command for experiment DIR unless
 #                                     it already finished on inputs KEY; an interrupted
 #                                     run resumes from DIR's last checkpoint
@@ -68,8 +70,21 @@ prepare_corpora() {
       log "  $name: not found under $root, skipped"
       continue
     fi
-    adf prepare "$name" --root "$root" -o "$out_dir/$name.csv" --no-progress "${PREPARE_ARGS[@]}"
+    unchanged_keeps_mtime "$out_dir/$name.csv" \
+      adf prepare "$name" --root "$root" -o "$out_dir/$name.csv" --no-progress "${PREPARE_ARGS[@]}"
   done
+}
+
+# unchanged_keeps_mtime FILE CMD...: run CMD, which rewrites FILE; when the content did not
+# change, restore FILE's old time stamp so that later stages (inputs_key) do not rerun.
+unchanged_keeps_mtime() {
+  local file=$1 before=""; shift
+  if [ -f "$file" ]; then before=$(mktemp); cp -p "$file" "$before"; fi
+  "$@"
+  if [ -n "$before" ]; then
+    cmp -s "$before" "$file" && touch -r "$before" "$file"
+    rm -f "$before"
+  fi
 }
 
 merge_corpora() {
