@@ -103,8 +103,14 @@ def _share_run_options(hparams_file, run_opts, overrides):
         run_opts = dataclasses.replace(run_opts, optimizer_step_limit=int(run_opts["optimizer_step_limit"]))
     with open(hparams_file, encoding="utf-8") as fin:
         text = fin.read()
-    extra = [f"{key}: {run_opts[key]}" for key in sorted(run_opts.overridden_args)
-             if re.search(rf"^{key}:", text, flags=re.M)]
+    given = run_opts.overridden_args
+    extra = [f"{key}: {run_opts[key]}" for key in sorted(given) if re.search(rf"^{key}:", text, flags=re.M)]
+    # The two intra-epoch checkpoint intervals exclude each other: one given on the
+    # command line replaces the hparams' other one.
+    for key, other in (("ckpt_interval_steps", "ckpt_interval_minutes"),
+                       ("ckpt_interval_minutes", "ckpt_interval_steps")):
+        if key in given and other not in given and run_opts[key] > 0:
+            extra.append(f"{other}: 0")
     return run_opts, "\n".join([overrides] + extra if overrides else extra)
 
 

@@ -42,7 +42,7 @@ def command(hparams, root, exp, record):
             "--max_batch_seconds", "3", "--num_buckets", "4", "--optimizer_step_limit", str(STEPS),
             "--number_of_epochs", "3", "--warmup_steps", "2",
             "--crop_max_seconds", "1.0", "--crop_min_seconds", "0.7",  # toy clips are 0.6-1.4 s
-            "--ckpt_interval_steps", str(EVERY), "--ckpt_interval_minutes", "0"]
+            "--ckpt_interval_steps", str(EVERY)]
 
 
 def start(cmd, sleep=0.0):

@@ -137,3 +137,26 @@ def test_random_crops_depend_on_item_and_epoch_not_on_loading_order(tmp_path):
     assert all(torch.equal(forward[k], backward[k]) for k in forward)
     other_epoch = crops([0, 1, 2], 2)
     assert any(not torch.equal(forward[k], other_epoch[k]) for k in forward)
+
+
+def test_command_line_run_options_reach_the_hparams(tmp_path):
+    """--optimizer_step_limit also sets the schedule's length; --ckpt_interval_steps replaces
+    the hparams' ckpt_interval_minutes (SpeechBrain refuses both)."""
+    import speechbrain as sb
+    from hyperpyyaml import load_hyperpyyaml
+
+    from adf.train import _share_run_options
+
+    tiny = open("recipes/posttrain/hparams/tiny.yaml", encoding="utf-8").read()
+    assert "ckpt_interval_minutes: 0\n" in tiny
+    path = tmp_path / "h.yaml"
+    path.write_text(tiny.replace("ckpt_interval_minutes: 0\n", "ckpt_interval_minutes: 30\n"))
+    _, run_opts, overrides = sb.parse_arguments(
+        [str(path), "--optimizer_step_limit", "7", "--ckpt_interval_steps", "5", "--output_folder", str(tmp_path)])
+    run_opts, overrides = _share_run_options(str(path), run_opts, overrides)
+    assert run_opts["optimizer_step_limit"] == 7
+    hparams = load_hyperpyyaml(path.read_text(), overrides)
+    assert hparams["optimizer_step_limit"] == 7 and hparams["lr_scheduler"].decay_steps == 7 - hparams["warmup_steps"]
+    assert hparams["ckpt_interval_minutes"] == 0 and hparams["ckpt_interval_steps"] == 5
+    brain = SSLBrain(modules={"model": hparams["model"]}, hparams=hparams, run_opts=run_opts)
+    assert (brain.ckpt_interval_steps, brain.ckpt_interval_minutes, brain.optimizer_step_limit) == (5, 0, 7)
