@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "detect": ("adf.detect", "score audio files, folders or manifests with a checkpoint"),
     "prepare": ("adf.data.prepare", "write the manifest of a corpus"),
     "merge": ("adf.data.merge", "merge per-corpus manifests into train/valid/test"),
+    "score": ("adf.scoring", "EER, minDCF, Cllr, AUC ... of score files, pooled and per subset"),
 }
 
 
