@@ -44,7 +44,7 @@ if stage_wanted 0; then
   log "stage 0: per-corpus manifests from $data_root ($corpora)"
   for name in $(adf merge --list-corpora "$corpora"); do
     out=$data_dir/manifests/$name.csv
-    if ! adf prepare "$name" --root "$data_root" --check-present 2>/dev/null; then
+    if ! adf prepare "$name" --root "$data_root" --check 2>/dev/null; then
       log "  $name: not found under $data_root, skipped"
       continue
     fi
