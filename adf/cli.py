@@ -1,4 +1,6 @@
-"""`adf` command line: one sub-command per module.
+"""adf: deepfake speech detection with post-trained self-supervised speech models.
+
+One sub-command per module.
 
 Each sub-command module exposes `add_arguments(parser)` and `run(args) -> int`
 and keeps heavy imports (torch, pandas) inside `run`, so `adf --help` and

@@ -10,6 +10,7 @@ pass through.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -105,6 +106,9 @@ def _score(hparams, run_opts, with_embeddings):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    # SpeechBrain 1.1.2 parses options whose default is None (optimizer_step_limit) as strings.
+    if isinstance(run_opts.get("optimizer_step_limit"), str):
+        run_opts = dataclasses.replace(run_opts, optimizer_step_limit=int(run_opts.optimizer_step_limit))
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     sb.create_experiment_directory(

@@ -3,7 +3,8 @@
 #   parse_options "$@"     --name value sets the shell variable `name` (must exist);
 #                          --help prints the variables' current values.
 #   stage_wanted N          true when N is within --stage/--stop_stage
-#   inputs_key ARGS...      one hash of the named files' size+mtime and any literal args
+#   inputs_key ARGS...      one hash of the named files (content below 64 MB, else
+#                           size+mtime) and any literal args
 #   stage_done MARKER KEY   true when MARKER holds KEY (stage finished on the same inputs)
 #   mark_done MARKER KEY    record that the stage finished on those inputs
 
@@ -34,7 +35,10 @@ stage_wanted() { [ "$1" -ge "$stage" ] && [ "$1" -le "$stop_stage" ]; }
 inputs_key() {
   local a
   for a in "$@"; do
-    if [ -f "$a" ]; then stat -c '%n %s %Y' "$a"; else echo "$a"; fi
+    if [ ! -f "$a" ]; then echo "$a"
+    # Content for manifests (rewritten by idempotent stages), size+mtime for big checkpoints.
+    elif [ "$(stat -c %s "$a")" -lt 67108864 ]; then sha256sum "$a"
+    else stat -c '%n %s %Y' "$a"; fi
   done | sha256sum | cut -d' ' -f1
 }
 

@@ -108,5 +108,5 @@ if stage_wanted 5; then
   for dir in "$pt_dir" "$ft_dir"; do [ -f "$dir/scores/test.csv" ] && scores+=("$dir/scores/test.csv"); done
   [ ${#scores[@]} -gt 0 ] || { echo "stage 5: no score files; run stage 4" >&2; exit 1; }
   python "$repo/tools/score_eer.py" "${scores[@]}" --key "$data_dir/test.csv" --markdown "$exp_dir/results.md"
-  python "$repo/tools/score_eer.py" "${scores[@]}" --key "$data_dir/test.csv"
+  log "stage 5: table written to $exp_dir/results.md"
 fi
