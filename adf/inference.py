@@ -92,6 +92,7 @@ class WindowScore:
     end: float
     logit_fake: float
     logit_real: float
+    embedding: object = None  # pooled embedding (numpy) when asked for
 
 
 @dataclass
@@ -105,6 +106,7 @@ class Score:
     seconds: float = 0.0
     windows: list = field(default_factory=list)
     error: str | None = None
+    embedding: object = None  # pooled embedding (mean over windows) when asked for
 
     @property
     def ok(self):
@@ -228,7 +230,7 @@ def _min_logits(windows):
 
 
 def score_items(model, items, batch_size=8, device="cpu", precision="fp32", workers=0,
-                window=None, hop=None, aggregate="mean", progress=None):
+                window=None, hop=None, aggregate="mean", progress=None, embeddings=False):
     """Score `items` (a sequence of Item); yields one Score per item as soon as it
     is finished (failed items first, then in batch order, not input order).
 
@@ -236,7 +238,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     ("mean" or "min"); `workers` is the number of decoding processes (0 = in
     this process); `progress` is an optional tqdm-like object updated with the
     number of model inputs done. The model is moved to `device` and run in eval
-    mode; its training mode is restored afterwards.
+    mode; its training mode is restored afterwards. With `embeddings`, each
+    Score also carries the pooled embedding (the analysis mode of the recipes).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -295,14 +298,16 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
                     yield Score(items[index], error=problem)
             if piece_ids:
                 with torch.inference_mode(), amp:
-                    logits = model(wavs.to(device, non_blocking=True), lengths.to(device))
+                    logits, emb = model(wavs.to(device, non_blocking=True), lengths.to(device),
+                                        return_embedding=True)
                 logits = logits.float().cpu().tolist()
-                for i, (fake, real) in zip(piece_ids, logits):
+                emb = emb.float().cpu().numpy() if embeddings else [None] * len(piece_ids)
+                for i, (fake, real), vec in zip(piece_ids, logits, emb):
                     piece = pieces[i]
                     if piece.index in failed:  # another window of it could not be read
                         continue
                     scored = done[piece.index]
-                    scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real))
+                    scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real, vec))
                     if len(scored) == spans[piece.index]:
                         yield _finish(items[piece.index], done.pop(piece.index), window, aggregate)
             if progress is not None:
@@ -321,11 +326,14 @@ def _probe_or_error(item):
 def _finish(item, windows, window, aggregate):
     """The Score of an item whose model inputs are all scored."""
     windows.sort(key=lambda w: w.start)
+    embedding = None
+    if windows[0].embedding is not None:
+        embedding = sum(w.embedding for w in windows) / len(windows)
     if window is None:
         (only,) = windows
-        return Score(item, only.logit_fake, only.logit_real, only.end - only.start)
+        return Score(item, only.logit_fake, only.logit_real, only.end - only.start, embedding=embedding)
     fake, real = (_mean_logits if aggregate == "mean" else _min_logits)(windows)
-    return Score(item, fake, real, windows[-1].end - windows[0].start, windows)
+    return Score(item, fake, real, windows[-1].end - windows[0].start, windows, embedding=embedding)
 
 
 # ---------------------------------------------------------------------------

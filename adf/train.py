@@ -74,19 +74,34 @@ def _best_model_path(hparams):
 
 
 def _score(hparams, run_opts, with_embeddings):
+    """Score `test_csv` with the best model (or `score_ckpt`) through the shared engine."""
+    import numpy as np
+
     from adf.checkpoints import load_model
-    from adf.inference import score_manifest
+    from adf.inference import manifest_items, score_items, write_score_csv
 
     ckpt = hparams.get("score_ckpt") or _best_model_path(hparams)
-    device = run_opts.get("device") or hparams.get("device") or "cpu"
+    device = run_opts.get("device") or "cpu"
     model = load_model(ckpt, model_name=hparams["model_name"], device=device)
+    items, problems = manifest_items(hparams["test_csv"], hparams["data_folder"])
+    for p in problems:
+        logger.warning("skipping manifest row: %s", p)
+    scores = []
+    for score in score_items(model, items, batch_size=hparams.get("test_batch_size", 1), device=device,
+                             precision=run_opts.get("eval_precision", "fp32"),
+                             workers=hparams.get("num_workers", 0), embeddings=with_embeddings):
+        if score.ok:
+            scores.append(score)
+        else:
+            logger.warning("skipped %s (%s): %s", score.item.id, score.item.path, score.error)
+    order = {item.id: i for i, item in enumerate(items)}
+    scores.sort(key=lambda s: order[s.item.id])
     name = os.path.splitext(os.path.basename(hparams["test_csv"]))[0]
     out = os.path.join(hparams["output_folder"], "scores", f"{name}.csv")
-    score_manifest(model, hparams["test_csv"], out, data_root=hparams["data_folder"],
-                   device=device, precision=run_opts.get("eval_precision", "fp32"),
-                   batch_size=hparams.get("test_batch_size", 1),
-                   embeddings_path=out[:-4] + ".emb.npy" if with_embeddings else None)
-    logger.info("scores written to %s", out)
+    write_score_csv(scores, out)
+    if with_embeddings:  # rows in the order of the score file's ids
+        np.save(out[:-4] + ".emb.npy", np.stack([s.embedding for s in scores]))
+    logger.info("%d of %d items scored -> %s", len(scores), len(items), out)
     return out
 
 

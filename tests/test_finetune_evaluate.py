@@ -56,7 +56,7 @@ def test_finetune_recipe_with_duration_then_evaluate_table(tmp_path):
     scores = pd.read_csv(ft / "scores" / "tiny_egs_1s.csv")
     assert sorted(scores["id"]) == sorted(test["ID"])
     table = pd.read_csv(ft / "results.csv")
-    assert list(table.columns) == ["model", "EGS"] and list(table.model) == ["tiny_egs_1s"]
+    assert list(table.columns) == ["model", "EGS", "Pooled"] and list(table.model) == ["tiny_egs_1s"]
     assert "| tiny_egs_1s |" in (ft / "results.md").read_text()
 
     # Rerun: every stage sees its inputs unchanged and skips.

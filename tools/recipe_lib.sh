@@ -3,7 +3,8 @@
 #   parse_options "$@"     --name value sets the shell variable `name` (must exist);
 #                          --help prints the variables' current values.
 #   stage_wanted N          true when N is within --stage/--stop_stage
-#   inputs_key ARGS...      one hash of the named files' size+mtime and any literal args
+#   inputs_key ARGS...      one hash of the named files (content below 64 MB, else
+#                           size+mtime) and any literal args
 #   stage_done MARKER KEY   true when MARKER holds KEY (stage finished on the same inputs)
 #   mark_done MARKER KEY    record that the stage finished on those inputs
 
@@ -34,7 +35,10 @@ stage_wanted() { [ "$1" -ge "$stage" ] && [ "$1" -le "$stop_stage" ]; }
 inputs_key() {
   local a
   for a in "$@"; do
-    if [ -f "$a" ]; then stat -c '%n %s %Y' "$a"; else echo "$a"; fi
+    if [ ! -f "$a" ]; then echo "$a"
+    # Content for manifests (rewritten by idempotent stages), size+mtime for big checkpoints.
+    elif [ "$(stat -c %s "$a")" -lt 67108864 ]; then sha256sum "$a"
+    else stat -c '%n %s %Y' "$a"; fi
   done | sha256sum | cut -d' ' -f1
 }
 
@@ -50,17 +54,11 @@ mark_done() { mkdir -p "$(dirname "$1")"; echo "$2" > "$1"; }
 #                                     in the array PREPARE_ARGS
 #   merge_corpora CONF MANIFESTS OUT  OUT/{train,valid,test}.csv (adf merge), skipped
 #                                     when up to date
-#   unchanged_keeps_mtime FILE CMD... run CMD (which rewrites FILE) without a new time stamp
-#                                     when FILE's content did not change
 #   train_once DIR KEY CMD...         run a training command for experiment DIR unless
 #                                     it already finished on inputs KEY; an interrupted
 #                                     run resumes from DIR's last checkpoint
 
-corpus_present() {
-  local folder
-  folder=$(python -c 'import sys; from adf.data.corpora import get_corpus; print(get_corpus(sys.argv[1]).folder)' "$1") || return 1
-  [ -d "$2/$folder" ]
-}
+corpus_present() { adf prepare "$1" --root "$2" --check >/dev/null 2>&1; }
 
 PREPARE_ARGS=()
 prepare_corpora() {
@@ -70,21 +68,8 @@ prepare_corpora() {
       log "  $name: not found under $root, skipped"
       continue
     fi
-    unchanged_keeps_mtime "$out_dir/$name.csv" \
-      adf prepare "$name" --root "$root" -o "$out_dir/$name.csv" --no-progress "${PREPARE_ARGS[@]}"
+    adf prepare "$name" --root "$root" -o "$out_dir/$name.csv" --no-progress "${PREPARE_ARGS[@]}"
   done
-}
-
-# unchanged_keeps_mtime FILE CMD...: run CMD, which rewrites FILE; when the content did not
-# change, restore FILE's old time stamp so that later stages (inputs_key) do not rerun.
-unchanged_keeps_mtime() {
-  local file=$1 before=""; shift
-  if [ -f "$file" ]; then before=$(mktemp); cp -p "$file" "$before"; fi
-  "$@"
-  if [ -n "$before" ]; then
-    cmp -s "$before" "$file" && touch -r "$before" "$file"
-    rm -f "$before"
-  fi
 }
 
 merge_corpora() {

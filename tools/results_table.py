@@ -33,10 +33,7 @@ def eer_table(named_scores, key_path):
             table[name][row["subset"]] = 100.0 * row["eer"]
             if row["subset"] not in sets:
                 sets.append(row["subset"])
-    sets = sorted(s for s in sets if s != scoring.POOLED) + [scoring.POOLED]
-    if len(sets) == 2:  # a single test set: its column equals Pooled
-        sets = sets[:1]
-    return table, sets
+    return table, sorted(s for s in sets if s != scoring.POOLED) + [scoring.POOLED]
 
 
 def _fmt(value):

@@ -78,15 +78,14 @@ if stage_wanted 1; then
   train_list="$corpus"
   if [ -n "$valid_corpus" ]; then  # only the validation rows of the validation corpus
     valid_rows=$split_dir/manifests/${valid_corpus}_valid.csv
-    unchanged_keeps_mtime "$valid_rows" python -c '
+    python -c '
 import sys
 from adf.data.manifest import read_manifest, write_manifest
 df, _ = read_manifest(sys.argv[1], on_error="skip")
 write_manifest(df[df["Proportion"] == "valid"], sys.argv[2])' "$data_dir/manifests/$valid_corpus.csv" "$valid_rows"
     train_list="$corpus, $valid_rows"
   fi
-  unchanged_keeps_mtime "$split_dir/corpora.yaml" sh -c 'printf "train: [%s]\ntest: []\nholdout_test: [%s]\nsampling: {}\n" "$1" "$2" > "$3"' \
-    - "$train_list" "$corpus" "$split_dir/corpora.yaml"
+  printf 'train: [%s]\ntest: []\nholdout_test: [%s]\nsampling: {}\n' "$train_list" "$corpus" > "$split_dir/corpora.yaml"
   merge_corpora "$split_dir/corpora.yaml" "$split_dir/manifests" "$split_dir"
   [ "$(wc -l < "$split_dir/valid.csv")" -gt 1 ] || { echo "stage 1: no validation rows: pass --valid_corpus" >&2; exit 1; }
 fi
