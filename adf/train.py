@@ -5,8 +5,11 @@ Modes (hparam `mode`, overridable with `--mode`):
   inference  score `test_csv` with the best model -> `<output_folder>/scores/<test_name>.csv`
   analysis   inference plus the pooled embeddings -> `.../scores/<test_name>.emb.npy`
 Any hparam can be overridden on the command line (HyperPyYAML overrides);
-SpeechBrain's run options (--device, --precision, --data_parallel_backend, ...)
-pass through.
+SpeechBrain's run options (--device, --precision, --grad_accumulation_factor,
+--ckpt_interval_steps, ...) pass through, and those the yaml also defines reach
+its references (e.g. --optimizer_step_limit sets the schedule's length).
+Several GPUs or nodes: run under torchrun (`torchrun --nproc_per_node=8 train.py
+...`, add `--distributed_backend gloo` on CPUs); see recipes/README.md.
 """
 from __future__ import annotations
 
