@@ -79,7 +79,7 @@ ESPEAK_VOICES = {
 ESPEAK_LANG = {"it": "IT", "ru": "RU", "es": "ES", "es-419": "ES", "fr": "FR", "fr-be": "FR"}
 # Prompt texts: documentation package -> file inside it, per language.
 TRANSCRIPT_PKGS = {lang: f"asterisk-core-sounds-{lang.lower()}" for lang in ("IT", "RU", "ES", "FR")}
-TOOL_PKGS = {"espeak-ng": "/usr/bin/espeak-ng", "sox": "/usr/bin/sox"}
+TOOL_PKGS = ["espeak-ng", "sox"]
 COLUMNS = ["file", "label", "speaker", "split", "source", "attack", "language"]
 
 
@@ -95,7 +95,7 @@ def dpkg_version(pkg):
 
 def check_packages():
     """Stop with the apt-get line to run when a needed package is missing."""
-    needed = [spk[1] for spk in REAL_SPEAKERS] + list(TOOL_PKGS)
+    needed = [spk[1] for spk in REAL_SPEAKERS] + TOOL_PKGS
     missing = [p for p in needed if dpkg_version(p) is None]
     if missing:
         sys.exit("missing Debian packages; install them with:\n"
@@ -291,7 +291,6 @@ def griffinlim_resynth(x, seed):
 # --------------------------------------------------------------------------- build
 def build(out, seed, workdir):
     versions = check_packages()
-    versions["espeak-ng"] = dpkg_version("espeak-ng")
     rng = np.random.default_rng(seed)
     texts = {lang: transcripts(lang, workdir) for lang in TRANSCRIPT_PKGS}
     rows, clips = [], {}
