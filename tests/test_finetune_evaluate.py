@@ -45,8 +45,9 @@ def test_finetune_recipe_with_duration_then_evaluate_table(tmp_path):
     data, exp = tmp_path / "data", tmp_path / "exp"
     train_args = "--number_of_epochs 1 --optimizer_step_limit 2 --max_batch_seconds 4 --noprogressbar"
     log = run_recipe("finetune", "--data_root", egs, "--duration", 1, "--data_dir", data,
-                     "--exp_dir", exp, "--train_args", train_args, "--init_from", "")
-    assert "RANDOM initialisation" in log  # no post-trained model under this exp folder
+                     "--exp_dir", exp, "--train_args", train_args, "--init_from", "",
+                     "--posttrain_exp", tmp_path / "no_posttrain")
+    assert "RANDOM initialisation" in log  # no post-trained model under that exp folder
     ft = exp / "tiny_egs_1s"
     hp = yaml.safe_load((ft / "hyperparams.yaml").read_text().replace("!", "#"))
     assert hp["crop_max_seconds"] == hp["crop_min_seconds"] == 1  # --duration 1: 1 s crops
@@ -61,7 +62,8 @@ def test_finetune_recipe_with_duration_then_evaluate_table(tmp_path):
 
     # Rerun: every stage sees its inputs unchanged and skips.
     again = run_recipe("finetune", "--data_root", egs, "--duration", 1, "--data_dir", data,
-                       "--exp_dir", exp, "--train_args", train_args, "--init_from", "", "--stage", 1)
+                       "--exp_dir", exp, "--train_args", train_args, "--init_from", "", "--stage", 1,
+                       "--posttrain_exp", tmp_path / "no_posttrain")
     assert f"{ft} is up to date" in again and "up to date" in again.split("stage 3")[1]
 
     # evaluate: two models (the fine-tuned one twice under two names) on the egs test split.

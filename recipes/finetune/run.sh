@@ -28,13 +28,14 @@ valid_corpus=""                   # corpus whose valid rows validate (default: D
 duration=""                       # input seconds: segment length (segmented corpora such as DFE2024)
                                   #   and training crop (default: the corpus's segments, 10-13 s crops)
 init_from=""                      # post-trained checkpoint (ours, AntiDeepfake .ckpt/.safetensors)
+posttrain_exp=../posttrain/exp    # default init_from: <posttrain_exp>/<model>_posttrain/save/best_model.safetensors
 rawboost=5                        # RawBoost algorithm 0-8 for the training clips (0: none)
 lr=""                             # default: the hparams' finetune_lr
 data_dir=data                     # manifests written here
 exp_dir=exp                       # experiments written here
 ngpu=0                            # >1: torchrun with one process per GPU
 train_args=""                     # extra overrides for train.py, e.g. "--precision bf16"
-OPTION_NAMES="stage stop_stage model data_root corpus valid_corpus duration init_from rawboost lr data_dir exp_dir ngpu train_args"
+OPTION_NAMES="stage stop_stage model data_root corpus valid_corpus duration init_from posttrain_exp rawboost lr data_dir exp_dir ngpu train_args"
 parse_options "$@"
 
 "$repo/tools/setup_env.sh"
@@ -54,7 +55,7 @@ tag=${corpus}_${duration:-default}${duration:+s}
 split_dir=$data_dir/$tag
 ft_dir=$exp_dir/${model}_$tag
 if [ -z "$init_from" ]; then
-  init_from=../posttrain/exp/${model}_posttrain/save/best_model.safetensors
+  init_from=$posttrain_exp/${model}_posttrain/save/best_model.safetensors
   if [ ! -f "$init_from" ]; then
     log "WARNING: no post-trained $model model ($init_from): fine-tuning from a RANDOM initialisation"
     log "         (run recipes/posttrain/run.sh first, or pass --init_from)"
