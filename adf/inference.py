@@ -40,10 +40,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-import soundfile as sf
 import torch
 
-from adf.audio import TARGET_SR, AudioError, load_for_model
+from adf.audio import TARGET_SR, AudioError, audio_header, load_for_model
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 AGGREGATES = ("mean", "min")
@@ -144,18 +143,7 @@ def probe(item):
     """(first sample, end sample, rate) of `item` from the file header; raises
     AudioError naming the file when it cannot be scored."""
     path = item.path
-    if not os.path.exists(path):
-        raise AudioError(path, "file does not exist")
-    if os.path.isdir(path):
-        raise AudioError(path, "is a directory, not an audio file")
-    if os.path.getsize(path) == 0:
-        raise AudioError(path, "file is empty (0 bytes)")
-    try:
-        info = sf.info(path)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioError(path, f"cannot decode audio ({err})") from None
-    if info.frames <= 0:
-        raise AudioError(path, "contains no audio samples")
+    info = audio_header(path)
     stop = info.frames if item.stop is None else item.stop
     if not 0 <= item.start < stop <= info.frames:
         raise AudioError(path, f"segment [{item.start}, {item.stop}) is outside the file's "

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from adf import metrics
+from adf.errors import FileProblems
 from adf.data.manifest import write_csv_atomic
 
 LABEL_VALUES = {"1": 1, "real": 1, "bonafide": 1, "bona-fide": 1, "0": 0, "fake": 0, "spoof": 0}
@@ -35,15 +36,8 @@ TEXT_HEADER_WORDS = {"score", "scores"}
 KEY_HEADER_WORDS = {"label", "labels", "key"}
 
 
-class ScoreError(ValueError):
+class ScoreError(FileProblems):
     """An unusable score or key file; `problems` lists one line per bad row."""
-
-    def __init__(self, path, problems):
-        self.path = str(path)
-        self.problems = list(problems)
-        shown = "\n  ".join(self.problems[:20])
-        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"{path}: {len(self.problems)} problem(s):\n  {shown}{more}")
 
 
 # --- reading -----------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_mixed_inputs_bad_files_and_columns(ckpt, tmp_path, monkeypatch, capsys)
     (data / "b" / "corrupt.wav").write_bytes(b"RIFF" + b"\x00junk" * 50)
     sf.write(data / "b" / "zero.wav", np.zeros(0, dtype="float32"), 16000)
     (data / "b" / "notes.txt").write_text("not audio")
-    single = noise(tmp_path / "single.ogg", 0.7, 22050, seed=4)
+    noise(tmp_path / "single.ogg", 0.7, 22050, seed=4)
     corpus = tmp_path / "corpus"
     real = noise(corpus / "r.wav", 0.8, 16000, seed=5)
     man = manifest(tmp_path / "test.csv", [("C-r", "real", "$ROOT/r.wav"), ("C-gone", "fake", "$ROOT/gone.wav")])

@@ -1,5 +1,4 @@
 """Merging per-corpus manifests (datasets.md §4) on small generated manifests."""
-import numpy as np
 import pandas as pd
 import pytest
 

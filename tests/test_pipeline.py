@@ -1,6 +1,4 @@
-import numpy as np
 import pandas as pd
-import pytest
 import torch
 
 from adf.audio import load_for_model

@@ -1,7 +1,6 @@
 """End to end: recipes/posttrain/run.sh, every stage, tiny model, a few egs clips."""
 import os
 import re
-import shutil
 import subprocess
 
 import pandas as pd

@@ -13,6 +13,8 @@ import tempfile
 
 import pandas as pd
 
+from adf.errors import FileProblems
+
 COLUMNS = [
     "ID", "Label", "Duration", "SampleRate", "Path", "Attack", "Speaker",
     "Proportion", "AudioChannel", "AudioEncoding", "AudioBitSample", "Language",
@@ -24,15 +26,8 @@ ROOT_PLACEHOLDER = "$ROOT"
 SEGMENT_COLUMNS = ["Start", "Stop"]
 
 
-class ManifestError(ValueError):
+class ManifestError(FileProblems):
     """A manifest that cannot be used; `problems` lists one line per bad row."""
-
-    def __init__(self, path, problems):
-        self.path = str(path)
-        self.problems = list(problems)
-        shown = "\n  ".join(self.problems[:20])
-        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"{path}: {len(self.problems)} problem(s):\n  {shown}{more}")
 
 
 def _row_problems(path, df):
