@@ -11,8 +11,8 @@ Every clip, real or fake, goes through ONE conditioning chain so that no nuisanc
 feature (bandwidth, loudness, duration, leading/trailing silence, codec) tells the
 classes apart on its own:
   8 kHz mono -> (fakes of a language whose real prompts are GSM-coded: GSM 06.10
-  round trip, the channel the real clips went through) -> 300-3400 Hz telephone
-  band-pass -> trim leading/trailing silence -> crop to the maximum length ->
+  round trip, the channel the real clips went through) -> 50 ms zero lead-in/out ->
+  300-3400 Hz telephone band-pass -> trim leading/trailing silence -> crop to the maximum length ->
   RMS of the active speech to one target -> identical silence pad -> 16-bit FLAC.
 Espeak clips are then picked by nearest duration to the real clips of their split,
 and vocoded clips keep the duration of the real clip they were made from.
@@ -77,7 +77,7 @@ ESPEAK_VOICES = {
     "test": [("it", "m6"), ("it", "f5"), ("it", "m7")],
 }
 ESPEAK_LANG = {"it": "IT", "ru": "RU", "es": "ES", "es-419": "ES", "fr": "FR", "fr-be": "FR"}
-# Prompt texts: documentation package -> file inside it, per language.
+# Prompt texts (core-sounds-<lang>.txt.gz) come from these documentation packages.
 TRANSCRIPT_PKGS = {lang: f"asterisk-core-sounds-{lang.lower()}" for lang in ("IT", "RU", "ES", "FR")}
 TOOL_PKGS = ["espeak-ng", "sox"]
 COLUMNS = ["file", "label", "speaker", "split", "source", "attack", "language"]
@@ -161,9 +161,13 @@ def resample(x, sr, target_sr=SR):
 
 
 def gsm_round_trip(x):
-    """Encode and decode with GSM 06.10 (sox): the channel of the GSM-coded real prompts."""
+    """Encode and decode with GSM 06.10 (sox): the channel of the GSM-coded real prompts.
+
+    The input is scaled to a peak of 0.5 first, so its 16-bit copy neither clips nor
+    wastes resolution (the level is normalised later anyway).
+    """
     pcm = io.BytesIO()
-    sf.write(pcm, np.clip(x, -1, 1), SR, format="WAV", subtype="PCM_16")
+    sf.write(pcm, x / (np.abs(x).max() + 1e-9) * 0.5, SR, format="WAV", subtype="PCM_16")
     gsm = subprocess.run(["sox", "-R", "-D", "-t", "wav", "-", "-t", "gsm", "-"], input=pcm.getvalue(),
                          capture_output=True, check=True).stdout
     raw = subprocess.run(["sox", "-R", "-D", "-t", "gsm", "-r", str(SR), "-c", "1", "-", "-t", "wav", "-b", "16", "-"],
@@ -193,6 +197,9 @@ def condition(x):
     pad = int(PAD_S * SR)
     if len(x) + 2 * pad < int(MIN_TOTAL_S * SR):
         return None
+    # Some prompts start or end right at their first/last sample: give every clip the same
+    # 50 ms of zeros first, so the trim margin and the fades never cut into speech.
+    x = np.concatenate([np.zeros(int(0.05 * SR)), x, np.zeros(int(0.05 * SR))])
     sos = butter(4, BAND_HZ, btype="bandpass", fs=SR, output="sos")
     x = sosfiltfilt(sos, x)
     active = speech_frames(frame_db(x))
@@ -200,11 +207,12 @@ def condition(x):
         return None
     hop, frame = int(HOP_S * SR), int(FRAME_S * SR)
     first, last = np.flatnonzero(active)[[0, -1]]
-    x = x[first * hop: last * hop + frame]
+    # Keep a fade-long margin on each side, so the fades leave the speech frames intact.
+    fade = int(FADE_S * SR)
+    x = x[max(first * hop - fade, 0): last * hop + frame + fade]
     x = x[: int(MAX_TOTAL_S * SR) - 2 * pad]
     if len(x) + 2 * pad < int(MIN_TOTAL_S * SR):
         return None
-    fade = int(FADE_S * SR)
     ramp = np.linspace(0.0, 1.0, fade)
     x = x.copy()
     x[:fade] *= ramp
@@ -290,6 +298,7 @@ def griffinlim_resynth(x, seed):
 
 # --------------------------------------------------------------------------- build
 def build(out, seed, workdir):
+    """Make every clip, then write `out` (audio/<split>/*.flac, metadata.csv) via a temp folder."""
     versions = check_packages()
     rng = np.random.default_rng(seed)
     texts = {lang: transcripts(lang, workdir) for lang in TRANSCRIPT_PKGS}
@@ -331,7 +340,7 @@ def build(out, seed, workdir):
                 fakes = [griffinlim_resynth(raw, seed * 100003 + k) for k, raw in enumerate(raws)]
             for (name, _, _), fake in zip(chosen, fakes):
                 if gsm:
-                    fake = gsm_round_trip(fake / (np.abs(fake).max() + 1e-9) * 0.5)
+                    fake = gsm_round_trip(fake)
                 cond = condition(fake)
                 if cond is None:
                     sys.exit(f"{speaker}: vocoded {name} became too short")
@@ -352,7 +361,7 @@ def build(out, seed, workdir):
                 speed, pitch = int(rng.integers(140, 186)), int(rng.integers(30, 71))
                 wav = espeak(texts[lang][names[i]], voice[0], voice[1], speed, pitch)
                 if lang in gsm_langs:
-                    wav = gsm_round_trip(wav / (np.abs(wav).max() + 1e-9) * 0.5)
+                    wav = gsm_round_trip(wav)
                 cond = condition(wav)
                 if cond is not None:
                     cands[voice].append((names[i], cond))
