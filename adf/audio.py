@@ -27,18 +27,35 @@ class AudioError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 
-def read_audio(path, start=0, stop=None):
-    """Read `path` (any libsndfile format) as float32 [channels, samples] plus its rate.
-
-    `start`/`stop` select a sample range at the native rate, so long files and
-    segment rows can be read without decoding the whole file.
-    """
+def _check_file(path):
+    """The problems a path can have before any decoding, as an AudioError."""
     if not os.path.exists(path):
         raise AudioError(path, "file does not exist")
     if os.path.isdir(path):
         raise AudioError(path, "is a directory, not an audio file")
     if os.path.getsize(path) == 0:
         raise AudioError(path, "file is empty (0 bytes)")
+
+
+def audio_header(path):
+    """soundfile's header info of `path`; AudioError when it cannot be read or holds no samples."""
+    _check_file(path)
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(path, f"cannot decode audio ({err})") from None
+    if info.frames <= 0:
+        raise AudioError(path, "contains no audio samples")
+    return info
+
+
+def read_audio(path, start=0, stop=None):
+    """Read `path` (any libsndfile format) as float32 [channels, samples] plus its rate.
+
+    `start`/`stop` select a sample range at the native rate, so long files and
+    segment rows can be read without decoding the whole file.
+    """
+    _check_file(path)
     try:
         data, sr = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:

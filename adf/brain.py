@@ -5,24 +5,130 @@ intra-epoch checkpoints) it adds what the AntiDeepfake recipes need:
 validation every `valid_step` optimizer steps with the EER, keep-best-by-EER
 checkpoints plus an exported best model, a warm-up + exponential-decay
 learning rate (SpeechBrain's WarmAndExpDecayLRSchedule), and skipping of batches whose audio could not be read.
+
+Multi-GPU (torchrun, DDP): every rank trains on its share of the dynamic
+batches (DistributedBatchSampler) and validates on its share of the validation
+set; the scores are gathered so every rank computes the same EER from the
+whole set. Only rank 0 writes logs, checkpoints and the exported best model.
+Crash safety: SpeechBrain's intra-epoch checkpoints (`ckpt_interval_steps` /
+`ckpt_interval_minutes`) hold the model, optimizer, scheduler, step counters
+and data-loader position; `RandomStates` adds the global RNGs, and the data
+pipeline draws crops per item and epoch, so a resumed run continues exactly.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import random
 
+import numpy as np
 import speechbrain as sb
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from speechbrain.utils.checkpoints import mark_as_loader, mark_as_saver, register_checkpoint_hooks
+from speechbrain.utils.distributed import if_main_process, is_distributed_initialized
 
-from adf.data.pipeline import absolute_lengths
+from adf.data.pipeline import DistributedBatchSampler, absolute_lengths
 
 logger = logging.getLogger(__name__)
 
 
+def _gather(obj):
+    """The list of `obj` from every DDP rank (just [obj] without DDP)."""
+    if not is_distributed_initialized():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+class RandomStates:
+    """Checkpoint recoverable for the global RNGs (torch, CUDA, numpy, random) of every rank.
+
+    SpeechBrain restores model, optimizer and counters but not the RNGs, so
+    dropout and layer drop would draw other masks after a resume. Each rank's
+    state is gathered and rank 0 writes them all (JSON, no pickle).
+    """
+
+    @mark_as_saver
+    def save(self, path):
+        state = {
+            "torch": torch.get_rng_state().tolist(),
+            "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+            "numpy": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
+            "random": random.getstate(),
+        }
+        states = _gather(state)
+        if if_main_process():
+            with open(path, "w", encoding="utf-8") as fout:
+                json.dump(states, fout)
+
+    @mark_as_loader
+    def load(self, path, end_of_epoch):
+        del end_of_epoch
+        with open(path, encoding="utf-8") as fin:
+            states = json.load(fin)
+        rank = dist.get_rank() if is_distributed_initialized() else 0
+        if rank >= len(states):  # resumed on more processes than were saved
+            logger.warning("%s holds %d rank(s); rank %d keeps its own RNG state", path, len(states), rank)
+            return
+        state = states[rank]
+        torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        version, internal, gauss = state["random"]
+        random.setstate((version, tuple(internal), gauss))
+
+
+# The saver gathers from every rank, so it must run on all of them.
+register_checkpoint_hooks(RandomStates, save_on_main_only=False)
+
+COMPLETE = "complete"
+
+
+@register_checkpoint_hooks
+class CompletionMarker:
+    """The last file of a checkpoint: its presence proves every other file was written.
+
+    SpeechBrain writes a checkpoint's meta file first, so a run killed while
+    saving leaves a directory that looks like the newest checkpoint but lacks
+    files; SSLBrain resumes only from checkpoints holding this marker.
+    """
+
+    @mark_as_saver
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as fout:
+            fout.write("complete\n")
+
+    @mark_as_loader
+    def load(self, path, end_of_epoch):
+        del path, end_of_epoch
+
+
+def is_complete(checkpoint):
+    return COMPLETE in checkpoint.paramfiles
+
+
 class SSLBrain(sb.Brain):
     """Brain for `SSLClassifier` (module key `model`); hparams documented in recipes' yaml."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        model = self.modules["model"]
+        # DDP must be told when some parameters get no gradient in a step:
+        # the unused head with OC-softmax, skipped layers with layer drop.
+        if not self.find_unused_parameters and (
+            getattr(self.hparams, "loss", "ce") == "ocsoftmax"
+            or getattr(model, "config", {}).get("encoder_layer_drop", 0) > 0
+        ):
+            self.find_unused_parameters = True
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable("random_states", RandomStates(), optional_load=True)
 
     def compute_forward(self, batch, stage):
         batch = batch.to(self.device)
@@ -40,8 +146,10 @@ class SSLBrain(sb.Brain):
             loss = F.cross_entropy(logits.float(), targets)
             scores = (logits[:, 1] - logits[:, 0]).float()
         if stage != sb.Stage.TRAIN:
+            self._ids.extend(batch.id)
             self._scores.append(scores.detach().cpu())
             self._targets.append(targets.detach().cpu())
+            self._loss_sum += float(loss) * len(batch.id)
         return loss
 
     # --- skipping unreadable audio --------------------------------------------
@@ -76,9 +184,45 @@ class SSLBrain(sb.Brain):
         self.step, self.avg_train_loss = step, avg
         self.modules.train()
 
+    def on_fit_start(self):
+        """SpeechBrain's start-up (compile, DDP wrap, optimizer), then resume from the
+        newest *complete* checkpoint (see CompletionMarker)."""
+        self._compile()
+        self._wrap_distributed()
+        self.init_optimizers()
+        if self.checkpointer is not None:
+            # Registered last: saved after the optimizer and data loader files.
+            self.checkpointer.add_recoverable(COMPLETE, CompletionMarker(), optional_load=True)
+            ckpt = self.checkpointer.recover_if_possible(ckpt_predicate=is_complete)
+            if ckpt is not None:
+                logger.info("resumed from %s (optimizer step %d)", ckpt.path, self.optimizer_step)
+
+    # --- data loaders ---------------------------------------------------------------
+    def _train_loader_specifics(self, dataset, loader_kwargs):
+        """Shard a batch sampler across DDP ranks, and register it for `set_epoch`.
+
+        Overrides SpeechBrain's version for batch samplers only: it wraps them in
+        `DistributedSamplerWrapper`, which mishandles a one-batch share (see
+        DistributedBatchSampler), and outside DDP it never calls the sampler's
+        `set_epoch`, so every epoch would see the same batch order.
+        """
+        batch_sampler = loader_kwargs.get("batch_sampler")
+        if batch_sampler is None:
+            return super()._train_loader_specifics(dataset, loader_kwargs)
+        if self.distributed_launch:
+            batch_sampler = DistributedBatchSampler(
+                batch_sampler, rank=self.rank, shuffle=True, seed=getattr(self.hparams, "seed", 0))
+            loader_kwargs = dict(loader_kwargs, batch_sampler=batch_sampler)
+        self.train_sampler = batch_sampler
+        return loader_kwargs
+
     def fit(self, epoch_counter, train_set, valid_set=None, progressbar=None,
             train_loader_kwargs={}, valid_loader_kwargs={}):
+        self._train_randomness = getattr(train_set, "randomness", None)
         if valid_set is not None and not isinstance(valid_set, torch.utils.data.DataLoader):
+            if self.distributed_launch:  # each rank scores its share; on_stage_end gathers
+                valid_loader_kwargs = dict(valid_loader_kwargs, sampler=torch.utils.data.DistributedSampler(
+                    valid_set, rank=self.rank, shuffle=False))
             valid_set = self.make_dataloader(valid_set, stage=sb.Stage.VALID, ckpt_prefix=None,
                                              **valid_loader_kwargs)
         self._valid_loader = valid_set
@@ -92,15 +236,39 @@ class SSLBrain(sb.Brain):
     # --- stages -------------------------------------------------------------------
     def on_stage_start(self, stage, epoch=None):
         self._epoch = epoch
-        self._scores, self._targets = [], []
+        self._ids, self._scores, self._targets, self._loss_sum = [], [], [], 0.0
+        if stage == sb.Stage.TRAIN and getattr(self, "_train_randomness", None) is not None:
+            self._train_randomness.set_epoch(epoch)  # crops/augmentation drawn per item and epoch
+
+    def _gathered_scores(self):
+        """(scores, targets, mean loss) over the whole evaluated set, identical on every rank.
+
+        Under DDP each rank scored a share (DistributedSampler repeats a few
+        items to even the shares out); the shares are gathered and each item
+        is counted once, so the EER is that of the full set.
+        """
+        scores = torch.cat(self._scores) if self._scores else torch.zeros(0)
+        targets = torch.cat(self._targets) if self._targets else torch.zeros(0, dtype=torch.long)
+        shares = _gather((self._ids, scores, targets, self._loss_sum))
+        seen, keep_scores, keep_targets = set(), [], []
+        for ids, sc, tg, _ in shares:
+            for i, item_id in enumerate(ids):
+                if item_id not in seen:
+                    seen.add(item_id)
+                    keep_scores.append(sc[i])
+                    keep_targets.append(tg[i])
+        n_scored = sum(len(ids) for ids, *_ in shares)
+        loss = sum(share[3] for share in shares) / max(n_scored, 1)
+        if not keep_scores:
+            return torch.zeros(0), torch.zeros(0, dtype=torch.long), loss
+        return torch.stack(keep_scores), torch.stack(keep_targets), loss
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return
-        scores = torch.cat(self._scores) if self._scores else torch.zeros(0)
-        targets = torch.cat(self._targets) if self._targets else torch.zeros(0, dtype=torch.long)
-        stats = {"loss": stage_loss, "EER": self._eer_percent(scores, targets)}
+        scores, targets, loss = self._gathered_scores()
+        stats = {"loss": loss, "EER": self._eer_percent(scores, targets)}
         if stage == sb.Stage.VALID:
             self._end_of_validation(stats, epoch)
         else:
@@ -124,19 +292,26 @@ class SSLBrain(sb.Brain):
                  else self.avg_train_loss}
         self.hparams.train_logger.log_stats(meta, train_stats=train, valid_stats=stats)
         tb = getattr(self.hparams, "tensorboard_logger", None)
-        if tb is not None and sb.utils.distributed.if_main_process():
+        if tb is not None:  # on every rank: log_stats is main-only, then broadcasts
             tb.log_stats({"optimizer_step": self.optimizer_step, "lr": lr},
                          train_stats=train, valid_stats=stats)
         eer = stats["EER"] if not math.isnan(stats["EER"]) else 100.0
-        previous = self.checkpointer.find_checkpoint(min_key="EER")
-        # Checkpointer keeps the best-by-EER checkpoint plus the most recent one.
+        # The checkpointer keeps the best-by-EER checkpoint plus the most recent one.
         self.checkpointer.save_and_keep_only(
             meta={"EER": eer, "optimizer_step": self.optimizer_step},
             min_keys=["EER"], num_to_keep=1, keep_recent=True,
             end_of_epoch=not self._mid_epoch_valid,
         )
-        if previous is None or eer < previous.meta["EER"]:
+        if self._saved_checkpoint_is_best():
             self._export_best(eer)
+
+    @sb.utils.distributed.main_process_only
+    def _saved_checkpoint_is_best(self):
+        """Whether the checkpoint just written is the checkpointer's best-by-EER choice
+        (ties included), so the export is exactly that choice. Decided on rank 0 and
+        broadcast, so every rank takes the same branch."""
+        best = self.checkpointer.find_checkpoint(min_key="EER")
+        return best is not None and best.path == self.checkpointer.find_checkpoint().path
 
     @sb.utils.distributed.main_process_only
     def _export_best(self, eer):
@@ -144,6 +319,8 @@ class SSLBrain(sb.Brain):
         from adf.checkpoints import save_checkpoint
 
         path = os.path.join(self.hparams.save_folder, "best_model.safetensors")
-        save_checkpoint(self.raw_modules["model"], path,
+        model = self.modules["model"]
+        model = getattr(model, "module", model)  # unwrap DDP
+        save_checkpoint(model, path,
                         extra={"valid_EER": f"{eer:.4f}", "optimizer_step": str(self.optimizer_step)})
         logger.info("new best validation EER %.2f%% -> %s", eer, path)

@@ -1,4 +1,6 @@
-"""`adf` command line: one sub-command per module.
+"""adf: deepfake speech detection with post-trained self-supervised speech models.
+
+One sub-command per module.
 
 Each sub-command module exposes `add_arguments(parser)` and `run(args) -> int`
 and keeps heavy imports (torch, pandas) inside `run`, so `adf --help` and
@@ -16,6 +18,7 @@ SUBCOMMANDS = {
     "detect": ("adf.detect", "score audio files, folders or manifests with a checkpoint"),
     "prepare": ("adf.data.prepare", "write the manifest of a corpus"),
     "merge": ("adf.data.merge", "merge per-corpus manifests into train/valid/test"),
+    "score": ("adf.scoring", "EER, minDCF, Cllr, AUC ... of score files, pooled and per subset"),
 }
 
 

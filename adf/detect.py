@@ -170,10 +170,11 @@ def run(args):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
         model = load_model(args.ckpt, model_name=args.model, device=device, dtype=dtype)
         model.set_precision(args.precision)
-    except CheckpointError as err:  # its message names the file
-        return fail(err)
-    except (KeyError, OSError) as err:
-        return fail(f"cannot load checkpoint {args.ckpt}: {err}")
+    except (CheckpointError, KeyError, OSError) as err:
+        for csv_file in (out, segments):
+            if csv_file is not None:
+                csv_file.close()
+        return fail(err if isinstance(err, CheckpointError) else f"cannot load checkpoint {args.ckpt}: {err}")
 
     order = {(item.path, item.id): n for n, item in enumerate(items)}
     position = lambda row: order.get(key(row), len(order))  # noqa: E731
@@ -211,6 +212,9 @@ def run(args):
     except KeyboardInterrupt:
         flush()
         bar.close()
+        out.close()
+        if segments is not None:
+            segments.close()
         print(f"interrupted: {len(out.previous) + len(out.new)} row(s) kept in {out.partial}; "
               "run the same command again to resume", file=sys.stderr)
         return 130

@@ -41,10 +41,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-import soundfile as sf
 import torch
 
-from adf.audio import TARGET_SR, AudioError, load_for_model
+from adf.audio import TARGET_SR, AudioError, audio_header, load_for_model
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 AGGREGATES = ("mean", "min")
@@ -93,6 +92,7 @@ class WindowScore:
     end: float
     logit_fake: float
     logit_real: float
+    embedding: object = None  # pooled embedding (numpy) when asked for
 
 
 @dataclass
@@ -106,6 +106,7 @@ class Score:
     seconds: float = 0.0
     windows: list = field(default_factory=list)
     error: str | None = None
+    embedding: object = None  # pooled embedding (mean over windows) when asked for
 
     @property
     def ok(self):
@@ -143,18 +144,7 @@ def probe(item):
     """(first sample, end sample, rate) of `item` from the file header; raises
     AudioError naming the file when it cannot be scored."""
     path = item.path
-    if not os.path.exists(path):
-        raise AudioError(path, "file does not exist")
-    if os.path.isdir(path):
-        raise AudioError(path, "is a directory, not an audio file")
-    if os.path.getsize(path) == 0:
-        raise AudioError(path, "file is empty (0 bytes)")
-    try:
-        info = sf.info(path)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioError(path, f"cannot decode audio ({err})") from None
-    if info.frames <= 0:
-        raise AudioError(path, "contains no audio samples")
+    info = audio_header(path)
     stop = info.frames if item.stop is None else item.stop
     if not 0 <= item.start < stop <= info.frames:
         raise AudioError(path, f"segment [{item.start}, {item.stop}) is outside the file's "
@@ -229,7 +219,7 @@ def _min_logits(windows):
 
 
 def score_items(model, items, batch_size=8, device="cpu", precision="fp32", workers=0,
-                window=None, hop=None, aggregate="mean", progress=None):
+                window=None, hop=None, aggregate="mean", progress=None, embeddings=False):
     """Score `items` (a sequence of Item); yields one Score per item as soon as it
     is finished (failed items first, then in batch order, not input order).
 
@@ -237,9 +227,11 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     ("mean" or "min"); `workers` is the number of decoding processes (0 = in
     this process); `progress` is an optional tqdm-like object updated with the
     number of model inputs done. The model is moved to `device` and run in eval
-    mode; its training mode is restored afterwards. `precision` bf16/fp16 runs
-    autocast over fp32 weights, or, faster, nothing when the backbone's weights
-    already are in that precision (SSLClassifier.set_precision).
+    mode; its training mode is restored afterwards. With `embeddings`, each
+    Score also carries the pooled embedding (the analysis mode of the recipes).
+    `precision` bf16/fp16 runs autocast over fp32 weights, or, faster, nothing
+    when the backbone's weights already are in that precision
+    (SSLClassifier.set_precision).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -295,16 +287,21 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
                 index = pieces[i].index
                 if index not in failed:
                     failed.add(index)
+                    done.pop(index)
                     yield Score(items[index], error=problem)
             if piece_ids:
                 with torch.inference_mode(), amp:
-                    logits = model(wavs.to(device, non_blocking=True), lengths.to(device))
+                    logits, emb = model(wavs.to(device, non_blocking=True), lengths.to(device),
+                                        return_embedding=True)
                 logits = logits.float().cpu().tolist()
-                for i, (fake, real) in zip(piece_ids, logits):
+                emb = emb.float().cpu().numpy() if embeddings else [None] * len(piece_ids)
+                for i, (fake, real), vec in zip(piece_ids, logits, emb):
                     piece = pieces[i]
-                    done[piece.index].append(
-                        WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real))
-                    if len(done[piece.index]) == spans[piece.index] and piece.index not in failed:
+                    if piece.index in failed:  # another window of it could not be read
+                        continue
+                    scored = done[piece.index]
+                    scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real, vec))
+                    if len(scored) == spans[piece.index]:
                         yield _finish(items[piece.index], done.pop(piece.index), window, aggregate)
             if progress is not None:
                 progress.update(len(piece_ids) + len(errors))
@@ -341,13 +338,16 @@ def _probe_or_error(item):
 
 
 def _finish(item, windows, window, aggregate):
+    """The Score of an item whose model inputs are all scored."""
     windows.sort(key=lambda w: w.start)
-    seconds = sum(w.end - w.start for w in windows) if window is None else windows[-1].end - windows[0].start
+    embedding = None
+    if windows[0].embedding is not None:
+        embedding = sum(w.embedding for w in windows) / len(windows)
     if window is None:
         (only,) = windows
-        return Score(item, only.logit_fake, only.logit_real, seconds)
+        return Score(item, only.logit_fake, only.logit_real, only.end - only.start, embedding=embedding)
     fake, real = (_mean_logits if aggregate == "mean" else _min_logits)(windows)
-    return Score(item, fake, real, seconds, windows)
+    return Score(item, fake, real, windows[-1].end - windows[0].start, windows, embedding=embedding)
 
 
 # ---------------------------------------------------------------------------
@@ -465,6 +465,12 @@ class ResumableCSV:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self.new.extend(rows)
+
+    def close(self):
+        """Stop without finalizing: the side file stays for a later run, unless it holds no rows."""
+        self._fh.close()
+        if not (self.previous or self.new):
+            os.unlink(self.partial)
 
     def finalize(self, sort_key=None):
         """Write every row (earlier runs' and this one's) to `path`, atomically."""

@@ -5,26 +5,31 @@ Modes (hparam `mode`, overridable with `--mode`):
   inference  score `test_csv` with the best model -> `<output_folder>/scores/<test_name>.csv`
   analysis   inference plus the pooled embeddings -> `.../scores/<test_name>.emb.npy`
 Any hparam can be overridden on the command line (HyperPyYAML overrides);
-SpeechBrain's run options (--device, --precision, --data_parallel_backend, ...)
-pass through.
+SpeechBrain's run options (--device, --precision, --grad_accumulation_factor,
+--ckpt_interval_steps, ...) pass through, and those the yaml also defines reach
+its references (e.g. --optimizer_step_limit sets the schedule's length).
+Several GPUs or nodes: run under torchrun (`torchrun --nproc_per_node=8 train.py
+...`, add `--distributed_backend gloo` on CPUs); see recipes/README.md.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import re
 import sys
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 from adf.brain import SSLBrain
-from adf.data.pipeline import batch_length, collate_skip_bad, load_dataset
+from adf.data.pipeline import MAX_TRAIN_SECONDS, collate_skip_bad, dynamic_batches, load_dataset
 
 logger = logging.getLogger(__name__)
 
 
 def _train(hparams, run_opts):
-    from speechbrain.dataio.sampler import DynamicBatchSampler
+    import torch
 
     if hparams.get("init_from"):
         from adf.checkpoints import load_backbone_into
@@ -33,20 +38,18 @@ def _train(hparams, run_opts):
         load_backbone_into(hparams["model"], hparams["init_from"])
         logger.info("initialised from %s", hparams["init_from"])
     augment = hparams.get("augment")
+    if getattr(augment, "algo", None) == 0:  # RawBoost algorithm 0 changes nothing
+        augment = None
+    crop = dict(max_seconds=hparams.get("crop_max_seconds", MAX_TRAIN_SECONDS),
+                min_seconds=hparams.get("crop_min_seconds", 10.0))
     train_set = load_dataset(hparams["train_csv"], hparams["data_folder"], "train",
-                             augment=augment, seed=hparams["seed"])
+                             augment=augment, seed=hparams["seed"], **crop)
     valid_set = load_dataset(hparams["valid_csv"], hparams["data_folder"], "valid",
                              augment=augment, augment_valid=hparams.get("augment_valid", False),
-                             seed=hparams["seed"])
-    sampler = DynamicBatchSampler(
-        train_set,
-        max_batch_length=hparams["max_batch_seconds"],
-        num_buckets=hparams["num_buckets"],
-        length_func=batch_length,
-        shuffle=True,
-        batch_ordering="random",
-        seed=hparams["seed"],
-    )
+                             seed=hparams["seed"], **crop)
+    sampler = dynamic_batches(train_set, hparams["max_batch_seconds"], hparams["num_buckets"],
+                              seed=hparams["seed"], max_batch_size=hparams.get("max_batch_size"),
+                              max_seconds=crop["max_seconds"])
     modules = {"model": hparams["model"]}
     if hparams.get("loss") == "ocsoftmax":
         modules["oc_softmax"] = hparams["oc_softmax"]
@@ -55,8 +58,11 @@ def _train(hparams, run_opts):
     workers = hparams.get("num_workers", 0)
     brain.fit(
         hparams["epoch_counter"], train_set, valid_set,
+        # The loader's own generator: creating its iterator must not consume the
+        # global RNG, or a resumed run would draw other dropout masks.
         train_loader_kwargs={"batch_sampler": sampler, "collate_fn": collate_skip_bad,
-                             "num_workers": workers},
+                             "num_workers": workers,
+                             "generator": torch.Generator().manual_seed(hparams["seed"])},
         valid_loader_kwargs={"batch_size": hparams["valid_batch_size"],
                              "collate_fn": collate_skip_bad, "num_workers": workers},
     )
@@ -71,27 +77,75 @@ def _best_model_path(hparams):
 
 
 def _score(hparams, run_opts, with_embeddings):
+    """Score `test_csv` with the best model (or `score_ckpt`) through the shared engine."""
+    import numpy as np
+
     from adf.checkpoints import load_model
-    from adf.inference import score_manifest
+    from adf.inference import manifest_items, score_items, write_score_csv
 
     ckpt = hparams.get("score_ckpt") or _best_model_path(hparams)
-    device = run_opts.get("device") or hparams.get("device") or "cpu"
+    device = run_opts.get("device") or "cpu"
     model = load_model(ckpt, model_name=hparams["model_name"], device=device)
+    items, problems = manifest_items(hparams["test_csv"], hparams["data_folder"])
+    for p in problems:
+        logger.warning("skipping manifest row: %s", p)
+    scores = []
+    for score in score_items(model, items, batch_size=hparams.get("test_batch_size", 1), device=device,
+                             precision=run_opts.get("eval_precision", "fp32"),
+                             workers=hparams.get("num_workers", 0), embeddings=with_embeddings):
+        if score.ok:
+            scores.append(score)
+        else:
+            logger.warning("skipped %s (%s): %s", score.item.id, score.item.path, score.error)
+    order = {item.id: i for i, item in enumerate(items)}
+    scores.sort(key=lambda s: order[s.item.id])
     name = os.path.splitext(os.path.basename(hparams["test_csv"]))[0]
     out = os.path.join(hparams["output_folder"], "scores", f"{name}.csv")
-    score_manifest(model, hparams["test_csv"], out, data_root=hparams["data_folder"],
-                   device=device, precision=run_opts.get("eval_precision", "fp32"),
-                   batch_size=hparams.get("test_batch_size", 1),
-                   embeddings_path=out[:-4] + ".emb.npy" if with_embeddings else None)
-    logger.info("scores written to %s", out)
+    write_score_csv(scores, out)
+    if with_embeddings:  # rows in the order of the score file's ids
+        np.save(out[:-4] + ".emb.npy", np.stack([s.embedding for s in scores]))
+    logger.info("%d of %d items scored -> %s", len(scores), len(items), out)
     return out
+
+
+def _share_run_options(hparams_file, run_opts, overrides):
+    """Let hparams see run options given on the command line.
+
+    SpeechBrain takes e.g. `--optimizer_step_limit 5` as a run option only
+    (as a string: its default is None), so the yaml's own key, which the
+    learning-rate schedule refers to, would keep its old value. Returns the
+    run options (step limit as int) and the overrides plus every such option
+    that the yaml also defines.
+    """
+    if isinstance(run_opts["optimizer_step_limit"], str):
+        run_opts = dataclasses.replace(run_opts, optimizer_step_limit=int(run_opts["optimizer_step_limit"]))
+    with open(hparams_file, encoding="utf-8") as fin:
+        text = fin.read()
+    given = run_opts.overridden_args
+    extra = [f"{key}: {run_opts[key]}" for key in sorted(given) if re.search(rf"^{key}:", text, flags=re.M)]
+    # The two intra-epoch checkpoint intervals exclude each other: one given on the
+    # command line replaces the hparams' other one.
+    for key, other in (("ckpt_interval_steps", "ckpt_interval_minutes"),
+                       ("ckpt_interval_minutes", "ckpt_interval_steps")):
+        if key in given and other not in given and run_opts[key] > 0:
+            extra.append(f"{other}: 0")
+    return run_opts, "\n".join([overrides] + extra if overrides else extra)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    run_opts, overrides = _share_run_options(hparams_file, run_opts, overrides)
+    # Under torchrun (RANK set) join the process group before anything else, so
+    # that only rank 0 creates the experiment folder, TensorBoard writer and logs.
+    sb.utils.distributed.ddp_init_group(run_opts)
+    main_process = sb.utils.distributed.if_main_process()
+    if not main_process:  # rank 0 first: loading hparams creates folders (Checkpointer)
+        sb.utils.distributed.ddp_barrier()
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
+    if main_process:
+        sb.utils.distributed.ddp_barrier()
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
@@ -99,8 +153,6 @@ def main(argv=None):
     )
     mode = hparams.get("mode", "train")
     if mode == "train":
-        if run_opts.get("distributed_launch") or os.environ.get("RANK") is not None:
-            sb.utils.distributed.ddp_init_group(run_opts)
         _train(hparams, run_opts)
     elif mode in ("inference", "analysis"):
         _score(hparams, run_opts, with_embeddings=mode == "analysis")

@@ -68,7 +68,7 @@ def test_mixed_inputs_bad_files_and_columns(ckpt, tmp_path, monkeypatch, capsys)
     (data / "b" / "corrupt.wav").write_bytes(b"RIFF" + b"\x00junk" * 50)
     sf.write(data / "b" / "zero.wav", np.zeros(0, dtype="float32"), 16000)
     (data / "b" / "notes.txt").write_text("not audio")
-    single = noise(tmp_path / "single.ogg", 0.7, 22050, seed=4)
+    noise(tmp_path / "single.ogg", 0.7, 22050, seed=4)
     corpus = tmp_path / "corpus"
     real = noise(corpus / "r.wav", 0.8, 16000, seed=5)
     man = manifest(tmp_path / "test.csv", [("C-r", "real", "$ROOT/r.wav"), ("C-gone", "fake", "$ROOT/gone.wav")])
@@ -153,6 +153,7 @@ def test_exit_codes(ckpt, tmp_path, capsys):
     broken.write_bytes(b"")
     assert detect("--ckpt", broken, "-o", tmp_path / "v.csv", good) != 0
     assert "broken.ckpt: the file is empty" in capsys.readouterr().err
+    assert not (tmp_path / "v.csv").exists() and not (tmp_path / "v.csv.partial").exists()
     assert detect("--ckpt", ckpt, "--model", "nonesuch", "-o", tmp_path / "u.csv", good) != 0
     assert "nonesuch" in capsys.readouterr().err
     foreign = tmp_path / "foreign.csv"

@@ -242,3 +242,16 @@ def test_manifest_items_and_write_score_csv(model, tmp_path):
     assert sorted(zip(out["id"], out["label"])) == [("T-0", 1), ("T-1", 0)]
     expected = reference_logits(model, load_for_model(f"{tmp_path}/r.wav", 0, 4000))
     assert out.set_index("id").loc["T-0", ["logit_fake", "logit_real"]].tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_window_that_cannot_be_decoded_fails_its_item_only(model, tmp_path):
+    """A FLAC damaged in the middle: its header reads, its middle window does not."""
+    path = noise(tmp_path / "damaged.flac", 3.0, 16000)
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2 : len(data) // 2 + 4000] = bytes(4000)
+    open(path, "wb").write(data)
+    good = Item("good", noise(tmp_path / "good.wav", 2.5, 16000))
+    scores = list(score_items(model, [Item("damaged", path), good], batch_size=2, window=1.0))
+    assert [(s.item.id, s.ok) for s in scores] == [("damaged", False), ("good", True)]
+    assert "cannot decode" in scores[0].error
+    assert [w.start for w in scores[1].windows] == [0.0, 1.0, 2.0]

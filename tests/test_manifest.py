@@ -68,3 +68,15 @@ def test_quoted_commas_round_trip_atomically(tmp_path):
     df, _ = read_manifest(out)
     assert df.loc[0, "Speaker"] == "Smith, John"
     assert [p.name for p in out.parent.iterdir()] == ["out.csv"]  # no temp file left
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    out = tmp_path / "o.csv"
+    old = os.umask(0o022)
+    try:
+        write_manifest(pd.DataFrame([manifest_row("A-1", "real", "a.wav", 1.0)], columns=COLUMNS), out)
+    finally:
+        os.umask(old)
+    assert oct(out.stat().st_mode & 0o777) == oct(0o644)

@@ -1,5 +1,4 @@
 """Merging per-corpus manifests (datasets.md §4) on small generated manifests."""
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -199,3 +198,14 @@ def test_holdout_test_config_keeps_a_corpus_test_split_out_of_training(corpora, 
     bad.write_text("train: [A]\nholdout_test: [Z]\n")
     with pytest.raises(ValueError, match="not in the training list"):
         merge_main(["--config", str(bad), "--manifests", str(d), "--out", str(out)])
+
+
+def test_default_lists_name_registered_corpora_of_the_right_use():
+    from adf.data.corpora import get_corpus
+    from adf.data.merge import TEST_MANIFESTS, TRAIN_MANIFESTS
+
+    assert len(TRAIN_MANIFESTS) == 29 and len(TEST_MANIFESTS) == 5
+    for name in TRAIN_MANIFESTS:
+        assert get_corpus(name).name == name and get_corpus(name).use == "train", name
+    for name in TEST_MANIFESTS:
+        assert get_corpus(name).name == name and get_corpus(name).use == "test", name

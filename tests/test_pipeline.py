@@ -1,6 +1,4 @@
-import numpy as np
 import pandas as pd
-import pytest
 import torch
 
 from adf.audio import load_for_model
@@ -26,7 +24,7 @@ def test_training_crops_long_clips_and_augments(tmp_path):
     pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp_path / "m.csv", index=False)
     calls = []
 
-    def augment(wav):
+    def augment(wav, rng):
         calls.append(len(wav))
         return wav * 2 + 1
 

@@ -6,11 +6,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from adf.data.manifest import COLUMNS, read_manifest, write_manifest
 from adf.data.segment import (
-    DURATIONS,
-    deepvoice_segment_rows,
-    fixed_segment_rows,
     fixed_segments,
     parse_deepvoice_log,
     write_deepvoice_segments,
@@ -48,48 +44,6 @@ def test_short_file_is_one_segment():
 def test_bad_arguments_raise(args):
     with pytest.raises(ValueError):
         fixed_segments(*args)
-
-
-# ------------------------------------------------------------- fixed_segment_rows
-
-def _files():
-    return pd.DataFrame({
-        "ID": ["DE24_a", "DE24_b"], "Label": ["fake", "real"],
-        "Path": ["$ROOT/x/a.wav", "$ROOT/x/b.flac"], "SampleRate": [16000, 22050],
-        "NumSamples": [int(25.3 * 16000), 22050 * 3], "Proportion": ["test", "train"],
-        "Language": ["EN", "-"], "AudioChannel": [2, 1],
-    })
-
-
-def test_rows_for_every_duration(tmp_path):
-    files = _files()
-    for d in DURATIONS:
-        rows = fixed_segment_rows(files, d)
-        assert list(rows.columns) == COLUMNS + ["Start", "Stop"]
-        for _, f in files.iterrows():
-            mine = rows[rows["Path"] == f["Path"]]
-            expected = fixed_segments(f["NumSamples"], f["SampleRate"], d)
-            assert list(zip(mine["Start"], mine["Stop"])) == expected
-            assert list(mine["ID"]) == [f"{f['ID']}_seg{k}" for k in range(1, len(expected) + 1)]
-            assert (mine["Label"] == f["Label"]).all() and (mine["Proportion"] == f["Proportion"]).all()
-            assert (mine["AudioChannel"] == f["AudioChannel"]).all()
-            np.testing.assert_allclose(mine["Duration"], [round((b - a) / f["SampleRate"], 2) for a, b in expected])
-        # the rows are a valid manifest that survives a write/read round trip
-        write_manifest(rows, tmp_path / f"{d}.csv")
-        back, problems = read_manifest(tmp_path / f"{d}.csv")
-        assert problems == [] and list(back["Start"]) == list(rows["Start"])
-    four = fixed_segment_rows(files, 4)
-    assert four.iloc[6]["Duration"] == 1.3 and four.iloc[6]["ID"] == "DE24_a_seg7"
-    assert four.iloc[0]["Attack"] == "-"  # default for a column the table lacks
-
-
-def test_rows_name_the_bad_file():
-    files = _files()
-    files.loc[1, "NumSamples"] = 0
-    with pytest.raises(ValueError, match="DE24_b"):
-        fixed_segment_rows(files, 4)
-    with pytest.raises(ValueError, match="NumSamples"):
-        fixed_segment_rows(files.drop(columns="NumSamples"), 4)
 
 
 # ----------------------------------------------------------- write_fixed_segments
@@ -181,25 +135,6 @@ def test_parse_log_missing_file(tmp_path):
 def test_parse_log_rejects_malformed_line():
     with pytest.raises(ValueError, match="line 2"):
         parse_deepvoice_log("Audio: a_seg_1, start at: 0, end at: 10\nAudio: b_seg_x, start at: 0, end at: 5\n")
-
-
-def test_deepvoice_rows_clamped(deepvoice):
-    root, audio, *_ = deepvoice
-    rows, problems = deepvoice_segment_rows(parse_deepvoice_log(LOG), audio, data_root=root)
-    assert len(problems) == 1 and "taylor-original.wav" in problems[0]
-    assert list(rows["ID"]) == [
-        "DeepVoice-VC_Obama-to-Biden_seg_1", "DeepVoice-VC_Obama-to-Biden_seg_2",
-        "DeepVoice-VC_Obama-to-Biden_seg_3", "DeepVoice-VC_linus-original_seg_1",
-        "DeepVoice-VC_linus-original_seg_2"]
-    assert list(rows["Start"]) == [0, 600, 1200, 0, 300]
-    assert list(rows["Stop"]) == [800, 1500, 2000, 700, 1000]
-    assert list(rows["Label"]) == ["fake"] * 3 + ["real"] * 2
-    assert list(rows["SampleRate"]) == [44100] * 3 + [22050] * 2
-    assert list(rows["AudioChannel"]) == [2] * 3 + [1] * 2
-    assert rows.iloc[0]["Path"] == "$ROOT/DeepVoice/KAGGLE/AUDIO/FAKE/Obama-to-Biden.wav"
-    assert (rows["Attack"] == "VC").all() and (rows["Language"] == "EN").all()
-    assert (rows["AudioEncoding"] == "PCM_S").all() and (rows["AudioBitSample"] == 16).all()
-    assert rows.iloc[2]["Duration"] == round(800 / 44100, 2)
 
 
 def test_deepvoice_writer_keeps_channels(deepvoice):

@@ -3,7 +3,8 @@
 #   parse_options "$@"     --name value sets the shell variable `name` (must exist);
 #                          --help prints the variables' current values.
 #   stage_wanted N          true when N is within --stage/--stop_stage
-#   inputs_key ARGS...      one hash of the named files' size+mtime and any literal args
+#   inputs_key ARGS...      one hash of the named files (content below 64 MB, else
+#                           size+mtime) and any literal args
 #   stage_done MARKER KEY   true when MARKER holds KEY (stage finished on the same inputs)
 #   mark_done MARKER KEY    record that the stage finished on those inputs
 
@@ -34,10 +35,63 @@ stage_wanted() { [ "$1" -ge "$stage" ] && [ "$1" -le "$stop_stage" ]; }
 inputs_key() {
   local a
   for a in "$@"; do
-    if [ -f "$a" ]; then stat -c '%n %s %Y' "$a"; else echo "$a"; fi
+    if [ ! -f "$a" ]; then echo "$a"
+    # Content for manifests (rewritten by idempotent stages), size+mtime for big checkpoints.
+    elif [ "$(stat -c %s "$a")" -lt 67108864 ]; then sha256sum "$a"
+    else stat -c '%n %s %Y' "$a"; fi
   done | sha256sum | cut -d' ' -f1
 }
 
 stage_done() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
 mark_done() { mkdir -p "$(dirname "$1")"; echo "$2" > "$1"; }
+
+# --- stages shared by the recipes ------------------------------------------------
+#   corpus_present NAME ROOT          true when ROOT holds the corpus's folder
+#   prepare_corpora ROOT OUT_DIR NAME...
+#                                     OUT_DIR/<NAME>.csv for every present corpus (adf
+#                                     prepare, incremental); extra `adf prepare` options
+#                                     in the array PREPARE_ARGS
+#   merge_corpora CONF MANIFESTS OUT  OUT/{train,valid,test}.csv (adf merge), skipped
+#                                     when up to date
+#   train_once DIR KEY CMD...         run a training command for experiment DIR unless
+#                                     it already finished on inputs KEY; an interrupted
+#                                     run resumes from DIR's last checkpoint
+
+corpus_present() { adf prepare "$1" --root "$2" --check >/dev/null 2>&1; }
+
+PREPARE_ARGS=()
+prepare_corpora() {
+  local root=$1 out_dir=$2 name; shift 2
+  for name in "$@"; do
+    if ! corpus_present "$name" "$root"; then
+      log "  $name: not found under $root, skipped"
+      continue
+    fi
+    adf prepare "$name" --root "$root" -o "$out_dir/$name.csv" --no-progress "${PREPARE_ARGS[@]}"
+  done
+}
+
+merge_corpora() {
+  local conf=$1 manifests=$2 out=$3 key
+  key=$(inputs_key "$conf" "$manifests"/*.csv)
+  if stage_done "$out/.merged" "$key"; then
+    log "  $out/{train,valid,test}.csv up to date"
+    return
+  fi
+  adf merge --config "$conf" --manifests "$manifests" --out "$out"
+  mark_done "$out/.merged" "$key"
+}
+
+train_once() {
+  local dir=$1 key=$2; shift 2
+  if stage_done "$dir/.done" "$key"; then
+    log "  $dir is up to date"
+    return
+  fi
+  "$@"
+  mark_done "$dir/.done" "$key"
+}
+
+# abs_path PATH: PATH made absolute (relative to the current folder), for calling another recipe
+abs_path() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }

@@ -13,6 +13,8 @@ import tempfile
 
 import pandas as pd
 
+from adf.errors import FileProblems
+
 COLUMNS = [
     "ID", "Label", "Duration", "SampleRate", "Path", "Attack", "Speaker",
     "Proportion", "AudioChannel", "AudioEncoding", "AudioBitSample", "Language",
@@ -24,15 +26,8 @@ ROOT_PLACEHOLDER = "$ROOT"
 SEGMENT_COLUMNS = ["Start", "Stop"]
 
 
-class ManifestError(ValueError):
+class ManifestError(FileProblems):
     """A manifest that cannot be used; `problems` lists one line per bad row."""
-
-    def __init__(self, path, problems):
-        self.path = str(path)
-        self.problems = list(problems)
-        shown = "\n  ".join(self.problems[:20])
-        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"{path}: {len(self.problems)} problem(s):\n  {shown}{more}")
 
 
 def _row_problems(path, df):
@@ -116,11 +111,18 @@ def write_csv_atomic(df, path, **kwargs):
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             df.to_csv(fh, index=False, **kwargs)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_manifest(df, path):

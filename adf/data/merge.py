@@ -57,12 +57,13 @@ log = logging.getLogger(__name__)
 
 TRAIN_MANIFESTS = (
     "AIShell3", "ASVspoof2019-LA", "ASVspoof2021-LA", "ASVspoof2021-DF", "ASVspoof5", "CFAD",
-    "CNCeleb2", "Codecfake", "CodecFake", "CVoiceFake_Large", "DECRO", "DFADD",
+    "CNCeleb2", "Codecfake-Xie", "CodecFake-Wu", "CVoiceFake_Large", "DECRO", "DFADD",
     "DiffusionDeepfake", "DiffSSD", "DSD", "FLEURS", "FLEURS-R", "HABLA", "LibriTTS",
     "LibriTTS-R", "LibriTTS-Vocoded", "LJSpeech", "MLAAD_v5", "MLS", "SpoofCeleb", "VoiceMOS",
     "VoxCeleb2", "VoxCeleb2-Vocoded", "WaveFake",
 )
-TEST_MANIFESTS = ("ADD2023", "DeepVoice", "FakeOrReal", "FakeOrReal_norm", "In-the-Wild")
+TEST_MANIFESTS = ("ADD2023", "DeepVoice", "FakeOrReal", "FakeOrReal-norm", "In-the-Wild")
+# The reference's lists, in its order, under our corpus names (`adf prepare --list`).
 SEED = 42
 CORPUS = "_corpus"  # bookkeeping column: the manifest a row came from (not written)
 SAMPLING_KEYS = ("weight", "max_hours")

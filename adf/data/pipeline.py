@@ -7,11 +7,15 @@ its batch by `collate_skip_bad`.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
+import math
 
 import torch
 from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.dataio.dataset import DynamicItemDataset
+from speechbrain.dataio.sampler import DistributedSamplerWrapper, DynamicBatchSampler
 
 from adf.audio import TARGET_SR, AudioError, random_crop, read_audio, resample, to_mono, waveform_layer_norm
 from adf.data.manifest import SEGMENT_COLUMNS, read_manifest
@@ -24,16 +28,42 @@ LABEL_TO_TARGET = {"fake": 0, "real": 1}
 MAX_TRAIN_SECONDS = 13.0
 
 
+class ItemRandomness:
+    """Random draws (crop window, RawBoost) that depend only on (seed, epoch, item ID).
+
+    A shared generator would make an item's crop depend on how many items were
+    loaded before it: on the batch order, the DataLoader worker and, after a
+    crash, on where training resumed. Seeding per item and epoch makes a resumed
+    run see exactly the audio an uninterrupted run would have seen.
+    `set_epoch` is called by SSLBrain at the start of every training epoch.
+    """
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = int(epoch)
+
+    def item_seed(self, item_id, purpose):
+        """A 63-bit seed for `purpose` ("crop", "augment") of this item in the current epoch."""
+        key = f"{self.seed}/{self.epoch}/{purpose}/{item_id}".encode()
+        digest = hashlib.blake2b(key, digest_size=8).digest()
+        return int.from_bytes(digest, "little") >> 1
+
+
 def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
                  crop=True, max_seconds=MAX_TRAIN_SECONDS, min_seconds=10.0, seed=None):
     """A DynamicItemDataset over a manifest with items `id`, `wav`, `target`, `duration`.
 
     stage: "train", "valid" or "test". Train and valid clips longer than
     `max_seconds` are randomly cropped (reference: 10-13 s); test audio is whole.
-    `augment` (e.g. RawBoost) is applied to training clips, and to validation
-    clips only with `augment_valid` (the reference augments both; we don't by
-    default, so validation EER measures clean audio). Bad manifest rows are
-    reported and skipped.
+    `augment(wav, rng=int_seed)` (e.g. RawBoost) is applied to training clips,
+    and to validation clips only with `augment_valid` (the reference augments
+    both; we don't by default, so validation EER measures clean audio). Bad
+    manifest rows are reported and skipped.
+    With a `seed`, crops and augmentation are drawn per item and epoch
+    (`dataset.randomness`, an ItemRandomness); without one they are not reproducible.
     """
     if stage not in ("train", "valid", "test"):
         raise ValueError(f"stage must be train, valid or test, not {stage!r}")
@@ -53,9 +83,9 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
     dataset = DynamicItemDataset(data)
     cropping = crop and stage in ("train", "valid")
     augmenting = augment is not None and (stage == "train" or (stage == "valid" and augment_valid))
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    randomness = ItemRandomness(seed) if seed is not None else None
 
-    def audio_pipeline(path, start, stop):
+    def audio_pipeline(item_id, path, start, stop):
         try:
             wav, sr = read_audio(path, start=start, stop=None if stop < 0 else stop)
         except AudioError as err:
@@ -63,21 +93,67 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
             return None
         wav = to_mono(wav)
         if cropping:
+            generator = None
+            if randomness is not None:
+                generator = torch.Generator().manual_seed(randomness.item_seed(item_id, "crop"))
             wav = random_crop(wav, sr, generator=generator, max_s=max_seconds, min_s=min_seconds)
         wav = resample(wav, sr, TARGET_SR)
         if augmenting:
-            wav = torch.as_tensor(augment(wav), dtype=torch.float32)
+            rng = randomness.item_seed(item_id, "augment") if randomness is not None else None
+            wav = torch.as_tensor(augment(wav, rng=rng), dtype=torch.float32)
         return waveform_layer_norm(wav)
 
-    dataset.add_dynamic_item(audio_pipeline, takes=["path", "start", "stop"], provides="wav")
+    dataset.add_dynamic_item(audio_pipeline, takes=["id", "path", "start", "stop"], provides="wav")
     dataset.add_dynamic_item(lambda label: LABEL_TO_TARGET[label], takes="label", provides="target")
     dataset.set_output_keys(["id", "wav", "target", "duration"])
+    dataset.randomness = randomness
     return dataset
 
 
 def batch_length(item, max_seconds=MAX_TRAIN_SECONDS):
-    """Seconds a training item contributes to a dynamic batch (after cropping)."""
+    """Seconds a training item contributes to a dynamic batch (after cropping to `max_seconds`)."""
     return min(item["duration"], max_seconds)
+
+
+def dynamic_batches(dataset, max_batch_seconds, num_buckets, seed, max_batch_size=None,
+                    max_seconds=MAX_TRAIN_SECONDS):
+    """Training batches bounded in memory: SpeechBrain's DynamicBatchSampler.
+
+    Items are bucketed by (cropped) duration; a batch holds at most
+    `max_batch_seconds` of audio *including padding* (every item of a bucket is
+    at most the bucket's upper edge, and the bucket's batch size is
+    max_batch_seconds // edge) and at most `max_batch_size` items. Shuffled
+    deterministically from `seed` + epoch.
+    """
+    return DynamicBatchSampler(
+        dataset,
+        max_batch_length=max_batch_seconds,
+        num_buckets=num_buckets,
+        length_func=functools.partial(batch_length, max_seconds=max_seconds),
+        shuffle=True,
+        batch_ordering="random",
+        max_batch_ex=max_batch_size,
+        seed=seed,
+    )
+
+
+class DistributedBatchSampler(DistributedSamplerWrapper):
+    """Each DDP rank's share of a batch sampler's batches (SpeechBrain's wrapper, fixed).
+
+    Two fixes over `DistributedSamplerWrapper`: a rank whose share is a single
+    batch gets that batch (the wrapper's itemgetter returned its items one by
+    one), and the share is recomputed every epoch because DynamicBatchSampler
+    re-buckets, so the number of batches can change. Every rank gets the same
+    number of batches (the last ones repeat a few), so DDP never waits on a
+    finished rank.
+    """
+
+    def __iter__(self):
+        batches = list(self.sampler)
+        self.num_samples = math.ceil(len(batches) / self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+        positions = super(DistributedSamplerWrapper, self).__iter__()  # DistributedSampler's
+        return iter([batches[i] for i in positions])
 
 
 def collate_skip_bad(examples):

@@ -33,6 +33,8 @@ def add_arguments(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the header cache")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that the corpus folder exists under --root (exit 0) or not (exit 3)")
 
 
 def describe(corpus, out=sys.stdout):
@@ -92,6 +94,12 @@ def run(args):
             print("adf prepare: --root is required for this corpus", file=sys.stderr)
             return 2
         root = Path(__file__).resolve().parents[2] / "egs_data"
+    if args.check:
+        folder = Path(root) / corpus.folder if corpus.folder else Path(root)
+        if folder.is_dir():
+            return 0
+        print(f"adf prepare {corpus.name}: {folder} does not exist", file=sys.stderr)
+        return 3
     output = args.output or f"{corpus.name}.csv"
     try:
         df, skips = build_manifest(

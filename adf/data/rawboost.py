@@ -207,5 +207,10 @@ class RawBoost:
         self.sr = sr
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self, wav):
-        return rawboost(wav, self.algo, self.rng, self.options, self.sr)
+    def __call__(self, wav, rng=None):
+        """Augment `wav`; `rng` (a seed or Generator) overrides the instance's generator.
+
+        adf.data.pipeline passes a per-item, per-epoch seed, which makes the
+        noise independent of data-loader workers and of where a resumed run restarted.
+        """
+        return rawboost(wav, self.algo, self.rng if rng is None else rng, self.options, self.sr)

@@ -4,18 +4,16 @@ Two rules from the reference:
 
 * §3.1 Deepfake-Eval-2024: fixed-length, non-overlapping chunks of D seconds
   (D in 4, 10, 13, 30, 50) that tile the whole file; the remainder is kept.
-  `fixed_segments` computes the boundaries, `fixed_segment_rows` turns a table
-  of files into manifest rows that point into the original file through the
-  `Start`/`Stop` columns (no audio written), and `write_fixed_segments` writes
-  the chunks as audio files in the reference layout instead.
+  `fixed_segments` computes the boundaries (the Deepfake-Eval-2024 preparer,
+  adf.data.corpora, turns them into manifest rows that point into the
+  original file through `Start`/`Stop`, so no audio is written), and
+  `write_fixed_segments` writes the chunks as audio files in the reference
+  layout for those who want files.
 * §3.2 DEEP-VOICE: a fixed list of overlapping segments replayed from the
-  reference's log. `parse_deepvoice_log` reads the log into a table,
-  `deepvoice_segment_rows` emits manifest rows with `Start`/`Stop`, and
+  reference's log. `parse_deepvoice_log` reads the log into a table (the
+  DEEP-VOICE preparer emits `Start`/`Stop` rows from it), and
   `write_deepvoice_segments` writes the WAV files, all channels kept.
 
-Manifest rows for segments keep every column of their parent file; `ID` gets
-the segment suffix, `Duration` is the segment length, and `Start`/`Stop` are
-sample offsets at the file's native rate (adf.audio.read_audio reads them).
 Files that cannot be read or written are logged, reported and skipped.
 """
 from __future__ import annotations
@@ -30,7 +28,7 @@ import pandas as pd
 import soundfile as sf
 
 from adf.audio import AudioError, read_audio, to_mono
-from adf.data.manifest import COLUMNS, ROOT_PLACEHOLDER, SEGMENT_COLUMNS
+from adf.data.manifest import ROOT_PLACEHOLDER
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +36,6 @@ log = logging.getLogger(__name__)
 DURATIONS = (4, 10, 13, 30, 50)
 # Extensions the reference segments (compared case-insensitively).
 AUDIO_EXTENSIONS = (".mp3", ".m4a", ".wav", ".flac")
-# Defaults for manifest columns a file table does not carry.
-_DEFAULTS = {
-    "Attack": "-", "Speaker": "-", "Proportion": "-", "AudioChannel": 1,
-    "AudioEncoding": "UNKNOWN", "AudioBitSample": 0, "Language": "-",
-}
-
-
 def fixed_segments(num_samples, sr, seconds):
     """Boundaries [(start, stop), ...] of the §3.1 rule, 0-based, stop exclusive.
 
@@ -62,47 +53,6 @@ def fixed_segments(num_samples, sr, seconds):
         raise ValueError(f"segment of {seconds} s at {sr} Hz holds no sample")
     n = -(-num_samples // length)  # ceil without float error
     return [(k * length, min((k + 1) * length, num_samples)) for k in range(n)]
-
-
-def _segment_table(parents, parent_index, starts, stops, suffixes):
-    """Manifest rows for segments: parent row `parent_index[i]` cut to
-    [starts[i], stops[i]), ID + suffixes[i], Duration = segment length."""
-    rows = parents.iloc[parent_index].reset_index(drop=True)
-    for col, default in _DEFAULTS.items():
-        if col not in rows.columns:
-            rows[col] = default
-    rows["ID"] = rows["ID"].astype(str) + pd.Series(suffixes, dtype=str)
-    rows["Start"] = np.asarray(starts, dtype=np.int64)
-    rows["Stop"] = np.asarray(stops, dtype=np.int64)
-    rows["Duration"] = ((rows["Stop"] - rows["Start"]) / rows["SampleRate"].astype(float)).round(2)
-    return rows[COLUMNS + SEGMENT_COLUMNS]
-
-
-def fixed_segment_rows(files, seconds):
-    """Manifest rows for the D-second segments of every file in `files`.
-
-    `files` is a DataFrame with at least `ID`, `Label`, `Path`, `SampleRate`
-    and `NumSamples` (frames at the native rate); other manifest columns are
-    copied to every segment (missing ones get `-`-style defaults). Segment k
-    (1-based) of file X has the ID `X_seg<k>`, as the reference names its
-    segment files. Returns a DataFrame in manifest column order plus
-    `Start`/`Stop`.
-    """
-    missing = [c for c in ("ID", "Label", "Path", "SampleRate", "NumSamples") if c not in files.columns]
-    if missing:
-        raise ValueError(f"file table lacks column(s): {', '.join(missing)}")
-    files = files.reset_index(drop=True)
-    index, starts, stops, suffixes = [], [], [], []
-    for i, (n, sr, file_id) in enumerate(zip(files["NumSamples"], files["SampleRate"], files["ID"])):
-        try:
-            bounds = fixed_segments(n, sr, seconds)
-        except ValueError as err:
-            raise ValueError(f"file {file_id!r}: {err}") from None
-        index += [i] * len(bounds)
-        starts += [b[0] for b in bounds]
-        stops += [b[1] for b in bounds]
-        suffixes += [f"_seg{k}" for k in range(1, len(bounds) + 1)]
-    return _segment_table(files, index, starts, stops, suffixes)
 
 
 def segment_file_name(path, k, sep="_seg"):
@@ -233,55 +183,6 @@ def _clamped(table, audio_dir):
             problems.append(f"{src}: segment {n} is empty after clamping to {info.frames} samples")
         groups.append((src, info, rows[~empty]))
     return groups, problems
-
-
-def deepvoice_segment_rows(table, audio_dir, data_root=None):
-    """Manifest rows (with `Start`/`Stop`) for the DEEP-VOICE segments in `table`.
-
-    `audio_dir` is `DeepVoice/KAGGLE/AUDIO` (holding `REAL/` and `FAKE/`).
-    Rows follow datasets.md §2.33: ID `DeepVoice-VC_<base>_seg_<n>`, label
-    from the folder, Attack `VC`, Language `EN`; rate and channels from the
-    source header. With `data_root`, paths under it are written as `$ROOT/...`.
-    Returns (DataFrame, problems); missing sources are skipped.
-    """
-    groups, problems = _clamped(table, audio_dir)
-    parents, index, starts, stops, suffixes = [], [], [], [], []
-    for i, (src, info, rows) in enumerate(groups):
-        path = src
-        if data_root is not None:
-            rel = os.path.relpath(src, data_root)
-            path = f"{ROOT_PLACEHOLDER}/{rel}" if not rel.startswith("..") else src
-        parents.append({
-            "ID": f"DeepVoice-VC_{os.path.basename(src)[:-4]}", "Label": rows["folder"].iloc[0].lower(),
-            "Path": path, "SampleRate": info.samplerate, "Attack": "VC", "Language": "EN",
-            "AudioChannel": info.channels, "AudioEncoding": _encoding(info.subtype),
-            "AudioBitSample": _bits(info.subtype), "Duration": 0.0, "Speaker": "-", "Proportion": "-",
-        })
-        index += [i] * len(rows)
-        starts += rows["start"].tolist()
-        stops += rows["end"].tolist()
-        suffixes += [f"_seg_{n}" for n in rows["n"]]
-    if not parents:
-        return pd.DataFrame(columns=COLUMNS + SEGMENT_COLUMNS), problems
-    return _segment_table(pd.DataFrame(parents), index, starts, stops, suffixes), problems
-
-
-def _encoding(subtype):
-    """libsndfile subtype -> the manifest's AudioEncoding vocabulary (datasets.md §1.1)."""
-    if subtype.startswith("PCM_U"):
-        return "PCM_U"
-    if subtype.startswith("PCM_"):
-        return "PCM_S"
-    return {"FLOAT": "PCM_F", "DOUBLE": "PCM_F", "ULAW": "ULAW", "ALAW": "ALAW",
-            "VORBIS": "VORBIS", "OPUS": "OPUS"}.get(subtype, "UNKNOWN")
-
-
-def _bits(subtype):
-    """Bits per sample of a PCM/float subtype, 0 otherwise."""
-    m = re.match(r"PCM_[SU]?(\d+)$", subtype)
-    if m:
-        return int(m.group(1))
-    return {"FLOAT": 32, "DOUBLE": 64, "ULAW": 8, "ALAW": 8}.get(subtype, 0)
 
 
 def write_deepvoice_segments(table, audio_dir, out_dir):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from adf.models.backbones import BACKBONES, backbone_config, build_backbone, feature_grad_mult
 from adf.models.frontend import batch_features
@@ -34,14 +35,36 @@ class _GradScale(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
+def _checkpoint_activations(layer):
+    """Make `layer` recompute its activations in the backward pass instead of storing them.
+
+    The layer's `forward` is wrapped in place (not the module), so parameter
+    names and checkpoints are unchanged. Non-reentrant checkpointing restores
+    the RNG state, so dropout draws the same masks in the recomputation, and
+    it works under DDP.
+    """
+    plain_forward = layer.forward
+
+    def forward(*args, **kwargs):
+        if layer.training and torch.is_grad_enabled():
+            return checkpoint(plain_forward, *args, use_reentrant=False, **kwargs)
+        return plain_forward(*args, **kwargs)
+
+    layer.forward = forward
+
+
 class SSLClassifier(nn.Module):
     """Detector: `forward(wav [B, T], lengths [B] or None) -> logits [B, 2]`.
 
     `wav` must already be 16 kHz, mono and layer-normed per utterance
     (adf.audio). `lengths` are valid sample counts; padded samples must be 0.
+    Memory options for the 1B/2B models: `freeze_cnn` keeps the convolutional
+    feature encoder fixed (no gradients, no stored activations);
+    `activation_checkpointing` recomputes each transformer layer's activations
+    during the backward pass (about a third more compute, far less memory).
     """
 
-    def __init__(self, name, freeze_cnn=False, **backbone_overrides):
+    def __init__(self, name, freeze_cnn=False, activation_checkpointing=False, **backbone_overrides):
         super().__init__()
         self.name = name
         self.config = backbone_config(name, **backbone_overrides)
@@ -60,6 +83,9 @@ class SSLClassifier(nn.Module):
         if freeze_cnn:
             for p in self.backbone.feature_extractor.parameters():
                 p.requires_grad_(False)
+        if activation_checkpointing:
+            for layer in self.backbone.encoder.transformer.layers:
+                _checkpoint_activations(layer)
 
     def _cnn(self, wav, lengths):
         fe = self.backbone.feature_extractor

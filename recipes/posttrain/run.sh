@@ -5,8 +5,9 @@
 #   1 merge them into train/valid/test     (adf merge; conf/<corpora>.yaml)
 #   2 post-train                           (train.py, resumes from exp/ when interrupted)
 #   3 fine-tune the post-trained model
-#   4 score the test split with both models
-#   5 print the EER table                  (tools/score_eer.py) and write results.md
+#   4 score the test split with both models (adf detect, via ../evaluate/run.sh)
+#   5 EER table -> exp/results.md, exp/results.csv (tools/results_table.py; tools/score_eer.py
+#     gives every metric: tools/score_eer.py exp/scores/*.csv --key data/test.csv)
 # Every stage skips itself when its outputs exist and its inputs did not change.
 # Examples:
 #   ./run.sh --stage 2 --stop_stage 2 --model w2v_small --train_args "--precision bf16"
@@ -42,36 +43,18 @@ common=(--data_folder "$data_root" --manifest_folder "$data_dir")
 
 if stage_wanted 0; then
   log "stage 0: per-corpus manifests from $data_root ($corpora)"
-  for name in $(adf merge --list-corpora "$corpora"); do
-    out=$data_dir/manifests/$name.csv
-    if ! adf prepare "$name" --root "$data_root" --check-present 2>/dev/null; then
-      log "  $name: not found under $data_root, skipped"
-      continue
-    fi
-    adf prepare "$name" --root "$data_root" -o "$out"   # incremental: reuses unchanged rows
-  done
+  prepare_corpora "$data_root" "$data_dir/manifests" $(adf merge --list-corpora "$corpora")
 fi
 
 if stage_wanted 1; then
-  key=$(inputs_key "$corpora" "$data_dir"/manifests/*.csv)
-  if stage_done "$data_dir/.merged" "$key"; then
-    log "stage 1: $data_dir/{train,valid,test}.csv up to date"
-  else
-    log "stage 1: merging manifests into $data_dir/{train,valid,test}.csv"
-    adf merge --config "$corpora" --manifests "$data_dir/manifests" --out "$data_dir"
-    mark_done "$data_dir/.merged" "$key"
-  fi
+  log "stage 1: merging manifests into $data_dir/{train,valid,test}.csv"
+  merge_corpora "$corpora" "$data_dir/manifests" "$data_dir"
 fi
 
 # train DIR KEY ARGS...: train.py into DIR unless it already finished on the same inputs.
 train() {
   local dir=$1 key=$2; shift 2
-  if stage_done "$dir/.done" "$key"; then
-    log "  $dir is up to date"
-    return
-  fi
-  $python train.py "$hparams" "${common[@]}" --output_folder "$dir" "$@" $train_args
-  mark_done "$dir/.done" "$key"
+  train_once "$dir" "$key" $python train.py "$hparams" "${common[@]}" --output_folder "$dir" "$@" $train_args
 }
 
 if stage_wanted 2; then
@@ -90,23 +73,23 @@ if stage_wanted 3; then
     --tag finetune --init_from "$best" --lr "$lr"
 fi
 
-if stage_wanted 4; then
+# Stages 4-5 are recipes/evaluate's stages 2-3 on this recipe's test split and models.
+evaluate() {
+  local ckpts="" dir
   for dir in "$pt_dir" "$ft_dir"; do
-    [ -f "$dir/save/best_model.safetensors" ] || { log "stage 4: $dir has no model, skipped"; continue; }
-    out=$dir/scores/test.csv
-    key=$(inputs_key "$dir/save/best_model.safetensors" "$data_dir/test.csv")
-    if stage_done "$out.done" "$key"; then log "stage 4: $out up to date"; continue; fi
-    log "stage 4: scoring $data_dir/test.csv with $dir"
-    python train.py "$hparams" "${common[@]}" --output_folder "$dir" --mode inference $train_args
-    mark_done "$out.done" "$key"
+    [ -f "$dir/save/best_model.safetensors" ] && ckpts="$ckpts $(basename "$dir")=$(abs_path "$dir/save/best_model.safetensors")"
   done
+  [ -n "$ckpts" ] || { echo "no trained model in $pt_dir or $ft_dir: run stages 2-3" >&2; exit 1; }
+  ../evaluate/run.sh --stage "$1" --stop_stage "$1" --ckpts "$ckpts" --test_csv "$(abs_path "$data_dir/test.csv")" \
+    --data_root "$(abs_path "$data_root")" --exp_dir "$(abs_path "$exp_dir")"
+}
+
+if stage_wanted 4; then
+  log "stage 4: scoring $data_dir/test.csv with the post-trained and fine-tuned models"
+  evaluate 2
 fi
 
 if stage_wanted 5; then
-  log "stage 5: EER of the test split"
-  scores=()
-  for dir in "$pt_dir" "$ft_dir"; do [ -f "$dir/scores/test.csv" ] && scores+=("$dir/scores/test.csv"); done
-  [ ${#scores[@]} -gt 0 ] || { echo "stage 5: no score files; run stage 4" >&2; exit 1; }
-  python "$repo/tools/score_eer.py" "${scores[@]}" --key "$data_dir/test.csv" --markdown "$exp_dir/results.md"
-  python "$repo/tools/score_eer.py" "${scores[@]}" --key "$data_dir/test.csv"
+  log "stage 5: EER table -> $exp_dir/results.md, $exp_dir/results.csv"
+  evaluate 3
 fi

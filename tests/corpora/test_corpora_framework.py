@@ -149,3 +149,10 @@ def test_cli_list_and_errors(tmp_path):
     write_text(itw / "meta.csv", "file,speaker\n0.wav,A\n")
     broken = _cli("In-the-Wild", "--root", str(tmp_path), "-o", str(tmp_path / "x.csv"), cwd=tmp_path)
     assert broken.returncode == 2 and f"{itw / 'meta.csv'}: missing column(s) label" in broken.stderr
+
+
+def test_cli_check_reports_whether_a_corpus_is_present(tmp_path):
+    (tmp_path / "LJSpeech" / "LJSpeech-1.1").mkdir(parents=True)
+    assert _cli("LJSpeech", "--root", str(tmp_path), "--check", cwd=tmp_path).returncode == 0
+    absent = _cli("WaveFake", "--root", str(tmp_path), "--check", cwd=tmp_path)
+    assert absent.returncode == 3 and "WaveFake/generated_audio does not exist" in absent.stderr

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Zero-shot evaluation: score one or more detectors on every available test set and
+# write one EER table (rows = models, columns = test sets), as in the paper.
+#   0 prepare the test corpora found under --data_root       (adf prepare)
+#   1 merge them into data/test.csv                           (adf merge; conf/<sets>.yaml)
+#   2 score data/test.csv with each checkpoint                (adf detect)
+#   3 EER table -> exp/results.md and exp/results.csv         (tools/results_table.py)
+# With no arguments it scores the models that recipes/posttrain and recipes/finetune
+# produced on the example corpus's test split (egs_data/). Examples:
+#   ./run.sh --ckpts "xlsr1b=/models/XLS-R-1B.ckpt mms300m=/models/MMS-300M.ckpt" \
+#            --data_root /data --corpora conf/paper.yaml --device cuda --precision bf16
+#   ./run.sh --stage 2 --test_csv ../finetune/data/egs_10s/test.csv --ckpts "ft=model.safetensors"
+set -euo pipefail
+cd "$(dirname "$0")"
+repo=$(cd ../.. && pwd)
+. "$repo/tools/recipe_lib.sh"
+
+stage=0
+stop_stage=3
+ckpts=""                          # "NAME=CHECKPOINT ..." (default: the recipes' models, see below)
+model=""                          # architecture when a checkpoint does not say (adf detect --model)
+data_root="$repo/egs_data"        # folder holding the corpora
+corpora=conf/egs.yaml             # which test sets (conf/paper.yaml: the paper's)
+data_dir=data                     # manifests written here
+test_csv=""                       # score this manifest instead of stages 0-1's data/test.csv
+exp_dir=exp                       # scores/ and results.{md,csv} written here
+device=""                         # default: cuda when available
+precision=fp32                    # fp32 | bf16 | fp16
+batch_size=8
+detect_args=""                    # more adf detect options, e.g. "--window 4 --hop 4"
+OPTION_NAMES="stage stop_stage ckpts model data_root corpora data_dir test_csv exp_dir device precision batch_size detect_args"
+parse_options "$@"
+
+"$repo/tools/setup_env.sh"
+export PATH="$repo/.venv/bin:$PATH"
+test_csv=${test_csv:-$data_dir/test.csv}
+
+if [ -z "$ckpts" ]; then  # the models the other recipes trained, when present
+  for best in ../posttrain/exp/*/save/best_model.safetensors ../finetune/exp/*/save/best_model.safetensors; do
+    [ -f "$best" ] || continue
+    name=$(basename "$(dirname "$(dirname "$best")")")
+    ckpts="$ckpts $name=$best"
+  done
+fi
+
+if stage_wanted 0; then
+  log "stage 0: test-set manifests from $data_root ($corpora)"
+  prepare_corpora "$data_root" "$data_dir/manifests" $(adf merge --list-corpora "$corpora")
+fi
+
+if stage_wanted 1; then
+  log "stage 1: merging the test sets into $data_dir/test.csv"
+  merge_corpora "$corpora" "$data_dir/manifests" "$data_dir"
+fi
+
+if stage_wanted 2; then
+  [ -n "${ckpts// }" ] || { echo "stage 2: no checkpoints: pass --ckpts \"NAME=PATH ...\" or run recipes/posttrain first" >&2; exit 1; }
+  [ -f "$test_csv" ] || { echo "stage 2: no $test_csv: run stages 0-1 or pass --test_csv" >&2; exit 1; }
+  for item in $ckpts; do
+    name=${item%%=*}; ckpt=${item#*=}
+    out=$exp_dir/scores/$name.csv
+    key=$(inputs_key "$ckpt" "$test_csv" "$model" "$precision" "$detect_args")
+    if stage_done "$out.done" "$key"; then log "stage 2: $out up to date"; continue; fi
+    log "stage 2: scoring $test_csv with $name ($ckpt)"
+    args=(--data-root "$data_root" --precision "$precision" --batch-size "$batch_size" --overwrite)
+    [ -n "$model" ] && args+=(--model "$model")
+    [ -n "$device" ] && args+=(--device "$device")
+    adf detect "$test_csv" --ckpt "$ckpt" -o "$out" "${args[@]}" $detect_args
+    mark_done "$out.done" "$key"
+  done
+fi
+
+if stage_wanted 3; then
+  log "stage 3: EER table -> $exp_dir/results.md, $exp_dir/results.csv"
+  scores=()
+  for item in $ckpts; do
+    name=${item%%=*}
+    [ -f "$exp_dir/scores/$name.csv" ] && scores+=("$name=$exp_dir/scores/$name.csv")
+  done
+  [ ${#scores[@]} -gt 0 ] || { echo "stage 3: no score files; run stage 2" >&2; exit 1; }
+  python "$repo/tools/results_table.py" "${scores[@]}" --key "$test_csv" \
+    --markdown "$exp_dir/results.md" --csv "$exp_dir/results.csv"
+fi

@@ -1,0 +1,56 @@
+"""End to end: recipes/posttrain/run.sh, every stage, tiny model, a few egs clips."""
+import os
+import re
+import subprocess
+
+import pandas as pd
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+RECIPE = os.path.join(REPO, "recipes", "posttrain")
+
+
+def _subset_of_egs(root, per_split_and_label=4):
+    """A data root holding a few clips of each split and label of egs_data (symlinked)."""
+    meta = pd.read_csv(os.path.join(REPO, "egs_data", "metadata.csv"))
+    keep = meta.groupby(["split", "label"], group_keys=False).head(per_split_and_label)
+    for rel in keep["file"]:
+        os.makedirs(os.path.dirname(root / rel), exist_ok=True)
+        os.symlink(os.path.join(REPO, "egs_data", rel), root / rel)
+    keep.to_csv(root / "metadata.csv", index=False)
+    return keep
+
+
+def _run(work, root, *extra):
+    cmd = ["bash", os.path.join(RECIPE, "run.sh"), "--data_root", str(root),
+           "--data_dir", str(work / "data"), "--exp_dir", str(work / "exp"),
+           "--train_args", "--number_of_epochs 1 --optimizer_step_limit 4 --noprogressbar", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_every_stage_runs_and_reruns_are_idempotent(tmp_path):
+    root = tmp_path / "egs"
+    keep = _subset_of_egs(root)
+    res = _run(tmp_path, root)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    test = pd.read_csv(tmp_path / "data" / "test.csv")
+    assert len(test) == (keep["split"] == "test").sum()
+    for stage in ("posttrain", "finetune"):
+        scores = pd.read_csv(tmp_path / "exp" / "scores" / f"tiny_{stage}.csv")
+        assert sorted(scores["id"]) == sorted(test["ID"])
+    results = (tmp_path / "exp" / "results.md").read_text()
+    assert "Pooled" in results and "tiny_finetune" in results
+    assert re.search(r"EER", res.stdout)
+    again = _run(tmp_path, root)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("up to date") >= 4, again.stderr
+
+
+def test_bad_options_are_refused_with_a_message(tmp_path):
+    res = subprocess.run(["bash", os.path.join(RECIPE, "run.sh"), "--modle", "tiny"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "unknown option --modle" in res.stderr
+    res = subprocess.run(["bash", os.path.join(RECIPE, "run.sh"), "--model", "nope", "--stage", "2"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "no hparams/nope.yaml" in res.stderr
