@@ -121,10 +121,9 @@ class SSLBrain(sb.Brain):
         super().__init__(*args, **kwargs)
         model = self.modules["model"]
         # DDP must be told when some parameters get no gradient in a step:
-        # the unused head with OC-softmax, skipped layers with layer drop.
+        # skipped layers with layer drop.
         if not self.find_unused_parameters and (
-            getattr(self.hparams, "loss", "ce") == "ocsoftmax"
-            or getattr(model, "config", {}).get("encoder_layer_drop", 0) > 0
+            getattr(model, "config", {}).get("encoder_layer_drop", 0) > 0
         ):
             self.find_unused_parameters = True
         if self.checkpointer is not None:
@@ -140,11 +139,14 @@ class SSLBrain(sb.Brain):
     def compute_objectives(self, predictions, batch, stage):
         logits, emb = predictions
         targets = batch.target.to(self.device)
+        loss = F.cross_entropy(logits.float(), targets)
         if getattr(self.hparams, "loss", "ce") == "ocsoftmax":
-            loss, scores = self.modules.oc_softmax(emb.float(), targets)
-        else:
-            loss = F.cross_entropy(logits.float(), targets)
-            scores = (logits[:, 1] - logits[:, 0]).float()
+            # OC-softmax shapes the embedding space; the linear head keeps
+            # training beside it, so every scorer (validation, adf detect,
+            # the recipes) reads the same [fake, real] logits.
+            oc_loss, _ = self.modules.oc_softmax(emb.float(), targets)
+            loss = loss + oc_loss
+        scores = (logits[:, 1] - logits[:, 0]).float()
         if stage != sb.Stage.TRAIN:
             self._ids.extend(batch.id)
             self._scores.append(scores.detach().cpu())

@@ -52,7 +52,13 @@ def _train(hparams, run_opts):
                               max_seconds=crop["max_seconds"])
     modules = {"model": hparams["model"]}
     if hparams.get("loss") == "ocsoftmax":
-        modules["oc_softmax"] = hparams["oc_softmax"]
+        from adf.models.losses import OCSoftmax
+
+        oc = hparams.get("oc_softmax") or OCSoftmax(hparams["model"].embed_dim)
+        modules["oc_softmax"] = oc
+        hparams["checkpointer"].add_recoverable("oc_softmax", oc)
+    elif hparams.get("loss", "ce") != "ce":
+        raise SystemExit(f"unknown loss {hparams['loss']!r}: use ce or ocsoftmax")
     brain = SSLBrain(modules=modules, opt_class=hparams["opt_class"], hparams=hparams,
                      run_opts=run_opts, checkpointer=hparams["checkpointer"])
     workers = hparams.get("num_workers", 0)

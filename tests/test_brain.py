@@ -79,3 +79,20 @@ def test_inference_and_analysis_modes_write_scores_and_embeddings(trained):
     assert sorted(scores["id"]) == sorted(test["ID"])
     emb = np.load(out / "scores" / "test.emb.npy")
     assert emb.shape == (len(test), 64)
+
+
+def test_ocsoftmax_option_trains_its_center_and_keeps_a_scoreable_head(tmp_path):
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    toy_corpus(tmp_path, (16, 6, 4))
+    out = tmp_path / "oc"
+    _run(tmp_path, out, "--number_of_epochs", 1, "--loss", "ocsoftmax")
+    ckpt = Checkpointer(out / "save").find_checkpoint(min_key="EER")
+    center = torch.load(os.path.join(ckpt.path, "oc_softmax.ckpt"), weights_only=True)["center"]
+    from adf.models.backbones import backbone_config
+
+    assert center.shape == (backbone_config("tiny")["encoder_embed_dim"],)
+    assert (out / "save" / "best_model.safetensors").exists()
+    assert re.search(r"valid EER: [0-9.]+", (out / "train_log.txt").read_text())
+    with pytest.raises(SystemExit, match="unknown loss"):
+        _run(tmp_path, tmp_path / "bad", "--loss", "hinge")
