@@ -8,6 +8,15 @@
 #   stage_done MARKER KEY   true when MARKER holds KEY (stage finished on the same inputs)
 #   mark_done MARKER KEY    record that the stage finished on those inputs
 
+# use_env: the pinned environment (created when missing) first on PATH, and
+# $python: the training launcher, torchrun with one process per GPU when ngpu > 1.
+use_env() {
+  "$repo/tools/setup_env.sh"
+  export PATH="$repo/.venv/bin:$PATH"
+  python=python
+  if [ "${ngpu:-0}" -gt 1 ]; then python="torchrun --standalone --nproc_per_node=$ngpu"; fi
+}
+
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 parse_options() {

@@ -31,8 +31,7 @@ detect_args=""                    # more adf detect options, e.g. "--window 4 --
 OPTION_NAMES="stage stop_stage ckpts model data_root corpora data_dir test_csv exp_dir device precision batch_size detect_args"
 parse_options "$@"
 
-"$repo/tools/setup_env.sh"
-export PATH="$repo/.venv/bin:$PATH"
+use_env
 test_csv=${test_csv:-$data_dir/test.csv}
 
 if [ -z "$ckpts" ]; then  # the models the other recipes trained, when present

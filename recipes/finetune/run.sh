@@ -38,10 +38,7 @@ train_args=""                     # extra overrides for train.py, e.g. "--precis
 OPTION_NAMES="stage stop_stage model data_root corpus valid_corpus duration init_from posttrain_exp rawboost lr data_dir exp_dir ngpu train_args"
 parse_options "$@"
 
-"$repo/tools/setup_env.sh"
-export PATH="$repo/.venv/bin:$PATH"
-python=python
-[ "$ngpu" -gt 1 ] && python="torchrun --standalone --nproc_per_node=$ngpu"
+use_env
 hparams=../posttrain/hparams/$model.yaml
 [ -f "$hparams" ] || { echo "no $hparams; models: $(ls ../posttrain/hparams | sed 's/.yaml//' | tr '\n' ' ')" >&2; exit 2; }
 

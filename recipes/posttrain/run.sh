@@ -31,10 +31,7 @@ train_args=""                     # extra overrides for train.py, e.g. "--precis
 OPTION_NAMES="stage stop_stage model data_root corpora data_dir exp_dir init_from finetune_lr ngpu train_args"
 parse_options "$@"
 
-"$repo/tools/setup_env.sh"
-export PATH="$repo/.venv/bin:$PATH"
-python=python
-[ "$ngpu" -gt 1 ] && python="torchrun --standalone --nproc_per_node=$ngpu"
+use_env
 hparams=hparams/$model.yaml
 [ -f "$hparams" ] || { echo "no $hparams; models: $(ls hparams | sed 's/.yaml//' | tr '\n' ' ')" >&2; exit 2; }
 pt_dir=$exp_dir/${model}_posttrain
