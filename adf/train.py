@@ -20,6 +20,7 @@ import re
 import sys
 
 import speechbrain as sb
+import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from adf.brain import SSLBrain
@@ -158,10 +159,28 @@ def main(argv=None):
         overrides=overrides,
     )
     mode = hparams.get("mode", "train")
-    if mode == "train":
-        _train(hparams, run_opts)
-    elif mode in ("inference", "analysis"):
-        _score(hparams, run_opts, with_embeddings=mode == "analysis")
-    else:
-        raise SystemExit(f"unknown mode {mode!r}: use train, inference or analysis")
+    finished = False
+    try:
+        if mode == "train":
+            _train(hparams, run_opts)
+        elif mode in ("inference", "analysis"):
+            _score(hparams, run_opts, with_embeddings=mode == "analysis")
+        else:
+            raise SystemExit(f"unknown mode {mode!r}: use train, inference or analysis")
+        finished = True
+    finally:
+        _shut_down(hparams, wait_for_ranks=finished)
     return 0
+
+
+def _shut_down(hparams, wait_for_ranks):
+    """Flush TensorBoard and leave the process group before the interpreter exits:
+    a gloo/NCCL group torn down by interpreter exit can abort the process
+    ("terminate called without an active exception") after training finished."""
+    tb = hparams.get("tensorboard_logger")
+    if tb is not None and getattr(tb, "writer", None) is not None:
+        tb.writer.close()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if wait_for_ranks:  # after a failure the other ranks may never arrive
+            torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
