@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from adf.models.classifier import build_classifier
 from adf.train import main as train_main
 from tests.synth import toy_corpus
 
@@ -78,7 +79,7 @@ def test_inference_and_analysis_modes_write_scores_and_embeddings(trained):
     test = pd.read_csv(root / "data" / "test.csv")
     assert sorted(scores["id"]) == sorted(test["ID"])
     emb = np.load(out / "scores" / "test.emb.npy")
-    assert emb.shape == (len(test), 64)
+    assert emb.shape == (len(test), build_classifier("tiny").embed_dim)
 
 
 def test_ocsoftmax_option_trains_its_center_and_keeps_a_scoreable_head(tmp_path):

@@ -113,7 +113,8 @@ def test_missing_unexpected_and_misshaped_keys_are_listed(tmp_path):
     sd = _tiny().state_dict()
     del sd["backbone.encoder.transformer.layers.1.final_layer_norm.bias"]
     sd["backbone.encoder.extra.weight"] = torch.zeros(3)
-    sd["proj_fc.weight"] = torch.zeros(3, 64)
+    dim = sd["proj_fc.weight"].shape[1]
+    sd["proj_fc.weight"] = torch.zeros(3, dim)
     path = tmp_path / "bad.ckpt"
     torch.save(sd, path)
     with pytest.raises(CheckpointError) as err:
@@ -122,7 +123,7 @@ def test_missing_unexpected_and_misshaped_keys_are_listed(tmp_path):
     assert msg.startswith(f"{path}: does not fit model 'tiny'")
     assert "1 missing: backbone.encoder.transformer.layers.1.final_layer_norm.bias" in msg
     assert "1 unexpected: backbone.encoder.extra.weight" in msg
-    assert "1 mis-shaped: proj_fc.weight (3, 64) vs (2, 64) expected" in msg
+    assert f"1 mis-shaped: proj_fc.weight (3, {dim}) vs (2, {dim}) expected" in msg
 
 
 def test_wrong_model_name_is_reported(tmp_path):

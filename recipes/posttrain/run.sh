@@ -4,7 +4,7 @@
 #   0 prepare one manifest per corpus      (adf prepare; missing corpora are skipped)
 #   1 merge them into train/valid/test     (adf merge; conf/<corpora>.yaml)
 #   2 post-train                           (train.py, resumes from exp/ when interrupted)
-#   3 fine-tune the post-trained model
+#   3 fine-tune the post-trained model     (hparams finetune_lr, finetune_rawboost_algo, finetune_epochs)
 #   4 score the test split with both models (adf detect, via ../evaluate/run.sh)
 #   5 EER table -> exp/results.md, exp/results.csv (tools/results_table.py; tools/score_eer.py
 #     gives every metric: tools/score_eer.py exp/scores/*.csv --key data/test.csv)
@@ -65,9 +65,17 @@ if stage_wanted 3; then
   log "stage 3: fine-tuning $pt_dir -> $ft_dir"
   best=$pt_dir/save/best_model.safetensors
   [ -f "$best" ] || { echo "stage 3 needs $best: run stage 2 first" >&2; exit 1; }
-  lr=${finetune_lr:-$(awk '/^finetune_lr:/ {print $2}' "$hparams")}
-  train "$ft_dir" "$(inputs_key "$hparams" "$data_dir/train.csv" "$data_dir/valid.csv" "$best" "$lr" "$train_args")" \
-    --tag finetune --init_from "$best" --lr "$lr"
+  # The hparams' finetune_<key> values (lr, rawboost_algo, epochs) become stage 3's --<key>
+  # overrides, unless --train_args already sets that key (a key may be given only once).
+  ft_args=(--tag finetune --init_from "$best")
+  for key in lr rawboost_algo epochs; do
+    value=$(awk -v k="finetune_$key:" '$1 == k {print $2}' "$hparams")
+    [ "$key" = lr ] && value=${finetune_lr:-$value}
+    opt=$key; [ "$key" = epochs ] && opt=number_of_epochs
+    if [ -n "$value" ] && [[ " $train_args " != *" --$opt "* ]]; then ft_args+=(--"$opt" "$value"); fi
+  done
+  train "$ft_dir" "$(inputs_key "$hparams" "$data_dir/train.csv" "$data_dir/valid.csv" "$best" "${ft_args[*]}" "$train_args")" \
+    "${ft_args[@]}"
 fi
 
 # Stages 4-5 are recipes/evaluate's stages 2-3 on this recipe's test split and models.
