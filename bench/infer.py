@@ -168,13 +168,15 @@ def bench_model(name, args, peaks):
 # first forward pass starts, the RSS just before the checkpoint is loaded, and
 # the peak RSS at exit.
 _PROBE = r"""
-import resource, runpy, sys, time
+import runpy, sys, time
 import adf.checkpoints as ck
 import adf.models.classifier as cl
 
-def rss_gib():
+def status_gib(field):
     with open("/proc/self/status") as fh:
-        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS")) / 2**20
+        return next(int(l.split()[1]) for l in fh if l.startswith(field + ":")) / 2**20
+
+rss_gib = lambda: status_gib("VmRSS")
 
 load = ck.load_model
 def load_model(*a, **k):
@@ -192,7 +194,10 @@ sys.argv = ["adf"] + sys.argv[1:]
 try:
     runpy.run_module("adf", run_name="__main__")
 finally:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over exec, so
+    # a child spawned by a large parent (this benchmark, after writing an fp32
+    # fixture) would report the parent's peak.
+    peak = status_gib("VmHWM")
     print(f"PROBE peak_rss_gib={peak}", file=sys.stderr, flush=True)
 """
 

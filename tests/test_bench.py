@@ -46,3 +46,22 @@ def test_infer_bench_smoke(tmp_path):
     assert invariance[0]["max_dlogit"] < 1e-5  # fp32: batching changes nothing
     kinds = {r["kind"]: r for r in lines}
     assert kinds["pipeline"]["files"] == 4 and 0 <= kinds["pipeline"]["wait_share"] < 1
+
+
+def _rss_gib():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 2**20
+
+
+def test_memory_probe_measures_the_child_not_its_parent(tmp_path):
+    """The detect probe's peak is the child's own: Linux carries getrusage's
+    ru_maxrss over exec, which once made xlsr_2b look 2.14x its bf16 weights
+    when the real peak was 1.22x."""
+    from bench.infer import run_detect, write_fixture
+
+    ckpt, clip, _ = write_fixture(str(tmp_path), "tiny")
+    ballast = torch.ones(256 * 2**20)  # 1 GiB the parent touches, the child never does
+    parent = _rss_gib()
+    probe, _ = run_detect(["--ckpt", ckpt, "-o", "s.csv", "--workers", "0", clip], str(tmp_path))
+    assert ballast.sum() > 0
+    assert probe["rss_before_load_gib"] <= probe["peak_rss_gib"] < parent - 0.8, (probe, parent)
