@@ -2,6 +2,7 @@
 
     python bench/train.py                                   # tiny and w2v_small, CPU
     python bench/train.py --models tiny --steps 2 --files 24   # smoke test
+    python bench/train.py --compile                         # also compile_layers, side by side
 
 A generated corpus (noise clips of 2-12 s in mixed rates, written to a temp
 folder) goes through the recipes' own pieces: `adf.data.pipeline.load_dataset`
@@ -65,7 +66,7 @@ def padding_fraction(sampler, dataset):
     return 1 - useful / padded, len(sampler)
 
 
-def bench_model(name, manifest, args):
+def bench_model(name, manifest, args, compiled=False):
     import torch.nn.functional as F
     from speechbrain.dataio.sampler import DynamicBatchSampler
 
@@ -81,7 +82,7 @@ def bench_model(name, manifest, args):
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_skip_bad,
                                          num_workers=args.workers)
     torch.manual_seed(args.seed)
-    model = build_classifier(name).train()
+    model = build_classifier(name, compile_layers=compiled).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.01, eps=1e-6)
 
     def step(batch):
@@ -96,7 +97,8 @@ def bench_model(name, manifest, args):
         return int(lengths.sum())
 
     batches = iter(loader)
-    step(next(batches))  # warm-up
+    for _ in range(2 if compiled else 1):  # warm-up (compiled: graphs with and without padding)
+        step(next(batches))
     samples, steps, start = 0, 0, time.perf_counter()
     for batch in batches:
         samples += step(batch)
@@ -104,7 +106,7 @@ def bench_model(name, manifest, args):
         if steps == args.steps:
             break
     wall = time.perf_counter() - start
-    report("train", model=name, batch_seconds=seconds, steps=steps, audio_s=samples / 16000, wall_s=wall,
+    report("train", model=name, compiled=compiled, batch_seconds=seconds, steps=steps, audio_s=samples / 16000, wall_s=wall,
            x_realtime=samples / 16000 / wall, steps_per_s=steps / wall, padding=padding,
            batches_per_epoch=n_batches, workers=args.workers)
 
@@ -117,13 +119,16 @@ def main(argv=None):
     parser.add_argument("--batch-seconds", type=float, default=None,
                         help="dynamic batch size in seconds (default: tiny 40, w2v_small 30)")
     parser.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time each model with compile_layers (torch.compile), side by side")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     report("machine", **machine())
     with tempfile.TemporaryDirectory() as folder:
         manifest = write_corpus(folder, args.files, args.seed)
         for name in args.models:
-            bench_model(name, manifest, args)
+            for compiled in (False, True) if args.compile else (False,):
+                bench_model(name, manifest, args, compiled)
     return 0
 
 
