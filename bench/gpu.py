@@ -7,6 +7,10 @@ bf16 GEMM peak, peak memory. Checks: bf16 logits close to fp32 on one batch,
 batching does not change scores. Training: a step (bf16 autocast over fp32
 weights, AdamW, ~100 s of audio per batch as the recipes) for mms_300m and
 xlsr_1b: audio seconds and steps per second, MFU (3x forward FLOPs), peak memory.
+Each is measured eager and with `compile_layers` (torch.compile of each
+transformer layer; compilation time reported apart), and one batch / step of
+each variant is profiled (`BENCH profile`: device busy share and time by kind
+of kernel, see bench/profiling.py; full tables in $OUT/profile_*.txt).
 `--dry` runs the same code on the CPU with the tiny model in seconds.
 """
 from __future__ import annotations
@@ -69,6 +73,42 @@ def pad(wavs, idx, device):
     return batch.to(device), torch.tensor([wavs[i].shape[0] for i in idx], device=device)
 
 
+def timed_runs(fn, repeats, device):
+    """Median wall seconds of `repeats` calls of fn (after the caller's warm-up)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def compile_first(model, fn, args, device, clock, what):
+    """compile_layers, then one call of fn (which compiles): its seconds, or None
+    (reported as skipped) when too little of the budget is left."""
+    if clock.left() < args.compile_reserve:
+        report("skipped", what=what, reason="time budget")
+        return None
+    model.compile_layers(mode=args.compile_mode)
+    start = time.perf_counter()
+    try:
+        fn()
+        sync(device)
+    except Exception as err:  # e.g. no C compiler for Triton's launcher: the eager numbers still stand
+        report("skipped", what=what, reason=f"compilation failed: {type(err).__name__}: {str(err)[:300]}")
+        return None
+    return time.perf_counter() - start
+
+
+def profile(fn, device, args, what):
+    from bench.profiling import profile_call
+
+    if args.profile:
+        report("profile", what=what, **profile_call(fn, device.type, os.environ.get("OUT"),
+                                                    tag="profile_" + what.replace(" ", "_")))
+
+
 def infer(name, args, device, peak, clock):
     from adf.inference import plan_batches
 
@@ -79,6 +119,7 @@ def infer(name, args, device, peak, clock):
     wavs = clips(lengths, seed=0)
     batches = plan_batches(lengths, args.batch_size)
     flops = sum(model_flops(model.config, n) for n in lengths)
+    audio = sum(lengths) / SR
     with torch.inference_mode():
         first = pad(wavs, batches[0], device)
         ref = model(*first).float()
@@ -95,23 +136,27 @@ def infer(name, args, device, peak, clock):
             for idx in batches:
                 model(*pad(wavs, idx, device))
 
-        for frontend in (True, False) if args.compare_frontend else (True,):
-            model.fast_frontend = frontend
+        middle = pad(wavs, batches[len(batches) // 2], device)
+        variants = [("eager", None)] + ([("eager", True)] if args.compare_frontend else [])
+        variants += [("compiled", None)] if args.compile else []
+        for variant, fast in variants:
+            model.fast_frontend = fast
             reset_memory(device)
+            compile_s = None
+            if variant == "compiled":
+                compile_s = compile_first(model, run, args, device, clock, f"infer {name} compiled")
+                if compile_s is None:
+                    continue
             run()
             sync(device)
-            times = []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                run()
-                sync(device)
-                times.append(time.perf_counter() - start)
-            wall = sorted(times)[len(times) // 2]
-            audio = sum(lengths) / SR
-            report("infer", model=name, precision="bf16", frontend="fast" if frontend else "torchaudio",
+            wall = timed_runs(run, args.repeats, device)
+            frontend = "fast" if fast else "torchaudio"
+            report("infer", model=name, precision="bf16", variant=variant, frontend=frontend,
                    batch=args.batch_size, mean_batch=len(lengths) / len(batches), clips=len(lengths),
                    audio_s=audio, wall_s=wall, x_realtime=audio / wall, mfu=flops / wall / peak,
-                   peak_mem_gib=peak_gib(device))
+                   peak_mem_gib=peak_gib(device), compile_s=compile_s)
+            if fast is None:
+                profile(lambda: model(*middle), device, args, f"infer {name} {variant}")
     del model
     reset_memory(device)
 
@@ -119,10 +164,6 @@ def infer(name, args, device, peak, clock):
 def train(name, args, device, peak, clock):
     import torch.nn.functional as F
 
-    if clock.left() < 60:
-        return report("skipped", what=f"train {name}", reason="time budget")
-    model = build(name, device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.01, eps=1e-6)
     g = torch.Generator().manual_seed(1)
     # Training crops to 10-13 s; a dynamic batch holds about --train-seconds of audio.
     lengths, total = [], 0
@@ -131,32 +172,40 @@ def train(name, args, device, peak, clock):
         total += lengths[-1]
     wav, lens = pad(clips(lengths, seed=1), list(range(len(lengths))), device)
     target = torch.arange(len(lengths), device=device) % 2
-    flops = 3 * sum(model_flops(model.config, n) for n in lengths)
-    amp = torch.autocast(device.type, dtype=torch.bfloat16)
+    for variant in ("eager", "compiled") if args.compile else ("eager",):
+        if clock.left() < 60:
+            report("skipped", what=f"train {name} {variant}", reason="time budget")
+            continue
+        model = build(name, device).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.01, eps=1e-6)
+        flops = 3 * sum(model_flops(model.config, n) for n in lengths)
+        amp = torch.autocast(device.type, dtype=torch.bfloat16)
 
-    def step():
-        with amp:
-            logits = model(wav, lens)
-        loss = F.cross_entropy(logits.float(), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
-        optimizer.step()
-        return loss.item()
+        def step():
+            with amp:
+                logits = model(wav, lens)
+            loss = F.cross_entropy(logits.float(), target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
+            optimizer.step()
+            return loss
 
-    reset_memory(device)
-    check(f"{name} training loss finite", torch.isfinite(torch.tensor(step())))
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    sync(device)
-    wall = (time.perf_counter() - start) / args.steps
-    report("train", model=name, precision="bf16-autocast", clips=len(lengths), audio_s=total / SR,
-           step_s=wall, steps_per_s=1 / wall, x_realtime=total / SR / wall, mfu=flops / wall / peak,
-           peak_mem_gib=peak_gib(device))
-    del model, optimizer
-    reset_memory(device)
+        reset_memory(device)
+        compile_s = None
+        if variant == "compiled":
+            compile_s = compile_first(model, step, args, device, clock, f"train {name} compiled")
+            if compile_s is None:
+                continue
+        check(f"{name} training loss finite ({variant})", torch.isfinite(step()).item())
+        sync(device)
+        wall = timed_runs(step, args.steps, device)
+        report("train", model=name, precision="bf16-autocast", variant=variant, clips=len(lengths),
+               audio_s=total / SR, step_s=wall, steps_per_s=1 / wall, x_realtime=total / SR / wall,
+               mfu=flops / wall / peak, peak_mem_gib=peak_gib(device), compile_s=compile_s)
+        profile(step, device, args, f"train {name} {variant}")
+        del model, optimizer
+        reset_memory(device)
 
 
 def main(argv=None):
@@ -170,8 +219,15 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--train-seconds", type=float, default=100.0)
     parser.add_argument("--budget", type=float, default=420.0, help="seconds; later measurements are skipped")
-    parser.add_argument("--compare-frontend", action="store_true", default=None,
-                        help="also time torchaudio's CNN modules (default: on for the GPU run)")
+    parser.add_argument("--compare-frontend", action="store_true",
+                        help="also time adf's fast CNN frontend (on CUDA torchaudio's modules run by default)")
+    parser.add_argument("--no-compile", dest="compile", action="store_false",
+                        help="skip the compile_layers (torch.compile) variants")
+    parser.add_argument("--compile-mode", default=None, help="torch.compile mode for the compiled variants")
+    parser.add_argument("--compile-reserve", type=float, default=90.0,
+                        help="seconds of budget a compiled variant needs to start")
+    parser.add_argument("--no-profile", dest="profile", action="store_false",
+                        help="skip the torch.profiler summaries (one batch / step per variant)")
     args = parser.parse_args(argv)
     if args.dry:
         device = torch.device("cpu")
@@ -179,7 +235,7 @@ def main(argv=None):
         args.train_models = args.train_models or ["tiny"]
         args.clips = args.clips or 8
         args.repeats, args.steps, args.train_seconds = 1, 1, min(args.train_seconds, 30.0)
-        args.compare_frontend = bool(args.compare_frontend)
+        args.compile_reserve = 0.0
     else:
         if not torch.cuda.is_available():
             print("bench/gpu.py: no CUDA device (use --dry to test the script on the CPU)", file=sys.stderr)
@@ -188,7 +244,6 @@ def main(argv=None):
         args.models = args.models or ["mms_300m", "xlsr_1b"]
         args.train_models = args.train_models or ["mms_300m", "xlsr_1b"]
         args.clips = args.clips or 256  # dense enough in length for full batches at <= 5 % padding
-        args.compare_frontend = args.compare_frontend is not False
     clock = Clock(args.budget)
     report("machine", **machine())
     peak = gemm_peak(torch.bfloat16, device, n=256 if args.dry else 8192, seconds=0.5 if args.dry else 3.0)

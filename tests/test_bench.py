@@ -65,3 +65,55 @@ def test_memory_probe_measures_the_child_not_its_parent(tmp_path):
     probe, _ = run_detect(["--ckpt", ckpt, "-o", "s.csv", "--workers", "0", clip], str(tmp_path))
     assert ballast.sum() > 0
     assert probe["rss_before_load_gib"] <= probe["peak_rss_gib"] < parent - 0.8, (probe, parent)
+
+
+@pytest.mark.parametrize("kernel, kind", [
+    ("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1", "gemm"),
+    ("nvjet_hsh_128x256_64x4_2x1_v_bz_coopA_NNT", "gemm"),
+    ("aten::addmm", "gemm"),
+    ("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nwc", "conv"),
+    ("fmha_cutlassF_bf16_aligned_64x64_rf_sm80", "attention"),
+    ("triton_per_fused_add_native_layer_norm_0", "triton_fused"),
+    ("void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<c10::BFloat16, float>", "norm"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::GeluCUDAKernelImpl>", "elementwise"),
+    ("Memcpy HtoD (Pageable -> Device)", "copy_cast"),
+    ("void at::native::multi_tensor_apply_kernel<FusedAdamMathFunctor>", "optimizer"),
+    ("ncclDevKernel_AllReduce_Sum_f32_RING_LL", "communication"),
+    ("aten::empty", "other"),
+])
+def test_profile_categories(kernel, kind):
+    from bench.profiling import category
+
+    assert category(kernel) == kind
+
+
+def test_gpu_bench_dry_run(tmp_path):
+    """bench/gpu.sh --dry: the GPU script's code path on the CPU with the tiny model,
+    eager and compiled, with a profile of each variant."""
+    env = {"OUT": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHON": sys.executable}
+    run = subprocess.run(["bash", "bench/gpu.sh", "--dry"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    lines = [json.loads(line) for line in (tmp_path / "bench.jsonl").read_text().splitlines()]
+    assert all(r["ok"] for r in lines if r["kind"] == "check")
+    for kind in ("infer", "train"):
+        rows = {r["variant"]: r for r in lines if r["kind"] == kind}
+        assert set(rows) == {"eager", "compiled"} and rows["compiled"]["compile_s"] > 0
+        assert all(r["x_realtime"] > 0 and 0 < r["mfu"] < 1 for r in rows.values())
+    profiles = [r for r in lines if r["kind"] == "profile"]
+    assert len(profiles) == 4
+    for p in profiles:
+        shares = sum(v for k, v in p.items() if k.startswith("share_"))
+        assert shares == pytest.approx(1.0, abs=0.01) and 0 < p["busy_share"] < 1.5 and p["share_gemm"] > 0
+    assert len(list(tmp_path.glob("profile_*.txt"))) == 4
+
+
+def test_overhead_bench_smoke(tmp_path):
+    env = {"OUT": str(tmp_path), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "bench/overhead.py", "--models", "tiny", "--repeats", "2"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    row = next(json.loads(line) for line in (tmp_path / "bench.jsonl").read_text().splitlines()
+               if json.loads(line)["kind"] == "overhead")
+    assert row["layers"] == build_classifier("tiny").config["encoder_num_layers"]
+    assert row["eager_ms"] > 0 and row["compiled_ms"] > 0
