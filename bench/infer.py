@@ -9,6 +9,7 @@ For each model (random weights), on clips of mixed lengths (2-12 s):
 - `adf` in fp32, bf16 autocast over fp32 weights (torchaudio modules: what
   plain autocast gives), and the pure-bf16 fast path (`set_precision("bf16")`),
   at batch size 1 and batched (length-sorted, <= 5 % padding, adf.inference.plan_batches);
+  with `--compile`, also the bf16 path with `compile_layers` (`adf-compiled`);
 - the machine's GEMM peak in fp32 and bf16.
 Each measurement prints one `BENCH ...` line: audio seconds scored per wall
 second (`x_realtime`), per process-CPU second (`x_realtime_cpu`, less
@@ -151,9 +152,15 @@ def bench_model(name, args, peaks):
     model.set_precision("bf16")
     for bs in (1, args.batch_size):
         measure("adf", "bf16", bs, adf_run(("bf16", bs)))
+    if args.compile:
+        model.compile_layers()
+        for bs in (1, args.batch_size):
+            adf_run(("compiled", bs))(batches_of(lengths, bs))()  # compiles every graph the run needs
+            measure("adf-compiled", "bf16", bs, adf_run(("compiled", bs)))
 
     ref = torch.stack([logits["fp32", 1][i] for i in range(len(lengths))])
-    for key in (("fp32", args.batch_size), ("autocast", 1), ("bf16", 1), ("bf16", args.batch_size)):
+    compiled = [("compiled", 1), ("compiled", args.batch_size)] if args.compile else []
+    for key in (("fp32", args.batch_size), ("autocast", 1), ("bf16", 1), ("bf16", args.batch_size), *compiled):
         got = torch.stack([logits[key][i] for i in range(len(lengths))])
         dprob = (prob_real(got) - prob_real(ref)).abs()
         report("agree", model=name, run=f"{key[0]}_b{key[1]}", vs="fp32_b1",
@@ -359,6 +366,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed passes (median reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time bf16 with compile_layers (torch.compile of each transformer layer)")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput measurements")
     parser.add_argument("--pipeline", default="w2v_small", metavar="MODEL",
                         help="time score_items on decoded/resampled files with MODEL ('' to skip)")
