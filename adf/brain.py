@@ -156,14 +156,30 @@ class SSLBrain(sb.Brain):
 
     # --- skipping unreadable audio --------------------------------------------
     def fit_batch(self, batch):
+        self._batches_seen += 1
         if batch is None:  # every item of this batch was unreadable (already reported)
             return torch.tensor(0.0)
+        self._batches_read += 1
         return super().fit_batch(batch)
 
     def evaluate_batch(self, batch, stage):
+        self._batches_seen += 1
         if batch is None:
             return torch.tensor(0.0)
+        self._batches_read += 1
         return super().evaluate_batch(batch, stage)
+
+    def _stop_if_nothing_was_read(self, stage):
+        """Skipping unreadable audio must not turn into training on nothing: when
+        every batch of a stage (on every rank) was unreadable, stop with the reason
+        (a wrong --data_folder, typically) instead of logging a loss of 0."""
+        seen, read = (sum(x) for x in zip(*_gather((self._batches_seen, self._batches_read))))
+        if seen and not read:
+            name = str(stage).split(".")[-1].lower()
+            raise SystemExit(
+                f"{name}: none of the {seen} batches could be read: every item was skipped as "
+                "unreadable (see the 'skipping unreadable audio' messages above); check "
+                f"--data_folder ({getattr(self.hparams, 'data_folder', '?')}) and the manifests' Path column")
 
     # --- learning rate and mid-epoch validation --------------------------------
     def on_fit_batch_start(self, batch, should_step):
@@ -178,12 +194,14 @@ class SSLBrain(sb.Brain):
             self._validate_now()
 
     def _validate_now(self):
-        """Validate mid-epoch; SpeechBrain's `_fit_valid` resets `self.step`, so keep it."""
-        step, avg = self.step, self.avg_train_loss
+        """Validate mid-epoch; SpeechBrain's `_fit_valid` resets `self.step` and the
+        stage's batch counts, so keep the training stage's."""
+        step, avg, counts = self.step, self.avg_train_loss, (self._batches_seen, self._batches_read)
         self._mid_epoch_valid = True
         self._fit_valid(self._valid_loader, self._epoch, self._progressbar)
         self._mid_epoch_valid = False
         self.step, self.avg_train_loss = step, avg
+        self._batches_seen, self._batches_read = counts
         self.modules.train()
 
     def on_fit_start(self):
@@ -239,6 +257,7 @@ class SSLBrain(sb.Brain):
     def on_stage_start(self, stage, epoch=None):
         self._epoch = epoch
         self._ids, self._scores, self._targets, self._loss_sum = [], [], [], 0.0
+        self._batches_seen = self._batches_read = 0
         if stage == sb.Stage.TRAIN and getattr(self, "_train_randomness", None) is not None:
             self._train_randomness.set_epoch(epoch)  # crops/augmentation drawn per item and epoch
 
@@ -266,6 +285,7 @@ class SSLBrain(sb.Brain):
         return torch.stack(keep_scores), torch.stack(keep_targets), loss
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
+        self._stop_if_nothing_was_read(stage)
         if stage == sb.Stage.TRAIN:
             self.train_loss = stage_loss
             return

@@ -97,3 +97,16 @@ def test_ocsoftmax_option_trains_its_center_and_keeps_a_scoreable_head(tmp_path)
     assert re.search(r"valid EER: [0-9.]+", (out / "train_log.txt").read_text())
     with pytest.raises(SystemExit, match="unknown loss"):
         _run(tmp_path, tmp_path / "bad", "--loss", "hinge")
+
+
+@pytest.mark.parametrize("split", ["train", "valid"])
+def test_a_stage_with_no_readable_audio_stops_with_the_reason(tmp_path, split):
+    """Skipping unreadable files must not become training on nothing (a loss of 0
+    and a 'best' model): when every file of a split is missing, train.py stops."""
+    root = tmp_path / "toy"
+    toy_corpus(root, (8, 4, 4))
+    for path in (root / "audio").glob(f"{split}_*.wav"):
+        path.unlink()
+    with pytest.raises(SystemExit, match=rf"^{split}: none of the \d+ batches could be read.*--data_folder"):
+        _run(root, tmp_path / "exp", "--number_of_epochs", 1)
+    assert not (tmp_path / "exp" / "save" / "best_model.safetensors").exists()
