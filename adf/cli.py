@@ -22,24 +22,24 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(command=None):
+    """The `adf` parser; with `command`, only that sub-command's module is imported
+    (each module's imports, e.g. pandas for merge and score, cost start-up time)."""
     parser = argparse.ArgumentParser(prog="adf", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in SUBCOMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-            continue  # not built yet
         p = sub.add_parser(name, help=help_text, description=help_text)
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        if command is None or name == command:
+            mod = importlib.import_module(module)
+            mod.add_arguments(p)
+            p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    args = build_parser(command).parse_args(argv)
     return args._run(args) or 0
 
 

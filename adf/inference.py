@@ -386,12 +386,12 @@ def read_score_rows(path):
     Only newline-terminated lines count, and rows whose logits do not parse are
     dropped, so a side file cut off by a kill yields exactly its complete rows.
     Raises ValueError when the file is not a score CSV."""
+    if not os.path.exists(path):
+        return []
     import io
 
     import pandas as pd
 
-    if not os.path.exists(path):
-        return []
     with open(path, encoding="utf-8", newline="") as fh:
         text = fh.read()
     text = text[: text.rfind("\n") + 1]
@@ -451,11 +451,14 @@ class ResumableCSV:
         self.new = []
 
     def _write(self, path, rows):
-        import pandas as pd
+        import csv
 
-        from adf.data.manifest import write_csv_atomic
+        from adf.atomic import atomic_open
 
-        write_csv_atomic(pd.DataFrame(rows, columns=self.columns).fillna(""), path)
+        with atomic_open(path, newline="") as fh:  # csv, not pandas: import time counts in start-up
+            writer = csv.DictWriter(fh, self.columns, lineterminator="\n", restval="")
+            writer.writeheader()
+            writer.writerows(rows)
 
     def append(self, rows):
         """Add finished rows; they are on disk when this returns."""

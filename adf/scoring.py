@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from adf import metrics
+from adf.atomic import atomic_open
 from adf.errors import FileProblems
 from adf.data.manifest import write_csv_atomic
 
@@ -395,10 +396,8 @@ def _json_value(v):
 
 def write_text_atomic(text, path):
     """Write a text file via a temporary file and a rename: never a truncated report."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_open(path) as fh:
         fh.write(text)
-    os.replace(tmp, path)
 
 
 def write_json(rows, path, info):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import re
 import struct
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from adf.atomic import atomic_path
 
 CONVERT_HINT = "python tools/convert_checkpoint.py --trust-pickle {path} OUT.safetensors"
 
@@ -177,12 +178,9 @@ def write_safetensors(tensors, path, metadata):
     """Write `tensors` with string `metadata` atomically (temporary file, then rename)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata={k: str(v) for k, v in metadata.items()})
 
 
 def metadata_json(metadata, key, path):

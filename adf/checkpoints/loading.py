@@ -124,7 +124,7 @@ def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overr
     meta device and the weights are assigned in `dtype` (default float32) on
     `device`, so a bf16 model never exists as an fp32 copy.
     """
-    from adf.models.classifier import build_classifier
+    from adf.models.classifier import build_on_meta
 
     dtype = dtype or torch.float32
     ckpt = read_checkpoint(path, dtype=dtype)
@@ -133,8 +133,7 @@ def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overr
             f"{ckpt.path}: holds no detector head (proj_fc): it is a {ckpt.source} backbone; "
             "start post-training from it with adf.checkpoints.load_backbone_into")
     name, overrides = _choose_architecture(ckpt, model_name, backbone_overrides)
-    with torch.device("meta"):
-        model = build_classifier(name, **overrides)
+    model = build_on_meta(name, **overrides)
     check_fits(model.state_dict(), ckpt.state_dict, ckpt.path, f"model {name!r}")
     weights = {k: v.to(device=device) for k, v in ckpt.state_dict.items()}
     model.load_state_dict(weights, strict=True, assign=True)

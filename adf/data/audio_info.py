@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
 
 import soundfile as sf
+
+from adf.atomic import atomic_open
 
 CACHE_VERSION = 1
 # Below this many files a process pool costs more than it saves.
@@ -109,17 +110,8 @@ def load_cache(cache_path):
 
 def save_cache(cache_path, files):
     """Write the cache atomically (temp file, then rename)."""
-    folder = os.path.dirname(os.path.abspath(cache_path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"version": CACHE_VERSION, "files": files}, fh, separators=(",", ":"))
-        os.replace(tmp, cache_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(cache_path) as fh:
+        json.dump({"version": CACHE_VERSION, "files": files}, fh, separators=(",", ":"))
 
 
 def _run(paths, jobs, progress, desc):

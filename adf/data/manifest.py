@@ -9,10 +9,10 @@ Readers either raise on the first bad file with every problem listed
 from __future__ import annotations
 
 import os
-import tempfile
 
 import pandas as pd
 
+from adf.atomic import atomic_open
 from adf.errors import FileProblems
 
 COLUMNS = [
@@ -103,26 +103,9 @@ def read_manifest(path, root=None, on_error="raise", check_files=False, keep_ide
 
 
 def write_csv_atomic(df, path, **kwargs):
-    """Write a CSV so that a crash never leaves a truncated file: temp file, then rename."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            df.to_csv(fh, index=False, **kwargs)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """Write a DataFrame as CSV so that a crash never leaves a truncated file (adf.atomic)."""
+    with atomic_open(path, newline="") as fh:
+        df.to_csv(fh, index=False, **kwargs)
 
 
 def write_manifest(df, path):

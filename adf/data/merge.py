@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from adf.atomic import atomic_open
 from adf.data.manifest import COLUMNS, SEGMENT_COLUMNS, ManifestError, read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
@@ -237,9 +238,8 @@ def write_merge(result, out_dir):
             df = df.drop(columns=CORPUS)
         write_manifest(df, os.path.join(out_dir, f"{split}.csv"))
     report = os.path.join(out_dir, "merge_problems.txt")
-    with open(report + ".tmp", "w", encoding="utf-8") as fh:
+    with atomic_open(report) as fh:
         fh.writelines(p + "\n" for p in result.problems)
-    os.replace(report + ".tmp", report)
 
 
 CONFIG_KEYS = ("train", "test", "holdout_test", "sampling")

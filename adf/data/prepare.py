@@ -17,6 +17,8 @@ import os
 import sys
 from pathlib import Path
 
+from adf.atomic import atomic_open
+
 
 def add_arguments(parser):
     parser.add_argument("name", nargs="?", help="corpus name (see --list)")
@@ -63,11 +65,9 @@ def write_skipped(path, skips):
         if os.path.exists(path):
             os.unlink(path)
         return
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_open(path) as fh:
         for s in skips:
             fh.write(f"{s.where}\t{s.reason}\n")
-    os.replace(tmp, path)
 
 
 def run(args):

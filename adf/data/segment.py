@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from adf.atomic import atomic_path
 from adf.audio import AudioError, read_audio, to_mono
 from adf.data.manifest import ROOT_PLACEHOLDER
 
@@ -65,16 +66,8 @@ def _write_audio(path, data, sr, subtype=None):
     """Write via a temporary name in the same folder, then rename (no half-written
     files). The temporary name keeps the extension, from which libsndfile picks
     the container."""
-    folder, name = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{name}")
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, data, sr, subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_fixed_segments(files, out_dir, durations=DURATIONS, root=None):

@@ -12,6 +12,8 @@ fp32 copy); pooling and the head always run in fp32.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -168,3 +170,37 @@ def build_classifier(name, **kwargs):
     if name not in BACKBONES:
         raise KeyError(f"unknown model {name!r}; choose one of: {', '.join(BACKBONES)}")
     return SSLClassifier(name, **kwargs)
+
+
+@contextmanager
+def _weight_norm_on_cpu():
+    """Apply weight norm on the CPU while a model is built on the meta device.
+
+    Registering weight norm computes the norm of the weight; on a meta tensor
+    that runs torch's Python reference kernels, whose first call imports
+    torch._dynamo (about a second of `adf detect`'s start-up). The norm of
+    uninitialised CPU memory costs milliseconds, and the parameters go back to
+    the meta device straight after.
+    """
+    parametrizations = nn.utils.parametrizations
+    plain = parametrizations.weight_norm
+
+    def weight_norm(module, name="weight", dim=0):
+        meta = getattr(module, name)  # (not module.to_empty: that too runs reference kernels)
+        setattr(module, name, nn.Parameter(torch.empty(meta.shape, dtype=meta.dtype, device="cpu")))
+        plain(module, name=name, dim=dim)
+        return module.to("meta")
+
+    parametrizations.weight_norm = weight_norm
+    try:
+        yield
+    finally:
+        parametrizations.weight_norm = plain
+
+
+def build_on_meta(name, **kwargs):
+    """`build_classifier(name, **kwargs)` on the meta device: the architecture and
+    its shapes without memory or initialisation, for loading weights with
+    `load_state_dict(..., assign=True)` or counting parameters."""
+    with _weight_norm_on_cpu(), torch.device("meta"):
+        return build_classifier(name, **kwargs)

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 def parameter_counts(name):
     """(backbone, head) parameter counts of detector `name`."""
-    import torch
+    from adf.models.classifier import build_on_meta
 
-    from adf.models.classifier import build_classifier
-
-    with torch.device("meta"):
-        model = build_classifier(name)
+    model = build_on_meta(name)
     return (sum(p.numel() for p in model.backbone.parameters()),
             sum(p.numel() for p in model.proj_fc.parameters()))
 
