@@ -84,12 +84,17 @@ def timed_runs(fn, repeats, device):
     return sorted(times)[len(times) // 2]
 
 
-def compile_first(model, fn, args, device, clock, what):
-    """compile_layers, then one call of fn (which compiles): its seconds, or None
-    (reported as skipped) when too little of the budget is left."""
+def start_variant(variant, model, fn, args, device, clock, what):
+    """Get `model` ready for a measurement -> (go ahead?, compilation seconds or None).
+
+    "compiled": compile_layers, then one call of fn (which compiles), unless too
+    little of the budget is left or compiling fails (both reported as skipped)."""
+    reset_memory(device)
+    if variant != "compiled":
+        return True, None
     if clock.left() < args.compile_reserve:
         report("skipped", what=what, reason="time budget")
-        return None
+        return False, None
     model.compile_layers(mode=args.compile_mode)
     start = time.perf_counter()
     try:
@@ -97,8 +102,8 @@ def compile_first(model, fn, args, device, clock, what):
         sync(device)
     except Exception as err:  # e.g. no C compiler for Triton's launcher: the eager numbers still stand
         report("skipped", what=what, reason=f"compilation failed: {type(err).__name__}: {str(err)[:300]}")
-        return None
-    return time.perf_counter() - start
+        return False, None
+    return True, time.perf_counter() - start
 
 
 def profile(fn, device, args, what):
@@ -141,12 +146,9 @@ def infer(name, args, device, peak, clock):
         variants += [("compiled", None)] if args.compile else []
         for variant, fast in variants:
             model.fast_frontend = fast
-            reset_memory(device)
-            compile_s = None
-            if variant == "compiled":
-                compile_s = compile_first(model, run, args, device, clock, f"infer {name} compiled")
-                if compile_s is None:
-                    continue
+            ready, compile_s = start_variant(variant, model, run, args, device, clock, f"infer {name} {variant}")
+            if not ready:
+                continue
             run()
             sync(device)
             wall = timed_runs(run, args.repeats, device)
@@ -191,12 +193,9 @@ def train(name, args, device, peak, clock):
             optimizer.step()
             return loss
 
-        reset_memory(device)
-        compile_s = None
-        if variant == "compiled":
-            compile_s = compile_first(model, step, args, device, clock, f"train {name} compiled")
-            if compile_s is None:
-                continue
+        ready, compile_s = start_variant(variant, model, step, args, device, clock, f"train {name} {variant}")
+        if not ready:
+            continue
         check(f"{name} training loss finite ({variant})", torch.isfinite(step()).item())
         sync(device)
         wall = timed_runs(step, args.steps, device)
