@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from adf.models.backbones import BACKBONES
+from adf.models.classifier import build_classifier
 from adf.models.listing import parameter_counts, table_rows
 from adf.models.losses import OCSoftmax
 from hf_reference import full_size_on_meta
@@ -98,3 +99,19 @@ def test_oc_softmax_training_separates_real_from_fake():
         opt.step()
     assert loss.item() < first
     assert score[:32].min() > score[32:].max()  # higher = real
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_encoder_path_equals_torchaudios_encoder(train):
+    """SSLClassifier._encode (no host sync) computes exactly torchaudio's Encoder.forward,
+    with and without padding, in eval and training mode (same dropout draws)."""
+    torch.manual_seed(0)
+    model = build_classifier("tiny").train(train)
+    feats = torch.randn(3, 40, model.backbone.encoder.feature_projection.layer_norm.normalized_shape[0])
+    lengths = torch.tensor([40, 31, 7])
+    for args in ((feats, lengths), (feats, None)):
+        torch.manual_seed(1)
+        ours = model._encode(*args)
+        torch.manual_seed(1)
+        theirs = model.backbone.encoder(*args)
+        assert torch.equal(ours, theirs)

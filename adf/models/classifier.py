@@ -146,8 +146,23 @@ class SSLClassifier(nn.Module):
             mask_lengths = None if bool((frame_lengths == x.shape[1]).all()) else frame_lengths
         if self.training and self.grad_mult != 1.0:
             x = _GradScale.apply(x, self.grad_mult)
-        x = self.backbone.encoder(x, mask_lengths)
+        x = self._encode(x, mask_lengths)
         return x, frame_lengths
+
+    def _encode(self, features, lengths):
+        """torchaudio's `Encoder.forward` (feature projection, padded frames zeroed,
+        additive attention mask of -10000, transformer), without its boolean-index
+        assignment `x[mask] = 0`: on CUDA that waits for the GPU (nonzero) in the
+        middle of every forward pass, where `masked_fill` queues like any kernel."""
+        encoder = self.backbone.encoder
+        x = encoder.feature_projection(features)
+        mask = None
+        if lengths is not None:
+            batch, frames, _ = x.shape
+            padded = torch.arange(frames, device=x.device)[None, :] >= lengths[:, None]
+            x = x.masked_fill(padded[:, :, None], 0.0)
+            mask = (-10000.0 * padded[:, None, None, :].to(features.dtype)).expand(batch, 1, frames, frames)
+        return encoder.transformer(x, attention_mask=mask)
 
     def embed(self, wav, lengths=None):
         """Utterance embedding [B, D] in fp32: the mean of the valid frames."""
