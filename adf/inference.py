@@ -21,7 +21,9 @@ Pipeline:
    each input (`adf.audio.load_for_model`, exactly the reference's test-time
    preprocessing) while the model runs on the previous batch.
 4. Padded batches are scored; SSLClassifier masks the padding, so a batch
-   gives the scores of scoring each input alone.
+   gives the scores of scoring each input alone. One batch stays in flight:
+   its outputs are read after the next batch is queued, so a GPU does not
+   idle while the host collects results and launches the next batch.
 
 Windows (`window`/`hop` in seconds) are read with soundfile start/stop, so an
 hour-long file never sits in memory whole. Each window is resampled and
@@ -279,8 +281,28 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     )
     done = {index: [] for index in spans}
     failed = set()
+
+    def collect(piece_ids, logits, emb):
+        """The Scores finished by one batch's outputs (reading them waits for the device)."""
+        logits = logits.float().cpu().tolist()
+        emb = emb.float().cpu().numpy() if embeddings else [None] * len(piece_ids)
+        for i, (fake, real), vec in zip(piece_ids, logits, emb):
+            piece = pieces[i]
+            if piece.index in failed:  # another window of it could not be read
+                continue
+            scored = done[piece.index]
+            scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real, vec))
+            if len(scored) == spans[piece.index]:
+                yield _finish(items[piece.index], done.pop(piece.index), window, aggregate)
+        if progress is not None:
+            progress.update(len(piece_ids))
+
     was_training = model.training
     model.to(device).eval()
+    # One batch in flight: a batch's outputs are read only after the next batch
+    # is queued, so on a GPU the host prepares and launches batch n+1 while the
+    # device still computes batch n (on the CPU this changes nothing).
+    in_flight = None
     try:
         for piece_ids, wavs, lengths, errors in loader:
             for i, problem in errors:
@@ -289,22 +311,19 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
                     failed.add(index)
                     done.pop(index)
                     yield Score(items[index], error=problem)
+            if progress is not None:
+                progress.update(len(errors))
+            queued = None
             if piece_ids:
                 with torch.inference_mode(), amp:
-                    logits, emb = model(wavs.to(device, non_blocking=True), lengths.to(device),
+                    logits, emb = model(wavs.to(device, non_blocking=True), lengths.to(device, non_blocking=True),
                                         return_embedding=True)
-                logits = logits.float().cpu().tolist()
-                emb = emb.float().cpu().numpy() if embeddings else [None] * len(piece_ids)
-                for i, (fake, real), vec in zip(piece_ids, logits, emb):
-                    piece = pieces[i]
-                    if piece.index in failed:  # another window of it could not be read
-                        continue
-                    scored = done[piece.index]
-                    scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real, vec))
-                    if len(scored) == spans[piece.index]:
-                        yield _finish(items[piece.index], done.pop(piece.index), window, aggregate)
-            if progress is not None:
-                progress.update(len(piece_ids) + len(errors))
+                queued = (piece_ids, logits, emb)
+            if in_flight is not None:
+                yield from collect(*in_flight)
+            in_flight = queued
+        if in_flight is not None:
+            yield from collect(*in_flight)
     finally:
         model.train(was_training)
 

@@ -255,3 +255,23 @@ def test_a_window_that_cannot_be_decoded_fails_its_item_only(model, tmp_path):
     assert [(s.item.id, s.ok) for s in scores] == [("damaged", False), ("good", True)]
     assert "cannot decode" in scores[0].error
     assert [w.start for w in scores[1].windows] == [0.0, 1.0, 2.0]
+
+
+def test_next_batch_is_queued_before_a_batch_is_read(model, mixed_files, monkeypatch):
+    """One batch in flight: batch n's scores come out only after batch n+1's forward
+    pass was launched (so a GPU never idles while the host reads results), and
+    every item still comes out exactly once, the last batch included."""
+    events, forward = [], type(model).forward
+
+    def recording_forward(self, wav, *args, **kwargs):
+        events.append(("forward", wav.shape[0]))
+        return forward(self, wav, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "forward", recording_forward)
+    for score in score_items(model, mixed_files, batch_size=1):
+        events.append(("score", score.item.id))
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("forward") == len(mixed_files) == kinds.count("score")
+    # forward, forward, score, forward, score, ..., score, score
+    assert kinds == ["forward"] + ["forward", "score"] * (len(mixed_files) - 1) + ["score"]
+    assert {i for kind, i in events if kind == "score"} == {item.id for item in mixed_files}
