@@ -68,3 +68,17 @@ def test_two_rank_gloo_training_stays_in_sync_and_only_rank0_writes(tmp_path):
     assert len(log) == 3 and all("valid EER" in line for line in log)
     ckpts = [p for p in os.listdir(exp / "save") if p.startswith("CKPT")]
     assert ckpts  # rank 0 saved the SpeechBrain checkpoints
+
+
+@pytest.mark.slow
+def test_compiled_layers_under_ddp_stay_in_sync(tmp_path):
+    """compile_layers composes with DDP: each rank compiles its layers, gradients are
+    still all-reduced, and both ranks end with the same (changed) weights."""
+    toy_corpus(tmp_path, (24, 8, 4))
+    exp = tmp_path / "exp"
+    run_probe(tmp_path / "record",
+              train_args(tmp_path, exp, "--distributed_backend", "gloo", "--compile_layers", "true"), nproc=2)
+    r0, r1 = (json.loads((tmp_path / "record" / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["weights_start"] == r1["weights_start"] != r0["weights_end"]
+    assert r0["weights_end"] == r1["weights_end"]
+    assert [b[0] for b in r0["batches"]] == [b[0] for b in r1["batches"]] == [0, 1, 2, 3]
