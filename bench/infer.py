@@ -323,8 +323,9 @@ def bench_pipeline(name, args):
 
 def bench_agreement(name, metadata, args):
     """bf16 against fp32 scores through `adf.inference.score_items` on real audio:
-    the test split of a metadata CSV with `file`, `label` (real/fake) and
-    `split` columns (egs_data/metadata.csv). Random weights unless --ckpt."""
+    one split (--agreement-split, default test; 'all' for every row) of a metadata
+    CSV with `file`, `label` (real/fake) and `split` columns (egs_data/metadata.csv).
+    Random weights unless --ckpt."""
     import pandas as pd
 
     from adf.inference import Item, score_items
@@ -332,7 +333,8 @@ def bench_agreement(name, metadata, args):
     from adf.models.classifier import build_classifier
 
     df = pd.read_csv(metadata)
-    df = df[df["split"] == "test"]
+    if args.agreement_split != "all":
+        df = df[df["split"] == args.agreement_split]
     root = os.path.dirname(os.path.abspath(metadata))
     items = [Item(os.path.splitext(os.path.basename(f))[0], os.path.join(root, f), label=int(lab == "real"))
              for f, lab in zip(df["file"], df["label"])]
@@ -353,7 +355,8 @@ def bench_agreement(name, metadata, args):
     dprob = [abs(runs["bf16"][i].prob_real - runs["fp32"][i].prob_real) for i in ids]
     eers = {p: 100 * compute_eer([r[i].logit_real - r[i].logit_fake for i in ids], labels)[0]
             for p, r in runs.items()}
-    report("agree", model=name, run="bf16", vs="fp32", data=os.path.basename(root) + "/test", files=len(ids),
+    report("agree", model=name, run="bf16", vs="fp32", data=f"{os.path.basename(root)}/{args.agreement_split}",
+           files=len(ids),
            weights=args.ckpt or "random", median_dprob=statistics.median(dprob), max_dprob=max(dprob),
            eer_fp32=eers["fp32"], eer_bf16=eers["bf16"], eer_diff_points=abs(eers["bf16"] - eers["fp32"]))
 
@@ -376,6 +379,7 @@ def main(argv=None):
                         help="compare bf16 with fp32 scores on the test split of this metadata "
                              "(egs_data/metadata.csv) for each --models entry")
     parser.add_argument("--ckpt", default=None, help="trained weights for --agreement (default: random)")
+    parser.add_argument("--agreement-split", default="test", help="split of --agreement's metadata, or 'all'")
     parser.add_argument("--startup", default="w2v_small", metavar="MODEL",
                         help="time `adf detect` to its first forward with MODEL ('' to skip)")
     parser.add_argument("--memory", default="mms_300m", metavar="MODEL",

@@ -148,3 +148,24 @@ def test_plan_batches_by_hand():
     # 100,99,98 pad 1.0 % ; adding 80 would pad 1 - 377/400 = 5.75 % -> new batch.
     assert plan_batches([80, 100, 99, 98, 79, 10], batch_size=4) == [[1, 2, 3], [0, 4], [5]]
     assert plan_batches([5, 5, 5, 5, 5], batch_size=2) == [[0, 1], [2, 3], [4]]
+
+
+@pytest.mark.parametrize("make", [lambda n: 100 * torch.randn(n) + 3.0,  # large scale and DC offset
+                                  lambda n: torch.zeros(n),              # zero variance: the norm's bias
+                                  lambda n: torch.sin(torch.arange(n) * 0.01)])  # slow, highly correlated
+def test_first_layer_with_folded_norm_equals_torchaudio(model, make):
+    """Layer 0 with its norm folded into one GEMM (group_norm) or followed by a
+    layer norm equals torchaudio's block run in fp64, for inputs that stress the
+    statistics (fp64: on a constant input torchaudio's own fp32 group norm is
+    off by ~1e-5, its rounding noise divided by sqrt(eps))."""
+    import copy
+
+    from adf.models.frontend import _first_layer
+
+    block = model.backbone.feature_extractor.conv_layers[0]
+    wav = make(8000)
+    with torch.no_grad():
+        expected = copy.deepcopy(block).double()(wav.double()[None, None], None)[0][0].t().float()
+        got = _first_layer(wav, block, torch.float32)
+    scale = expected.abs().max().item()
+    assert torch.allclose(got, expected, atol=1e-5 * max(1.0, scale)), (got - expected).abs().max()
