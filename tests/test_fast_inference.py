@@ -169,3 +169,22 @@ def test_first_layer_with_folded_norm_equals_torchaudio(model, make):
         got = _first_layer(wav, block, torch.float32)
     scale = expected.abs().max().item()
     assert torch.allclose(got, expected, atol=1e-5 * max(1.0, scale)), (got - expected).abs().max()
+
+
+def test_cached_kernel_taps_follow_weight_changes():
+    """The fast path keeps each conv's taps between calls; changing the weights in
+    place (an optimizer step, load_state_dict) or their dtype must not leave stale ones."""
+    torch.manual_seed(0)
+    fe = build_classifier("tiny").eval().backbone.feature_extractor
+    wav = torch.randn(6000)
+    with torch.no_grad():
+        utterance_features(fe, wav)  # fills the cache
+        for p in fe.parameters():
+            p.mul_(1.5)
+        assert torch.allclose(utterance_features(fe, wav), fe(wav[None], None)[0][0], atol=1e-5)
+        fe.load_state_dict({k: v * 0.5 for k, v in fe.state_dict().items()})
+        assert torch.allclose(utterance_features(fe, wav), fe(wav[None], None)[0][0], atol=1e-5)
+        fe.to(torch.bfloat16)
+        got = utterance_features(fe, wav)
+        assert got.dtype == torch.bfloat16
+        assert torch.allclose(got.float(), fe(wav[None].bfloat16(), None)[0][0].float(), atol=0.1)

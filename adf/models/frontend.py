@@ -33,8 +33,16 @@ BLOCK = 1024  # layer 0's frames per block: 2 MiB of fp32 activations at 512 cha
 
 
 def _taps(conv):
-    """The kernel's taps as contiguous [C_in, C_out] matrices (one copy per call, not per GEMM)."""
-    return [conv.weight[:, :, j].t().contiguous() for j in range(conv.kernel_size[0])]
+    """The kernel's taps as contiguous [C_in, C_out] matrices, kept on the module
+    (a plain attribute, not in state dicts) until its weight changes: the
+    weight's storage, version counter (in-place updates) and dtype are the key."""
+    w = conv.weight
+    key = (w.data_ptr(), w._version, w.dtype, w.device)
+    cached = getattr(conv, "_adf_taps", None)
+    if cached is None or cached[0] != key:
+        cached = (key, [w[:, :, j].t().contiguous() for j in range(conv.kernel_size[0])])
+        conv._adf_taps = cached
+    return cached[1]
 
 
 def conv_time_major(x, conv):
@@ -85,16 +93,21 @@ def _first_layer(wav, layer, dtype):
         raise ValueError(f"waveform of {wav.shape[0]} samples is shorter than the first kernel ({k})")
     windows = wav.float().as_strided((n, k), (s, 1))
     weight = conv.weight.float()[:, 0, :]  # [C, k]
-    bias = None if conv.bias is None else conv.bias.float()
+    bias = torch.zeros(weight.shape[0]) if conv.bias is None else conv.bias.float()
     norm = layer.layer_norm
     if isinstance(norm, nn.GroupNorm):
         weight, bias = _fold_channel_norm(windows, weight, norm)
         norm = None
+    # The bias rides in the GEMM as a column of ones (K = k + 1), so each block
+    # is written once rather than first filled with the broadcast bias.
+    inputs = torch.ones(n, k + 1)
+    inputs[:, :k] = windows
+    matrix = torch.cat([weight, bias[:, None]], dim=1).t().contiguous()  # [k + 1, C]
     # Time-major [T_out, C], in blocks of frames that stay in cache through the
     # GEMM, norm, GELU and the cast: the fp32 activation never goes to memory whole.
     out = torch.empty(n, weight.shape[0], dtype=dtype)
     for start in range(0, n, BLOCK):
-        y = F.linear(windows[start : start + BLOCK], weight, bias)
+        y = inputs[start : start + BLOCK] @ matrix
         if norm is not None:
             y = F.layer_norm(y, norm.normalized_shape, norm.weight.float(), norm.bias.float(), norm.eps)
         torch.ops.aten.gelu_(y)
