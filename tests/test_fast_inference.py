@@ -188,3 +188,6 @@ def test_cached_kernel_taps_follow_weight_changes():
         got = utterance_features(fe, wav)
         assert got.dtype == torch.bfloat16
         assert torch.allclose(got.float(), fe(wav[None].bfloat16(), None)[0][0].float(), atol=0.1)
+    with torch.inference_mode():  # weights cast under inference_mode have no version counter
+        fe.float()
+        assert torch.allclose(utterance_features(fe, wav), fe(wav[None], None)[0][0], atol=1e-5)
