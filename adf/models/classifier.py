@@ -114,7 +114,8 @@ class SSLClassifier(nn.Module):
         fe = self.backbone.feature_extractor
         if lengths is None or not self.per_utterance_cnn:
             return fe(wav, lengths)
-        feats = [fe(wav[i : i + 1, : int(n)], None)[0][0] for i, n in enumerate(lengths)]
+        # lengths.tolist(): one device sync for the batch, not one per utterance
+        feats = [fe(wav[i : i + 1, :n], None)[0][0] for i, n in enumerate(lengths.tolist())]
         frame_lengths = torch.tensor([f.shape[0] for f in feats], device=wav.device)
         return nn.utils.rnn.pad_sequence(feats, batch_first=True), frame_lengths
 
