@@ -63,9 +63,7 @@ def segment_file_name(path, k, sep="_seg"):
 
 
 def _write_audio(path, data, sr, subtype=None):
-    """Write via a temporary name in the same folder, then rename (no half-written
-    files). The temporary name keeps the extension, from which libsndfile picks
-    the container."""
+    """Write an audio file atomically (adf.atomic: never a half-written file)."""
     with atomic_path(path) as tmp:
         sf.write(tmp, data, sr, subtype=subtype)
 

@@ -203,6 +203,8 @@ def _weight_norm_on_cpu():
 
     def weight_norm(module, name="weight", dim=0):
         meta = getattr(module, name)  # (not module.to_empty: that too runs reference kernels)
+        if not meta.is_meta:  # a model built elsewhere meanwhile: untouched
+            return plain(module, name=name, dim=dim)
         setattr(module, name, nn.Parameter(torch.empty(meta.shape, dtype=meta.dtype, device="cpu")))
         plain(module, name=name, dim=dim)
         return module.to("meta")
