@@ -82,3 +82,30 @@ def test_compiled_layers_under_ddp_stay_in_sync(tmp_path):
     assert r0["weights_start"] == r1["weights_start"] != r0["weights_end"]
     assert r0["weights_end"] == r1["weights_end"]
     assert [b[0] for b in r0["batches"]] == [b[0] for b in r1["batches"]] == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_two_nodes_one_rank_each_train_in_sync_and_only_global_rank0_writes(tmp_path):
+    """The documented multi-node launch, two 'nodes' on this machine: torchrun
+    --nnodes=2 --node_rank=0/1 with c10d rendezvous. The second node's process is
+    LOCAL_RANK 0 but global rank 1: it must train in sync and write nothing."""
+    import socket
+
+    toy_corpus(tmp_path, (24, 8, 4))
+    exp = tmp_path / "exp"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
+    args = train_args(tmp_path, exp, "--distributed_backend", "gloo")
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+         f"--node_rank={node}", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}",
+         "--rdzv_id=adf-test", os.path.join(REPO, "tests", "train_probe.py"), str(tmp_path / "record"), *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for node in (0, 1)]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), "\n".join(o[-3000:] for o in outputs)
+    r0, r1 = (json.loads((tmp_path / "record" / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["weights_start"] == r1["weights_start"] != r0["weights_end"] == r1["weights_end"]
+    assert r1["writes"] == [] and r0["writes"]
+    assert len((exp / "train_log.txt").read_text().strip().splitlines()) == 3  # logged once per validation
