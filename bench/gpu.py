@@ -116,9 +116,13 @@ def start_variant(variant, model, fn, args, device, clock, what):
 def profile(fn, device, args, what):
     from bench.profiling import profile_call
 
-    if args.profile:
-        report("profile", what=what, **profile_call(fn, device.type, os.environ.get("OUT"),
-                                                    tag="profile_" + what.replace(" ", "_")))
+    if not args.profile:
+        return
+    try:
+        summary = profile_call(fn, device.type, os.environ.get("OUT"), tag="profile_" + what.replace(" ", "_"))
+    except Exception as err:  # a profiler problem must not cost the measurements after it
+        return report("skipped", what=f"profile {what}", reason=f"{type(err).__name__}: {str(err)[:300]}")
+    report("profile", what=what, **summary)
 
 
 def infer(name, variant, args, device, peak, clock):

@@ -73,7 +73,7 @@ def profile_call(fn, device_type, out_dir=None, tag="profile"):
         top[name[:60]] += us
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-        sort = "self_cuda_time_total" if device_type == "cuda" else "self_cpu_time_total"
+        sort = "self_device_time_total" if device_type == "cuda" else "self_cpu_time_total"
         with open(os.path.join(out_dir, f"{tag}.txt"), "w") as fh:
             fh.write(prof.key_averages().table(sort_by=sort, row_limit=40))
     return {"wall_ms": wall_us / 1e3, "busy_share": busy / wall_us, "kernels": len(units),
