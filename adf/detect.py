@@ -36,8 +36,9 @@ def add_arguments(parser):
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                         help="weight precision of the backbone (fp16 needs CUDA)")
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the transformer layers: faster on GPUs for large jobs; "
-                             "the first batches pay the compilation (tens of seconds)")
+                        help="torch.compile the transformer layers (fused kernels, same scores); the first "
+                             "batches pay the compilation (tens of seconds). Meant for large GPU jobs; about "
+                             "even on a small CPU (bench/README.md)")
     parser.add_argument("--batch-size", type=int, default=8, help="inputs per batch (length-sorted)")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                         help="decoding processes (0 = decode in the main process)")
