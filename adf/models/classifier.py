@@ -97,8 +97,9 @@ class SSLClassifier(nn.Module):
         """Compile each transformer layer with torch.compile (TorchInductor); returns self.
 
         The layers hold nearly all of the FLOPs; compiled, their layer norms,
-        GELU, bias and residual additions become a few fused kernels, with far
-        fewer kernel launches and less Python per layer. Each layer is compiled
+        GELU, bias and residual additions become a few fused kernels (fewer
+        kernel launches and passes over memory; on the CPU the host time per
+        call grows a little, bench/overhead.py). Each layer is compiled
         on its own because all layers share one graph: the compilation is paid
         once, not once per layer as for the whole encoder. Shapes are dynamic
         (one graph for any batch size and length; with and without padding
