@@ -170,10 +170,9 @@ def run(args):
 
     try:
         # bf16/fp16: weights loaded straight into that precision (no fp32 copy)
-        # and run without autocast; the head stays fp32.
+        # and run without autocast; norms and the head stay fp32.
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
         model = load_model(args.ckpt, model_name=args.model, device=device, dtype=dtype)
-        model.set_precision(args.precision)
         if args.compile:
             model.compile_layers()
     except (CheckpointError, KeyError, OSError) as err:

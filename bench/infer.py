@@ -30,6 +30,7 @@ import os
 import statistics
 import sys
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -353,11 +354,18 @@ def bench_agreement(name, metadata, args):
     ids = sorted(runs["fp32"])
     labels = [runs["fp32"][i].item.label for i in ids]
     dprob = [abs(runs["bf16"][i].prob_real - runs["fp32"][i].prob_real) for i in ids]
-    eers = {p: 100 * compute_eer([r[i].logit_real - r[i].logit_fake for i in ids], labels)[0]
-            for p, r in runs.items()}
+    scores = {p: np.array([r[i].logit_real - r[i].logit_fake for i in ids]) for p, r in runs.items()}
+    eers = {p: 100 * compute_eer(s, labels)[0] for p, s in scores.items()}
+    # Real/fake pairs whose order bf16 reverses: each one the EER can step on.
+    real = np.array(labels) == 1
+    gaps = {p: s[real][:, None] - s[~real][None, :] for p, s in scores.items()}
+    swapped = np.sign(gaps["fp32"]) != np.sign(gaps["bf16"])
     report("agree", model=name, run="bf16", vs="fp32", data=f"{os.path.basename(root)}/{args.agreement_split}",
            files=len(ids),
            weights=args.ckpt or "random", median_dprob=statistics.median(dprob), max_dprob=max(dprob),
+           median_dscore=float(np.median(np.abs(scores["bf16"] - scores["fp32"]))),
+           swapped_pairs=int(swapped.sum()),
+           widest_swapped_gap=float(np.abs(gaps["fp32"][swapped]).max()) if swapped.any() else 0.0,
            eer_fp32=eers["fp32"], eer_bf16=eers["bf16"], eer_diff_points=abs(eers["bf16"] - eers["fp32"]))
 
 

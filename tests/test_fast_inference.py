@@ -90,9 +90,13 @@ def test_bf16_backbone_close_to_fp32():
     model = build_classifier("tiny").eval()
     wav, lengths = padded_batch(LENGTHS)
     ref_logits, ref_emb = model(wav, lengths, return_embedding=True)
+    norms = {n: p.detach().clone() for n, p in model.named_parameters() if "layer_norm" in n}
     model.set_precision("bf16")
-    assert all(p.dtype == torch.bfloat16 for p in model.backbone.parameters())
-    assert model.proj_fc.weight.dtype == torch.float32  # the head stays fp32
+    for n, p in model.backbone.named_parameters(prefix="backbone"):
+        assert p.dtype == (torch.float32 if n in norms else torch.bfloat16), n
+    # layer norms keep their exact fp32 parameters, the head stays fp32
+    assert norms and all(torch.equal(dict(model.named_parameters())[n], p) for n, p in norms.items())
+    assert model.proj_fc.weight.dtype == torch.float32
     with torch.inference_mode():
         got_logits, got_emb = model(wav, lengths, return_embedding=True)
     assert got_logits.dtype == torch.float32

@@ -131,8 +131,16 @@ def _tensors_of(obj, path):
     return dict(obj)
 
 
+# Casting while reading is about memory, which only the large tensors decide;
+# smaller ones (biases, norms, the detector head) are read in fp32, so that
+# SSLClassifier.set_precision can keep the norms and the head exact.
+CAST_MIN_ELEMENTS = 1 << 16
+
+
 def _cast(tensor, dtype):
-    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+    if dtype is None or not tensor.is_floating_point():
+        return tensor
+    return tensor.to(dtype if tensor.numel() >= CAST_MIN_ELEMENTS else torch.float32)
 
 
 def read_file(path, trust_pickle=False, dtype=None):
@@ -140,7 +148,8 @@ def read_file(path, trust_pickle=False, dtype=None):
 
     `trust_pickle=True` unpickles with full trust; only the conversion tool
     passes it, on the user's explicit request. `dtype` casts floating-point
-    tensors one at a time as they are read, so a bf16 model loaded from an
+    tensors (of at least CAST_MIN_ELEMENTS; smaller ones become fp32) one at a
+    time as they are read, so a bf16 model loaded from an
     fp32 file never holds the whole fp32 copy (safetensors; torch files are
     memory-mapped).
     """

@@ -121,12 +121,16 @@ def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overr
     `model_name` picks the architecture; without it adf metadata names it or
     it is inferred from the weight shapes (logged). `backbone_overrides` go to
     SSLClassifier (e.g. test-sized configurations). The model is built on the
-    meta device and the weights are assigned in `dtype` (default float32) on
-    `device`, so a bf16 model never exists as an fp32 copy.
+    meta device and the weights are assigned on `device` in `dtype` (default
+    float32; bfloat16/float16 as SSLClassifier.set_precision leaves them: norms
+    and head in fp32), so a bf16 model never exists as an fp32 copy.
     """
-    from adf.models.classifier import build_on_meta
+    from adf.models.classifier import PRECISIONS, build_on_meta
 
     dtype = dtype or torch.float32
+    precision = {d: p for p, d in PRECISIONS.items()}.get(dtype)
+    if precision is None:
+        raise ValueError(f"unsupported dtype {dtype}; choose one of: {', '.join(map(str, PRECISIONS.values()))}")
     ckpt = read_checkpoint(path, dtype=dtype)
     if not ckpt.has_head:
         raise CheckpointError(
@@ -137,7 +141,7 @@ def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overr
     check_fits(model.state_dict(), ckpt.state_dict, ckpt.path, f"model {name!r}")
     weights = {k: v.to(device=device) for k, v in ckpt.state_dict.items()}
     model.load_state_dict(weights, strict=True, assign=True)
-    return model.eval()
+    return model.set_precision(precision).eval()
 
 
 def load_backbone_into(model, path, include_head=False):
