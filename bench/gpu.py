@@ -5,8 +5,9 @@ to --batch-size clips of 2-12 s (length-sorted, <= 5 % padding), throughput in
 audio seconds per second, model-FLOP utilisation against the card's measured
 bf16 GEMM peak, peak memory. Checks: bf16 logits close to fp32 on one batch,
 batching does not change scores. Training: a step (bf16 autocast over fp32
-weights, AdamW, ~100 s of audio per batch as the recipes) for mms_300m and
-xlsr_1b: audio seconds and steps per second, MFU (3x forward FLOPs), peak memory.
+weights, fused AdamW, ~100 s of audio per batch as the recipes) for mms_300m and
+xlsr_1b: audio seconds and steps per second, MFU (3x forward FLOPs), peak memory;
+and an AdamW step alone, torch's default (foreach) against the fused one.
 Each is measured eager and with `compile_layers` (torch.compile of each
 transformer layer; compilation time reported apart), and one batch / step of
 each variant is profiled (`BENCH profile`: device busy share and time by kind
@@ -24,7 +25,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import SR, clip_lengths, clips, gemm_peak, machine, model_flops, report  # noqa: E402
+from bench.common import (SR, adamw, clip_lengths, clips, gemm_peak, machine, model_flops,  # noqa: E402
+                          optimizer_step_seconds, report)
 
 FAILURES = []
 
@@ -189,7 +191,11 @@ def train(name, variant, args, device, peak, clock):
     if clock.left() < 60:
         return report("skipped", what=f"train {name} {variant}", reason="time budget")
     model = build(name, device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.01, eps=1e-6)
+    if variant == "eager":
+        step_s = optimizer_step_seconds(model, sync=lambda: sync(device))
+        report("optimizer", model=name, optimizer="adamw", default_s=step_s["default"], fused_s=step_s["fused"],
+               speedup=step_s["default"] / step_s["fused"])
+    optimizer = adamw(model.parameters())
     flops = 3 * sum(model_flops(model.config, n) for n in lengths)
     amp = torch.autocast(device.type, dtype=torch.bfloat16)
 

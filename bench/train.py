@@ -9,9 +9,11 @@ folder) goes through the recipes' own pieces: `adf.data.pipeline.load_dataset`
 (train stage: crop, resample, layer norm), SpeechBrain's DynamicBatchSampler
 with the recipes' settings (`batch_length`, 20 buckets, `--batch-seconds`)
 and `collate_skip_bad`; each step is SSLBrain's (forward with lengths,
-cross-entropy, backward, gradient clipping, AdamW). Prints one `BENCH train`
-line per model: audio seconds per wall second, optimizer steps per second, and
-the padding fraction of the dynamic batches (over a whole epoch of the sampler).
+cross-entropy, backward, gradient clipping, the recipes' fused AdamW). Prints
+one `BENCH train` line per model: audio seconds per wall second, optimizer
+steps per second, and the padding fraction of the dynamic batches (over a whole
+epoch of the sampler); and one `BENCH optimizer` line: an AdamW step over the
+model's parameters, torch's default implementation against the fused one.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import machine, report  # noqa: E402
+from bench.common import adamw, machine, optimizer_step_seconds, report  # noqa: E402
 
 DEFAULT_BATCH_SECONDS = {"tiny": 40.0, "w2v_small": 30.0}
 
@@ -83,7 +85,11 @@ def bench_model(name, manifest, args, compiled=False):
                                          num_workers=args.workers)
     torch.manual_seed(args.seed)
     model = build_classifier(name, compile_layers=compiled).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.01, eps=1e-6)
+    if not compiled:
+        step_s = optimizer_step_seconds(model)
+        report("optimizer", model=name, optimizer="adamw", default_s=step_s["default"], fused_s=step_s["fused"],
+               speedup=step_s["default"] / step_s["fused"])
+    optimizer = adamw(model.parameters())
 
     def step(batch):
         wavs, _ = batch.wav

@@ -100,6 +100,8 @@ def test_gpu_bench_dry_run(tmp_path):
         rows = {r["variant"]: r for r in lines if r["kind"] == kind}
         assert set(rows) == {"eager", "compiled"} and rows["compiled"]["compile_s"] > 0
         assert all(r["x_realtime"] > 0 and 0 < r["mfu"] < 1 for r in rows.values())
+    (optimizer,) = [r for r in lines if r["kind"] == "optimizer"]  # eager only
+    assert optimizer["default_s"] > 0 and optimizer["fused_s"] > 0
     profiles = [r for r in lines if r["kind"] == "profile"]
     assert len(profiles) == 4
     for p in profiles:
@@ -117,3 +119,17 @@ def test_overhead_bench_smoke(tmp_path):
                if json.loads(line)["kind"] == "overhead")
     assert row["layers"] == build_classifier("tiny").config["encoder_num_layers"]
     assert row["eager_ms"] > 0 and row["compiled_ms"] > 0
+
+
+def test_train_bench_smoke(tmp_path):
+    """bench/train.py on the tiny model: one training line (throughput, padding of
+    the dynamic batches) and the AdamW default-vs-fused line."""
+    env = {"OUT": str(tmp_path), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "bench/train.py", "--models", "tiny", "--steps", "1", "--files", "12",
+                          "--workers", "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = {r["kind"]: r for r in map(json.loads, (tmp_path / "bench.jsonl").read_text().splitlines())}
+    train, optimizer = rows["train"], rows["optimizer"]
+    assert train["model"] == "tiny" and train["steps"] == 1 and train["x_realtime"] > 0
+    assert train["batch_seconds"] == 40.0 and 0 <= train["padding"] < 1 and train["batches_per_epoch"] >= 1
+    assert optimizer["default_s"] > 0 and optimizer["fused_s"] > 0
