@@ -322,11 +322,24 @@ def bench_pipeline(name, args):
            max_wait_s=max(gaps, default=0.0), before_first_s=spans[0][0] - start)
 
 
+def parameter_group(name):
+    """The kind of a backbone parameter, for --agreement-sources."""
+    if "layer_norm" in name:  # layer norms, and w2v_small's group norm
+        return "norms"
+    if "pos_conv_embed" in name:
+        return "positional_conv"
+    if name.endswith("bias"):
+        return "biases"
+    return "cnn_kernels" if "feature_extractor" in name else "matrices"
+
+
 def bench_agreement(name, metadata, args):
     """bf16 against fp32 scores through `adf.inference.score_items` on real audio:
     one split (--agreement-split, default test; 'all' for every row) of a metadata
     CSV with `file`, `label` (real/fake) and `split` columns (egs_data/metadata.csv).
-    Random weights unless --ckpt."""
+    Random weights unless --ckpt. With --agreement-sources, also where the
+    difference comes from: each group of backbone parameters alone rounded to
+    bf16 (and back), computed in fp32."""
     import pandas as pd
 
     from adf.inference import Item, score_items
@@ -346,27 +359,47 @@ def bench_agreement(name, metadata, args):
     else:
         torch.manual_seed(0)
         model = build_classifier(name).eval()
-    runs = {}
-    for precision in ("fp32", "bf16"):
-        model.set_precision(precision)
-        runs[precision] = {s.item.id: s for s in score_items(model, items, batch_size=args.batch_size,
-                                                           workers=args.workers)}
-    ids = sorted(runs["fp32"])
-    labels = [runs["fp32"][i].item.label for i in ids]
-    dprob = [abs(runs["bf16"][i].prob_real - runs["fp32"][i].prob_real) for i in ids]
-    scores = {p: np.array([r[i].logit_real - r[i].logit_fake for i in ids]) for p, r in runs.items()}
-    eers = {p: 100 * compute_eer(s, labels)[0] for p, s in scores.items()}
-    # Real/fake pairs whose order bf16 reverses: each one the EER can step on.
+    exact = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def scores():
+        found = {s.item.id: s for s in score_items(model, items, batch_size=args.batch_size, workers=args.workers)}
+        return {i: found[i] for i in sorted(found)}
+
+    reference = scores()
+    ids = list(reference)
+    labels = [reference[i].item.label for i in ids]
     real = np.array(labels) == 1
-    gaps = {p: s[real][:, None] - s[~real][None, :] for p, s in scores.items()}
-    swapped = np.sign(gaps["fp32"]) != np.sign(gaps["bf16"])
-    report("agree", model=name, run="bf16", vs="fp32", data=f"{os.path.basename(root)}/{args.agreement_split}",
-           files=len(ids),
-           weights=args.ckpt or "random", median_dprob=statistics.median(dprob), max_dprob=max(dprob),
-           median_dscore=float(np.median(np.abs(scores["bf16"] - scores["fp32"]))),
-           swapped_pairs=int(swapped.sum()),
-           widest_swapped_gap=float(np.abs(gaps["fp32"][swapped]).max()) if swapped.any() else 0.0,
-           eer_fp32=eers["fp32"], eer_bf16=eers["bf16"], eer_diff_points=abs(eers["bf16"] - eers["fp32"]))
+    fp32_scores = np.array([s.logit_real - s.logit_fake for s in reference.values()])
+    fp32_gaps = fp32_scores[real][:, None] - fp32_scores[~real][None, :]
+
+    def compare(result, **fields):
+        dprob = [abs(result[i].prob_real - reference[i].prob_real) for i in ids]
+        got = np.array([result[i].logit_real - result[i].logit_fake for i in ids])
+        # Real/fake pairs whose order this run reverses: each one the EER can step on.
+        swapped = np.sign(fp32_gaps) != np.sign(got[real][:, None] - got[~real][None, :])
+        eer_fp32, eer = (100 * compute_eer(s, labels)[0] for s in (fp32_scores, got))
+        report("agree", model=name, **fields, vs="fp32", data=f"{os.path.basename(root)}/{args.agreement_split}",
+               files=len(ids), weights=args.ckpt or "random", median_dprob=statistics.median(dprob),
+               max_dprob=max(dprob), median_dscore=float(np.median(np.abs(got - fp32_scores))),
+               swapped_pairs=int(swapped.sum()),
+               widest_swapped_gap=float(np.abs(fp32_gaps[swapped]).max()) if swapped.any() else 0.0,
+               eer_fp32=eer_fp32, eer=eer, eer_diff_points=abs(eer - eer_fp32))
+
+    model.set_precision("bf16")
+    compare(scores(), run="bf16")
+    if not args.agreement_sources:
+        return
+    model.set_precision("fp32")
+    groups = {}
+    for key in exact:
+        if key.startswith("backbone."):
+            groups.setdefault(parameter_group(key), []).append(key)
+    for group, keys in [("all_weights", [k for ks in groups.values() for k in ks]), *sorted(groups.items())]:
+        model.load_state_dict({**exact, **{k: exact[k].bfloat16().float() for k in keys}})
+        compare(scores(), run=f"fp32_with_{group}_rounded")
+    model.load_state_dict(exact)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        compare(scores(), run="autocast")
 
 
 def main(argv=None):
@@ -388,6 +421,9 @@ def main(argv=None):
                              "(egs_data/metadata.csv) for each --models entry")
     parser.add_argument("--ckpt", default=None, help="trained weights for --agreement (default: random)")
     parser.add_argument("--agreement-split", default="test", help="split of --agreement's metadata, or 'all'")
+    parser.add_argument("--agreement-sources", action="store_true",
+                        help="also round each group of parameters alone to bf16 (computing in fp32), and run "
+                             "plain autocast: where the bf16 difference comes from")
     parser.add_argument("--startup", default="w2v_small", metavar="MODEL",
                         help="time `adf detect` to its first forward with MODEL ('' to skip)")
     parser.add_argument("--memory", default="mms_300m", metavar="MODEL",

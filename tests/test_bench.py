@@ -133,3 +133,43 @@ def test_train_bench_smoke(tmp_path):
     assert train["model"] == "tiny" and train["steps"] == 1 and train["x_realtime"] > 0
     assert train["batch_seconds"] == 40.0 and 0 <= train["padding"] < 1 and train["batches_per_epoch"] >= 1
     assert optimizer["default_s"] > 0 and optimizer["fused_s"] > 0
+
+
+@pytest.mark.parametrize("mode", ["layer_norm", "group_norm"])
+def test_parameter_groups_follow_the_module_types(mode):
+    from bench.infer import parameter_group
+
+    model = build_classifier("tiny", extractor_mode=mode)
+    for module_name, module in model.backbone.named_modules():
+        for name, _ in module.named_parameters(recurse=False):
+            group = parameter_group(f"backbone.{module_name}.{name}")
+            assert (group == "norms") == isinstance(module, (torch.nn.LayerNorm, torch.nn.GroupNorm)), name
+            if group != "norms" and isinstance(module, torch.nn.Linear):
+                assert group == ("biases" if name == "bias" else "matrices")
+
+
+def test_agreement_bench_on_real_files(tmp_path):
+    """--agreement with --agreement-sources: bf16 against fp32 on a metadata CSV, then
+    each parameter group rounded alone, and autocast; pair counts bounded by the data."""
+    import soundfile as sf
+
+    rows = ["file,label,split"]
+    for i in range(6):
+        sf.write(tmp_path / f"c{i}.wav", 0.1 * torch.randn(8000 + 2000 * i).numpy(), 16000)
+        rows.append(f"c{i}.wav,{('real', 'fake')[i % 2]},test")
+    (tmp_path / "metadata.csv").write_text("\n".join(rows) + "\n")
+    env = {"OUT": str(tmp_path / "out"), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "bench/infer.py", "--no-throughput", "--startup", "", "--memory", "",
+                          "--pipeline", "", "--models", "tiny", "--workers", "0", "--agreement",
+                          str(tmp_path / "metadata.csv"), "--agreement-sources"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = {r["run"]: r for r in map(json.loads, (tmp_path / "out" / "bench.jsonl").read_text().splitlines())
+            if r["kind"] == "agree"}
+    groups = {"all_weights", "biases", "cnn_kernels", "matrices", "norms", "positional_conv"}
+    assert set(rows) == {"bf16", "autocast"} | {f"fp32_with_{g}_rounded" for g in groups}
+    for r in rows.values():
+        assert r["files"] == 6 and 0 <= r["swapped_pairs"] <= 9
+        assert 0 <= r["median_dprob"] <= r["max_dprob"] < 0.1
+        assert r["eer_diff_points"] == abs(r["eer"] - r["eer_fp32"])
+    assert rows["bf16"]["max_dprob"] > 0  # bf16 does change the scores a little
