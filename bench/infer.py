@@ -142,7 +142,7 @@ def bench_model(name, args, peaks):
         return make
 
     measure("hf", "fp32", 1, lambda b: lambda: run_hf(hf, wavs, b, not group_norm))
-    del hf
+    hf = None  # release the transformers twin (its closure above has run)
     for bs in (1, args.batch_size):
         model.fast_frontend = None
         measure("adf", "fp32", bs, adf_run(("fp32", bs)))
