@@ -3,8 +3,8 @@
 Writes the reference's 29 training + 5 test manifests (`--rows` in total,
 default 1 million, with a few duplicate IDs and bad rows mixed in) to a
 temporary folder, then times `merge_main` end to end (read, validate, merge,
-shuffle, write, summary) and prints the numbers. No thresholds: the target is
-under 30 s on 2 cores.
+shuffle, write, summary) and prints one `BENCH merge` line. No thresholds: the
+target is under 30 s on 2 cores.
 
     python bench/merge.py [--rows 1000000] [--keep DIR]
 """
@@ -24,6 +24,7 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from adf.data.manifest import COLUMNS  # noqa: E402
 from adf.data.merge import TEST_MANIFESTS, TRAIN_MANIFESTS, merge_main  # noqa: E402
+from bench.common import report  # noqa: E402
 
 
 def fake_manifest(name, n, rng, test=False):
@@ -76,15 +77,15 @@ def main(argv=None):
         size = sum(os.path.getsize(os.path.join(mdir, f)) for f in os.listdir(mdir))
         summary = io.StringIO()
         t0, c0 = time.perf_counter(), time.process_time()
-        with contextlib.redirect_stdout(summary):
+        # the summary and the planted problems' report are the merge's own output, not the benchmark's
+        with contextlib.redirect_stdout(summary), contextlib.redirect_stderr(summary):
             merge_main(["--manifests", mdir, "--out", out])
         t_merge, c_merge = time.perf_counter() - t0, time.process_time() - c0
         written = {s: sum(1 for _ in open(os.path.join(out, f"{s}.csv"))) - 1 for s in ("train", "valid", "test")}
         n_problems = sum(1 for _ in open(os.path.join(out, "merge_problems.txt")))
-    print(f"input: {len(names)} manifests, {total:,} rows, {size / 2**20:.0f} MiB (generated in {t_gen:.1f} s)")
-    print(f"merge (read + validate + merge + shuffle + write + summary): {t_merge:.1f} s wall, "
-          f"{c_merge:.1f} s CPU, on {os.cpu_count()} CPU(s) (load average {os.getloadavg()[0]:.1f})")
-    print(f"output rows: {written}; problems reported: {n_problems}")
+    report("merge", manifests=len(names), rows=total, input_mib=size / 2**20, generate_s=t_gen,
+           wall_s=t_merge, cpu_s=c_merge, cpus=os.cpu_count(), load_avg_1m=round(os.getloadavg()[0], 2),
+           **{f"{split}_rows": n for split, n in written.items()}, problems=n_problems)
     return 0
 
 

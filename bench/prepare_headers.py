@@ -3,7 +3,8 @@
 Generates N small WAV files (default 20,000; 0.05-0.3 s, mixed rates and
 channel counts) in a temporary folder and times reading their headers
 serially, with --jobs worker processes, with the cache being written, and
-again from that cache. Prints files/s side by side and the parallel/serial ratio.
+again from that cache: one `BENCH headers` line per mode (files/s and the
+speed ratio against the serial run).
 
     python bench/prepare_headers.py [--files 20000] [--jobs 2]
 """
@@ -22,6 +23,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from adf.data.audio_info import probe_files  # noqa: E402
+from bench.common import report  # noqa: E402
 
 
 def make_files(folder, n):
@@ -50,15 +52,13 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20000)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"generating {args.files} WAV files ...", flush=True)
         paths, t_gen = timed(lambda: make_files(tmp, args.files))
-        print(f"  done in {t_gen:.1f} s")
         cache = os.path.join(tmp, "out.csv.cache.json")
         probe_files(paths[:2000], jobs=1)  # warm the page cache for both modes alike
         serial, t_serial = timed(lambda: probe_files(paths, jobs=1))
@@ -66,14 +66,12 @@ def main():
         first, t_first = timed(lambda: probe_files(paths, jobs=args.jobs, cache_path=cache))
         cached, t_cache = timed(lambda: probe_files(paths, jobs=args.jobs, cache_path=cache))
         assert serial == parallel == first == cached, "serial, parallel and cached results differ"
-        n = len(paths)
-        print(f"{'mode':<30}{'seconds':>9}{'files/s':>11}")
-        for mode, t in [("serial (1 process)", t_serial), (f"parallel ({args.jobs} jobs)", t_par),
-                        ("parallel + writing the cache", t_first), ("re-run from cache", t_cache)]:
-            print(f"{mode:<30}{t:>9.2f}{n / t:>11.0f}")
-        print(f"parallel / serial speed ratio: {t_serial / t_par:.2f}x; "
-              f"cached / serial: {t_serial / t_cache:.2f}x (cores: {os.cpu_count()})")
+    for mode, jobs, t in [("serial", 1, t_serial), ("parallel", args.jobs, t_par),
+                          ("parallel_writing_cache", args.jobs, t_first), ("from_cache", args.jobs, t_cache)]:
+        report("headers", mode=mode, jobs=jobs, files=len(paths), seconds=t, files_per_s=len(paths) / t,
+               vs_serial=t_serial / t, cpus=os.cpu_count(), generate_s=t_gen)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,7 +9,7 @@ subsample and its time is extrapolated linearly per trial (its sort is
 n log n, so the extrapolation slightly favours it). Also reports the
 ID-prefix extraction cost and the peak resident memory. Times are wall
 clock, with the process CPU time beside them (less sensitive to a machine
-shared with other jobs).
+shared with other jobs). One `BENCH score` line per measurement.
 
     python bench/score.py [--n 10000000] [--subsets 20] [--naive-n 20000]
 """
@@ -24,6 +24,7 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from adf import metrics, scoring  # noqa: E402
+from bench.common import report  # noqa: E402
 
 
 def make_trials(n, n_subsets, seed=0):
@@ -102,45 +103,45 @@ class Timer:
         return f"{self.wall:7.2f} s wall, {self.cpu:7.2f} s CPU"
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000_000)
     parser.add_argument("--subsets", type=int, default=20)
     parser.add_argument("--naive-n", type=int, default=20_000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     trials = make_trials(args.n, args.subsets)
-    print(f"{args.n:,} trials, Pooled + {args.subsets} subsets")
+    size = dict(trials=args.n, subsets=args.subsets)
     with Timer() as core:
         fast = fast_core(trials)
-    print(f"EER + minDCF + AUC:         {core}")
+    report("score", what="eer_mindcf_auc", **size, wall_s=core.wall, cpu_s=core.cpu)
     with Timer() as full:
         rows = scoring.score_rows("bench", trials)
-    print(f"full metric rows (14 each): {full}")
+    report("score", what="full_rows_14_metrics", **size, wall_s=full.wall, cpu_s=full.cpu)
     assert rows[0]["eer"] == fast["Pooled"][0]
 
     n_ids = min(args.n, 1_000_000)
     ids = pd.Series(trials["group"].astype(str).to_numpy()[:n_ids]) + "-" + pd.Series(np.arange(n_ids).astype(str))
     with Timer() as prefix:
         scoring.subset_codes(pd.DataFrame({"id": ids}))
-    scale = args.n / n_ids
-    print(f"ID-prefix grouping:         {prefix.wall * scale:7.2f} s wall, {prefix.cpu * scale:7.2f} s CPU "
-          f"(timed on {n_ids:,} string IDs, scaled per trial)")
+    scale = args.n / n_ids  # timed on n_ids string IDs, scaled per trial
+    report("score", what="id_prefix_grouping", **size, timed_ids=n_ids, wall_s=prefix.wall * scale,
+           cpu_s=prefix.cpu * scale)
     del ids
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"peak resident memory:       {peak_gib:7.2f} GiB")
+    report("score", what="peak_memory", **size,
+           peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
 
     sub = trials.sample(n=args.naive_n, random_state=0).reset_index(drop=True)
     with Timer() as slow:
         naive = naive_core(sub)
-    scale = args.n / args.naive_n
+    scale = args.n / args.naive_n  # measured on the subsample, extrapolated linearly per trial
     check = fast_core(sub)
     assert all(np.allclose(naive[k], check[k]) for k in check), "naive and fast disagree"
-    print(f"naive pandas iterrows:      {slow.wall * scale:7.0f} s wall, {slow.cpu * scale:7.0f} s CPU "
-          f"(measured on {args.naive_n:,} trials, extrapolated linearly per trial; results agree on the subsample)")
-    print(f"speed-up of EER + minDCF + AUC over naive: {slow.wall * scale / core.wall:,.0f}x wall, "
-          f"{slow.cpu * scale / core.cpu:,.0f}x CPU")
+    report("score", what="naive_iterrows_extrapolated", **size, timed_trials=args.naive_n,
+           wall_s=slow.wall * scale, cpu_s=slow.cpu * scale, agrees=True,
+           speedup_wall=slow.wall * scale / core.wall, speedup_cpu=slow.cpu * scale / core.cpu)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -173,3 +173,41 @@ def test_agreement_bench_on_real_files(tmp_path):
         assert 0 <= r["median_dprob"] <= r["max_dprob"] < 0.1
         assert r["eer_diff_points"] == abs(r["eer"] - r["eer_fp32"])
     assert rows["bf16"]["max_dprob"] > 0  # bf16 does change the scores a little
+
+
+def test_the_whole_harness_runs_from_one_command_and_reports_a_failed_part(tmp_path):
+    """bench/run.sh --quick runs every benchmark script; a part that fails (here the
+    merge benchmark, made to fail by a wrapper interpreter) is named and the exit
+    status is 1, while every other part still runs and reports."""
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\ncase "$*" in *bench/merge.py*) exit 3 ;; esac\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    out = tmp_path / "out"
+    env = {"OUT": str(out), "PYTHON": str(wrapper), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(["bash", "bench/run.sh", "--quick"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "bench/run.sh: failed: merge" in run.stdout and "== merge FAILED (exit 3)" in run.stdout
+    rows = [json.loads(line) for line in (out / "bench.jsonl").read_text().splitlines()]
+    kinds = {r["kind"] for r in rows}
+    assert {"infer", "agree", "pipeline", "startup", "memory", "train", "optimizer", "overhead", "score",
+            "headers"} <= kinds and "merge" not in kinds
+    assert (out / "bench.log").read_text().count("== ") >= 8
+    score = {r["what"]: r for r in rows if r["kind"] == "score"}
+    assert score["naive_iterrows_extrapolated"]["agrees"] and score["eer_mindcf_auc"]["wall_s"] > 0
+    headers = {r["mode"]: r for r in rows if r["kind"] == "headers"}
+    assert set(headers) == {"serial", "parallel", "parallel_writing_cache", "from_cache"}
+    assert all(r["files"] == 300 and r["files_per_s"] > 0 for r in headers.values())
+
+
+def test_merge_bench_reports_rows_and_planted_problems(tmp_path):
+    env = {"OUT": str(tmp_path), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "bench/merge.py", "--rows", "3400"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (row,) = [json.loads(line) for line in (tmp_path / "bench.jsonl").read_text().splitlines()]
+    # 34 manifests of 100 rows, each with 3 appended copies (2 identical: dropped, 1 conflicting)
+    # and one bad duration: the conflicting pair and the bad row are reported
+    assert row["manifests"] == 34 and row["rows"] == 34 * 103
+    assert row["problems"] >= 34 * 2
+    assert row["train_rows"] + row["valid_rows"] + row["test_rows"] <= 34 * 100
