@@ -4,7 +4,7 @@
 #   bench/run.sh            every measurement, full size: CPU inference (transformers baseline side
 #                           by side, MFU, padding, decoding overlap, start-up, xlsr_2b bf16 memory:
 #                           ~9 GB of RAM and disk), bf16 agreement on egs_data, training, host
-#                           overhead, scorer, merge, header reading (about 15 minutes on 2 cores);
+#                           overhead, scorer, merge, header reading (about 6 minutes on 2 cores);
 #                           then bench/gpu.sh when a CUDA device is present
 #   bench/run.sh --quick    the same scripts on the tiny model and small sizes (about a minute):
 #                           checks the harness, measures nothing worth quoting
