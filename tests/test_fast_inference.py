@@ -104,6 +104,22 @@ def test_bf16_backbone_close_to_fp32():
     assert torch.allclose(got_logits, ref_logits.detach(), atol=0.05 * ref_logits.abs().max().item())
 
 
+def test_norms_follow_the_weights_off_the_cpu():
+    """CUDA's layer norm needs input and parameters in one dtype: off the CPU (here the
+    meta device stands in for CUDA) set_precision casts the norms too, and a model
+    moved off the CPU after set_precision has its fp32 norms cast on the way."""
+    def norm_dtypes(model):
+        return {p.dtype for n, p in model.named_parameters() if "layer_norm" in n}
+
+    moved = build_classifier("tiny").eval().set_precision("bf16")
+    assert norm_dtypes(moved) == {torch.float32}
+    moved.to("meta")
+    assert norm_dtypes(moved) == {torch.bfloat16} and moved.proj_fc.weight.dtype == torch.float32
+    built_there = build_classifier("tiny").to("meta").set_precision("fp16")
+    assert norm_dtypes(built_there) == {torch.float16}
+    assert build_classifier("tiny").set_precision("bf16").float().backbone_dtype == torch.float32
+
+
 def test_bad_precision_and_too_short_input():
     model = build_classifier("tiny").eval()
     with pytest.raises(ValueError, match="unknown precision"):

@@ -8,8 +8,8 @@ each utterance alone.
 Inference (eval mode) on the CPU runs the CNN through `adf.models.frontend`
 (the same weights as time-major GEMMs, several times faster) and can keep the
 backbone in bf16 (`set_precision("bf16")`: weights cast once, no autocast, no
-fp32 copy; layer norms keep fp32 parameters); pooling and the head always run
-in fp32.
+fp32 copy; on the CPU layer norms keep fp32 parameters); pooling and the head
+always run in fp32.
 """
 from __future__ import annotations
 
@@ -129,22 +129,37 @@ class SSLClassifier(nn.Module):
     def set_precision(self, precision):
         """Run the backbone in `precision` ("fp32", "bf16" or "fp16"); returns self.
 
-        The backbone's weights are cast in place, except the affine parameters
-        of its layer norms, which stay fp32 (layer norm takes bf16/fp16 input
-        with fp32 parameters on the CPU and CUDA alike): rounded to bf16 they
-        moved the trained egs detector's probabilities three times as much as
-        all other roundings together (median |delta prob_real| 0.0012 against
-        0.0003 with them exact). The head stays fp32; inputs are cast to match
-        in `frames`. Values already rounded stay rounded: call this on
-        full-precision weights (load_model(dtype=...) reads norms exactly).
+        The backbone's weights are cast in place. On the CPU the affine
+        parameters of its layer norms stay fp32 (the CPU's layer norm takes
+        bf16/fp16 input with fp32 parameters at no cost): rounded to bf16 they
+        moved the trained egs detector's probabilities more than all other
+        weights' rounding together (bench/README.md, --agreement-sources).
+        CUDA's layer norm wants one dtype, so on other devices, and after a
+        move off the CPU, the norms follow the weights (`_apply`). The head
+        stays fp32; inputs are cast to match in `frames`. Values already
+        rounded stay rounded: call this on full-precision weights
+        (load_model(dtype=...) reads norms exactly).
         """
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
         dtype = PRECISIONS[precision]
+        exact_norms = self.proj_fc.weight.device.type == "cpu"
         for module in self.backbone.modules():
-            keep = torch.float32 if isinstance(module, nn.LayerNorm) else dtype
+            keep = torch.float32 if exact_norms and isinstance(module, nn.LayerNorm) else dtype
             module._apply(lambda t, keep=keep: t.to(keep) if t.is_floating_point() else t, recurse=False)
         self.proj_fc.float()
+        return self
+
+    def _apply(self, fn, recurse=True):
+        """nn.Module's (every .to / .cuda / .float ... goes through it), then, off
+        the CPU, layer norms kept in fp32 by `set_precision` take the weights'
+        dtype again: there layer norm needs input and parameters in one dtype."""
+        super()._apply(fn, recurse)
+        if self.proj_fc.weight.device.type != "cpu":
+            dtype = self.backbone_dtype
+            for module in self.backbone.modules():
+                if isinstance(module, nn.LayerNorm) and module.weight is not None and module.weight.dtype != dtype:
+                    module.to(dtype)
         return self
 
     def frames(self, wav, lengths=None):
