@@ -211,6 +211,30 @@ def test_cuda_matches_cpu(model, mixed_files, precision):
             [score.logit_fake, score.logit_real], abs=tol)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_bf16_weights_on_cuda_match_the_cpu(mixed_files, tmp_path):
+    """Pure bf16 weights on CUDA, however they got there: cast on the CPU and moved
+    (the CPU's fp32 layer norms are cast on the way), loaded onto the device in bf16,
+    or cast there. CUDA's layer norm wants input and parameters in one dtype."""
+    import copy
+
+    from adf.checkpoints import load_model, save_checkpoint
+
+    torch.manual_seed(0)
+    ref = build_classifier("tiny").eval()
+    save_checkpoint(ref, tmp_path / "m.safetensors")
+    cpu = by_id(score_items(ref, mixed_files, batch_size=1))
+    variants = {"moved": copy.deepcopy(ref).set_precision("bf16").to("cuda"),
+                "loaded": load_model(tmp_path / "m.safetensors", device="cuda", dtype=torch.bfloat16),
+                "cast_there": copy.deepcopy(ref).to("cuda").set_precision("bf16")}
+    for name, model in variants.items():
+        assert {p.dtype for n, p in model.named_parameters() if "layer_norm" in n} == {torch.bfloat16}, name
+        gpu = by_id(score_items(model, mixed_files, batch_size=4, device="cuda", precision="bf16"))
+        for key, score in cpu.items():
+            assert [gpu[key].logit_fake, gpu[key].logit_real] == pytest.approx(
+                [score.logit_fake, score.logit_real], abs=0.05), name
+
+
 def test_manifest_items_and_write_score_csv(model, tmp_path):
     import pandas as pd
 
