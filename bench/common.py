@@ -91,9 +91,9 @@ def adamw(params, lr=1e-6, fused=True):
     return torch.optim.AdamW(params, lr=lr, fused=fused or None, **ADAMW)
 
 
-def optimizer_step_seconds(model, repeats=3, sync=lambda: None):
-    """{"default": s, "fused": s}: median wall seconds of one AdamW step over
-    `model`'s trainable parameters (random gradients), torch's default
+def bench_optimizer_step(name, model, repeats=3, sync=lambda: None):
+    """Report (`BENCH optimizer`) the median wall seconds of one AdamW step over
+    `model`'s trainable parameters (random gradients): torch's default
     implementation (a loop over tensors on the CPU, `foreach` on CUDA) and the
     fused one the recipes use, one after the other on the same gradients."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -106,7 +106,8 @@ def optimizer_step_seconds(model, repeats=3, sync=lambda: None):
         del optimizer  # its moments: two copies of the weights
     for p in params:
         p.grad = None
-    return seconds
+    report("optimizer", model=name, optimizer="adamw", default_s=seconds["default"], fused_s=seconds["fused"],
+           speedup=seconds["default"] / seconds["fused"])
 
 
 def machine():

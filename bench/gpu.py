@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import (SR, adamw, clip_lengths, clips, gemm_peak, machine, model_flops,  # noqa: E402
-                          optimizer_step_seconds, report)
+from bench.common import (SR, adamw, bench_optimizer_step, clip_lengths, clips, gemm_peak, machine,  # noqa: E402
+                          model_flops, report)
 
 FAILURES = []
 
@@ -192,9 +192,7 @@ def train(name, variant, args, device, peak, clock):
         return report("skipped", what=f"train {name} {variant}", reason="time budget")
     model = build(name, device).train()
     if variant == "eager":
-        step_s = optimizer_step_seconds(model, sync=lambda: sync(device))
-        report("optimizer", model=name, optimizer="adamw", default_s=step_s["default"], fused_s=step_s["fused"],
-               speedup=step_s["default"] / step_s["fused"])
+        bench_optimizer_step(name, model, sync=lambda: sync(device))
     optimizer = adamw(model.parameters())
     flops = 3 * sum(model_flops(model.config, n) for n in lengths)
     amp = torch.autocast(device.type, dtype=torch.bfloat16)

@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import adamw, machine, optimizer_step_seconds, report  # noqa: E402
+from bench.common import adamw, bench_optimizer_step, machine, report  # noqa: E402
 
 DEFAULT_BATCH_SECONDS = {"tiny": 40.0, "w2v_small": 30.0}
 
@@ -86,9 +86,7 @@ def bench_model(name, manifest, args, compiled=False):
     torch.manual_seed(args.seed)
     model = build_classifier(name, compile_layers=compiled).train()
     if not compiled:
-        step_s = optimizer_step_seconds(model)
-        report("optimizer", model=name, optimizer="adamw", default_s=step_s["default"], fused_s=step_s["fused"],
-               speedup=step_s["default"] / step_s["fused"])
+        bench_optimizer_step(name, model)
     optimizer = adamw(model.parameters())
 
     def step(batch):
