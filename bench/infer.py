@@ -359,7 +359,7 @@ def bench_agreement(name, metadata, args):
     else:
         torch.manual_seed(0)
         model = build_classifier(name).eval()
-    exact = {k: v.clone() for k, v in model.state_dict().items()}
+    exact = {k: v.clone() for k, v in model.state_dict().items()} if args.agreement_sources else None
 
     def scores():
         found = {s.item.id: s for s in score_items(model, items, batch_size=args.batch_size, workers=args.workers)}
