@@ -371,13 +371,14 @@ def bench_agreement(name, metadata, args):
     real = np.array(labels) == 1
     fp32_scores = np.array([s.logit_real - s.logit_fake for s in reference.values()])
     fp32_gaps = fp32_scores[real][:, None] - fp32_scores[~real][None, :]
+    eer_fp32 = 100 * compute_eer(fp32_scores, labels)[0]
 
     def compare(result, **fields):
         dprob = [abs(result[i].prob_real - reference[i].prob_real) for i in ids]
         got = np.array([result[i].logit_real - result[i].logit_fake for i in ids])
         # Real/fake pairs whose order this run reverses: each one the EER can step on.
         swapped = np.sign(fp32_gaps) != np.sign(got[real][:, None] - got[~real][None, :])
-        eer_fp32, eer = (100 * compute_eer(s, labels)[0] for s in (fp32_scores, got))
+        eer = 100 * compute_eer(got, labels)[0]
         report("agree", model=name, **fields, vs="fp32", data=f"{os.path.basename(root)}/{args.agreement_split}",
                files=len(ids), weights=args.ckpt or "random", median_dprob=statistics.median(dprob),
                max_dprob=max(dprob), median_dscore=float(np.median(np.abs(got - fp32_scores))),
