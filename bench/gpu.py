@@ -9,7 +9,9 @@ weights, fused AdamW, ~100 s of audio per batch as the recipes) for mms_300m and
 xlsr_1b: audio seconds and steps per second, MFU (3x forward FLOPs), peak memory;
 and an AdamW step alone, torch's default (foreach) against the fused one.
 Each is measured eager and with `compile_layers` (torch.compile of each
-transformer layer; compilation time reported apart), and one batch / step of
+transformer layer; compilation time reported apart); `--compare-convs` also
+times the eager ones with torchaudio's convolution modules instead of adf's
+batched GEMMs (adf.models.batched_convs, the default on GPUs). One batch / step of
 each variant is profiled (`BENCH profile`: device busy share and time by kind
 of kernel, see bench/profiling.py; full tables in $OUT/profile_*.txt).
 `--dry` runs the same code on the CPU with the tiny model in seconds.
@@ -141,6 +143,13 @@ def infer(name, variant, args, device, peak, clock):
     with torch.inference_mode():
         first = pad(wavs, batches[0], device)
         ref = model(*first).float()
+        model.fast_frontend = False
+        plain = model(*first).float()
+        model.fast_frontend = None
+        # (loose: cuDNN's fp32 convolutions may run in TF32, torch's default for them)
+        check(f"{name} batched convs vs torchaudio's (fp32)",
+              torch.allclose(ref, plain, atol=0.01 * plain.abs().max().item()),
+              max_dlogit=(ref - plain).abs().max().item(), max_logit=plain.abs().max().item())
         model.set_precision("bf16")
         got = model(*first).float()
         dprob = (torch.softmax(got.double(), -1)[:, 1] - torch.softmax(ref.double(), -1)[:, 1]).abs()
@@ -159,22 +168,29 @@ def infer(name, variant, args, device, peak, clock):
                 model(wav.to(device, non_blocking=True), lens.to(device, non_blocking=True))
 
         middle = pad(wavs, batches[len(batches) // 2], device)
-        fronts = [None] + ([True] if args.compare_frontend and variant == "eager" else [])
-        for fast in fronts:
-            model.fast_frontend = fast
+        for path in conv_paths(args, variant):
+            model.fast_frontend = path
             ready, compile_s = start_variant(variant, model, run, args, device, clock, f"infer {name} {variant}")
             if not ready:
                 continue
             run()
             sync(device)
             wall = timed_runs(run, args.repeats, device)
-            frontend = "fast" if fast else "torchaudio"
-            report("infer", model=name, precision="bf16", variant=variant, frontend=frontend,
+            report("infer", model=name, precision="bf16", variant=variant, convs=CONV_PATHS[path],
                    batch=args.batch_size, mean_batch=len(lengths) / len(batches), clips=len(lengths),
                    audio_s=audio, wall_s=wall, x_realtime=audio / wall, mfu=flops / wall / peak,
                    peak_mem_gib=peak_gib(device), compile_s=compile_s)
-            if fast is None:
-                profile(lambda: model(*middle), device, args, f"infer {name} {variant}")
+            profile(lambda: model(*middle), device, args, f"infer {name} {variant} {CONV_PATHS[path]}")
+        model.fast_frontend = None
+
+
+# SSLClassifier.fast_frontend values: None = adf's batched GEMM convolutions on a
+# GPU (the default), False = torchaudio's modules (cuDNN), the earlier default.
+CONV_PATHS = {None: "adf_gemm", False: "torchaudio"}
+
+
+def conv_paths(args, variant):
+    return [None, False] if args.compare_convs and variant == "eager" else [None]
 
 
 def train(name, variant, args, device, peak, clock):
@@ -207,31 +223,35 @@ def train(name, variant, args, device, peak, clock):
         optimizer.step()
         return loss
 
-    ready, compile_s = start_variant(variant, model, step, args, device, clock, f"train {name} {variant}")
-    if not ready:
-        return
-    check(f"{name} training loss finite ({variant})", torch.isfinite(step()).item())
-    sync(device)
-    wall = timed_runs(step, args.steps, device)
-    report("train", model=name, precision="bf16-autocast", variant=variant, clips=len(lengths),
-           audio_s=total / SR, step_s=wall, steps_per_s=1 / wall, x_realtime=total / SR / wall,
-           mfu=flops / wall / peak, peak_mem_gib=peak_gib(device), compile_s=compile_s)
-    profile(step, device, args, f"train {name} {variant}")
+    for path in conv_paths(args, variant):
+        model.fast_frontend = path
+        what = f"train {name} {variant} {CONV_PATHS[path]}"
+        ready, compile_s = start_variant(variant, model, step, args, device, clock, what)
+        if not ready:
+            continue
+        check(f"{name} training loss finite ({variant}, {CONV_PATHS[path]})", torch.isfinite(step()).item())
+        sync(device)
+        wall = timed_runs(step, args.steps, device)
+        report("train", model=name, precision="bf16-autocast", variant=variant, convs=CONV_PATHS[path],
+               clips=len(lengths), audio_s=total / SR, step_s=wall, steps_per_s=1 / wall,
+               x_realtime=total / SR / wall, mfu=flops / wall / peak, peak_mem_gib=peak_gib(device),
+               compile_s=compile_s)
+        profile(step, device, args, what)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dry", action="store_true", help="CPU, tiny model, seconds: checks the script itself")
-    parser.add_argument("--models", nargs="+", default=None)
-    parser.add_argument("--train-models", nargs="+", default=None)
+    parser.add_argument("--models", nargs="*", default=None, help="inference models (none: skip inference)")
+    parser.add_argument("--train-models", nargs="*", default=None, help="training models (none: skip training)")
     parser.add_argument("--clips", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--train-seconds", type=float, default=100.0)
     parser.add_argument("--budget", type=float, default=420.0, help="seconds; later measurements are skipped")
-    parser.add_argument("--compare-frontend", action="store_true",
-                        help="also time adf's fast CNN frontend (on CUDA torchaudio's modules run by default)")
+    parser.add_argument("--compare-convs", action="store_true",
+                        help="also time the eager variants with torchaudio's convolution modules (cuDNN)")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="skip the compile_layers (torch.compile) variants")
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode for the compiled variants")
@@ -242,8 +262,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.dry:
         device = torch.device("cpu")
-        args.models = args.models or ["tiny"]
-        args.train_models = args.train_models or ["tiny"]
+        args.models = ["tiny"] if args.models is None else args.models
+        args.train_models = ["tiny"] if args.train_models is None else args.train_models
         args.clips = args.clips or 8
         args.repeats, args.steps, args.train_seconds = 1, 1, min(args.train_seconds, 30.0)
         args.compile_reserve = 0.0
@@ -252,8 +272,8 @@ def main(argv=None):
             print("bench/gpu.py: no CUDA device (use --dry to test the script on the CPU)", file=sys.stderr)
             return 2
         device = torch.device("cuda")
-        args.models = args.models or ["mms_300m", "xlsr_1b"]
-        args.train_models = args.train_models or ["mms_300m", "xlsr_1b"]
+        args.models = ["mms_300m", "xlsr_1b"] if args.models is None else args.models
+        args.train_models = ["mms_300m", "xlsr_1b"] if args.train_models is None else args.train_models
         args.clips = args.clips or 256  # dense enough in length for full batches at <= 5 % padding
     clock = Clock(args.budget)
     report("machine", **machine())

@@ -36,7 +36,7 @@ def skeleton(name, compiled):
     model = build_classifier(name, encoder_embed_dim=32, encoder_num_heads=4, encoder_ff_interm_features=32,
                              extractor_conv_layer_config=cnn, encoder_pos_conv_groups=4, compile_layers=compiled)
     model = model.eval().set_precision("bf16")
-    model.fast_frontend = False  # torchaudio's modules, as on CUDA
+    model.fast_frontend = False  # torchaudio's modules: the layer layout alone, no adf conv path
     return model
 
 

@@ -6,8 +6,11 @@ pooling ignores padded frames, so a batch gives the same result as scoring
 each utterance alone.
 
 Inference (eval mode) on the CPU runs the CNN through `adf.models.frontend`
-(the same weights as time-major GEMMs, several times faster) and can keep the
-backbone in bf16 (`set_precision("bf16")`: weights cast once, no autocast, no
+(the same weights as time-major GEMMs, several times faster); on GPUs,
+training and inference run the CNN (layer-norm CNNs) and the positional
+convolution through `adf.models.batched_convs` (time-major GEMMs on the
+padded batch, instead of cuDNN's transposes and slow grouped kernels). The
+backbone can be kept in bf16 (`set_precision("bf16")`: weights cast once, no autocast, no
 fp32 copy; on the CPU layer norms keep fp32 parameters); pooling and the head
 always run in fp32.
 """
@@ -20,6 +23,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from adf.models.backbones import BACKBONES, backbone_config, build_backbone, feature_grad_mult
+from adf.models import batched_convs
 from adf.models.frontend import batch_features
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -80,11 +84,12 @@ class SSLClassifier(nn.Module):
         # group_norm normalises the first conv layer over time, so padding would
         # change its statistics: such CNNs run on each unpadded utterance.
         self.per_utterance_cnn = self.config["extractor_mode"] == "group_norm"
-        # In eval mode the CNN runs through adf.models.frontend: None = on the CPU
-        # only (where oneDNN's conv reorders dominate; on CUDA cuDNN runs the
-        # padded batch at once), True = always, False = never (torchaudio's
-        # modules, the reference the fast path is tested against).
+        # Which code runs the convolutions: None = adf's where they apply (CPU
+        # inference: adf.models.frontend; other devices: adf.models.batched_convs),
+        # "batched" = adf.models.batched_convs on any device (tests, benchmarks),
+        # False = torchaudio's modules everywhere (the reference adf's are tested against).
         self.fast_frontend = None
+        self.batched_cnn = batched_convs.supports_cnn(self.backbone.feature_extractor)
         if freeze_cnn:
             for p in self.backbone.feature_extractor.parameters():
                 p.requires_grad_(False)
@@ -162,28 +167,42 @@ class SSLClassifier(nn.Module):
                     module.to(dtype)
         return self
 
+    def _batched_convs(self, device):
+        """Whether the convolutions run through adf.models.batched_convs on `device`."""
+        if self.fast_frontend is False:
+            return False
+        return self.fast_frontend == "batched" or device.type != "cpu"
+
     def frames(self, wav, lengths=None):
         """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None)."""
-        # The fast path wants weights in the compute dtype (set_precision); under
+        batched = self._batched_convs(wav.device)
+        # The CPU fast path wants weights in the compute dtype (set_precision); under
         # autocast over fp32 weights torchaudio's modules run instead.
-        fast = wav.device.type == "cpu" if self.fast_frontend is None else self.fast_frontend
-        if self.training or not fast or torch.is_autocast_enabled(wav.device.type):
-            x, frame_lengths = self._cnn(wav.to(self.backbone_dtype), lengths)
-            mask_lengths = frame_lengths
-        else:
+        per_utterance = (self.fast_frontend is not False and not batched and not self.training
+                         and not torch.is_autocast_enabled(wav.device.type))
+        if per_utterance:
             x, frame_lengths = batch_features(self.backbone.feature_extractor, wav, lengths)
             # No padding (e.g. batch size 1): skip the all-zero attention bias.
             mask_lengths = None if bool((frame_lengths == x.shape[1]).all()) else frame_lengths
+        else:
+            if batched and self.batched_cnn:
+                x, frame_lengths = batched_convs.cnn_features(self.backbone.feature_extractor,
+                                                              wav.to(self.backbone_dtype), lengths)
+            else:
+                x, frame_lengths = self._cnn(wav.to(self.backbone_dtype), lengths)
+            mask_lengths = frame_lengths
         if self.training and self.grad_mult != 1.0:
             x = _GradScale.apply(x, self.grad_mult)
-        x = self._encode(x, mask_lengths)
+        x = self._encode(x, mask_lengths, batched)
         return x, frame_lengths
 
-    def _encode(self, features, lengths):
-        """torchaudio's `Encoder.forward` (feature projection, padded frames zeroed,
-        additive attention mask of -10000, transformer), without its boolean-index
-        assignment `x[mask] = 0`: on CUDA that waits for the GPU (nonzero) in the
-        middle of every forward pass, where `masked_fill` queues like any kernel."""
+    def _encode(self, features, lengths, batched=False):
+        """torchaudio's `Encoder.forward` and `Transformer.forward` (feature
+        projection, padded frames zeroed, additive attention mask of -10000,
+        positional convolution, layers with layer drop), with two changes: the
+        boolean-index assignment `x[mask] = 0` becomes `masked_fill` (on CUDA the
+        former waits for the GPU, nonzero, in the middle of every forward pass),
+        and with `batched` the positional convolution runs as GEMMs."""
         encoder = self.backbone.encoder
         x = encoder.feature_projection(features)
         mask = None
@@ -192,7 +211,19 @@ class SSLClassifier(nn.Module):
             padded = torch.arange(frames, device=x.device)[None, :] >= lengths[:, None]
             x = x.masked_fill(padded[:, :, None], 0.0)
             mask = (-10000.0 * padded[:, None, None, :].to(features.dtype)).expand(batch, 1, frames, frames)
-        return encoder.transformer(x, attention_mask=mask)
+        transformer = encoder.transformer
+        pos = transformer.pos_conv_embed
+        x = x + (batched_convs.positional_embedding(pos, x) if batched else pos(x))
+        if transformer.layer_norm_first:
+            x = transformer.layer_norm(x)
+        x = transformer.dropout(x)
+        for layer in transformer.layers:
+            # the same draw as torchaudio's (one number from the CPU generator per layer)
+            if not (self.training and torch.rand(1).item() <= transformer.layer_drop):
+                x, _ = layer(x, mask)
+        if not transformer.layer_norm_first:
+            x = transformer.layer_norm(x)
+        return x
 
     def embed(self, wav, lengths=None):
         """Utterance embedding [B, D] in fp32: the mean of the valid frames."""

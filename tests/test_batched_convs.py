@@ -1,0 +1,168 @@
+"""adf.models.batched_convs (the GPU path of the CNN and the positional
+convolution) against torchaudio's modules, run here on the CPU."""
+import copy
+
+import pytest
+import torch
+from torchaudio.models.wav2vec2.components import ConvolutionalPositionalEmbedding
+
+from adf.models import batched_convs
+from adf.models.backbones import CNN_STANDARD
+from adf.models.classifier import build_classifier
+
+LENGTHS = [16000, 11111, 4000, 400]
+
+
+def padded_batch(lengths, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    wav = torch.zeros(len(lengths), max(lengths))
+    for i, n in enumerate(lengths):
+        wav[i, :n] = torch.randn(n, generator=g)
+    return wav, torch.tensor(lengths)
+
+
+def perturbed(model):
+    """Non-trivial norm affines and biases, so their handling is tested."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 1:
+                p.add_(0.3 * torch.randn_like(p))
+    return model
+
+
+@pytest.fixture(scope="module", params=["tiny_cnn", "standard_cnn"])
+def model(request):
+    torch.manual_seed(0)
+    overrides = {"extractor_conv_layer_config": CNN_STANDARD} if request.param == "standard_cnn" else {}
+    return perturbed(build_classifier("tiny", **overrides).eval())
+
+
+def test_cnn_features_equal_torchaudio_on_the_whole_padded_batch(model):
+    fe = model.backbone.feature_extractor
+    wav, lengths = padded_batch(LENGTHS)
+    with torch.no_grad():
+        expected, expected_lengths = fe(wav, lengths)
+        got, got_lengths = batched_convs.cnn_features(fe, wav, lengths)
+        assert batched_convs.cnn_features(fe, wav, None)[1] is None
+    assert got.shape == expected.shape
+    assert torch.equal(got_lengths, expected_lengths)
+    # padded frames included: the same function of the same padded input
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_cnn_support_and_short_input():
+    assert not batched_convs.supports_cnn(build_classifier("tiny", extractor_mode="group_norm")
+                                          .backbone.feature_extractor)
+    fe = build_classifier("tiny").backbone.feature_extractor
+    assert batched_convs.supports_cnn(fe)
+    with pytest.raises(ValueError, match="shorter than the kernel"):
+        batched_convs.cnn_features(fe, torch.randn(2, 5))
+
+
+@pytest.mark.parametrize("dim,kernel,groups", [(48, 128, 16), (40, 9, 4), (32, 16, 1)])
+def test_positional_embedding_equals_torchaudio(dim, kernel, groups):
+    torch.manual_seed(0)
+    pos = perturbed(ConvolutionalPositionalEmbedding(dim, kernel, groups))
+    x = torch.randn(3, 57, dim)
+    with torch.no_grad():
+        expected = pos(x)
+        got = batched_convs.positional_embedding(pos, x)
+    assert got.shape == expected.shape == x.shape
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_gradients_equal_torchaudio(model):
+    """Training through the batched path (recomputed im2col rows included) gives
+    torchaudio's gradients for every parameter."""
+    wav, lengths = padded_batch(LENGTHS[:3], seed=1)
+    grads = {}
+    for path in (False, "batched"):
+        m = copy.deepcopy(model).train()
+        m.fast_frontend = path
+        torch.manual_seed(3)  # the same dropout masks and layer-drop draws for both
+        m(wav, lengths).sum().backward()
+        grads[path] = {n: p.grad for n, p in m.named_parameters() if p.grad is not None}
+    assert grads[False].keys() == grads["batched"].keys()
+    assert any("pos_conv_embed" in n for n in grads[False]) and any("conv_layers.0" in n for n in grads[False])
+    # (a tolerance scaled to the largest gradient: some, like the key biases', are 0 up to rounding)
+    scale = max(g.abs().max().item() for g in grads[False].values())
+    for name, g in grads[False].items():
+        assert torch.allclose(grads["batched"][name], g, rtol=1e-4, atol=1e-6 * scale), name
+
+
+def test_classifier_batched_path_equals_plain_path(model):
+    wav, lengths = padded_batch(LENGTHS)
+    out = {}
+    for path in (False, "batched"):
+        model.fast_frontend = path
+        try:
+            with torch.inference_mode():
+                out[path] = model(wav, lengths)
+        finally:
+            model.fast_frontend = None
+    assert torch.allclose(out["batched"], out[False], atol=1e-5)
+
+
+def test_autocast_matches_torchaudio_under_autocast():
+    torch.manual_seed(0)
+    model = perturbed(build_classifier("tiny").eval())
+    wav, lengths = padded_batch(LENGTHS)
+    out = {}
+    for path in (False, "batched"):
+        model.fast_frontend = path
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            out[path] = model(wav, lengths).float()
+    model.fast_frontend = None
+    with torch.inference_mode():
+        ref = model(wav, lengths)
+    scale = ref.abs().max().item()
+    assert torch.allclose(out["batched"], out[False], atol=0.03 * scale)
+    assert torch.allclose(out["batched"], ref, atol=0.05 * scale)
+
+
+def test_cached_positional_weight_follows_weight_changes():
+    torch.manual_seed(0)
+    pos = perturbed(ConvolutionalPositionalEmbedding(24, 8, 4)).eval()
+    x = torch.randn(2, 30, 24)
+    with torch.no_grad():
+        batched_convs.positional_embedding(pos, x)  # fills the cache
+        assert hasattr(pos.conv, "_adf_weight")
+        pos.conv.parametrizations.weight.original1.mul_(1.7)  # in place: a new version
+        assert torch.allclose(batched_convs.positional_embedding(pos, x), pos(x), atol=1e-5)
+        other = perturbed(ConvolutionalPositionalEmbedding(24, 8, 4))
+        pos.load_state_dict(other.state_dict())
+        assert torch.allclose(batched_convs.positional_embedding(pos, x), other(x), atol=1e-5)
+        pos.half().float()  # new storage
+        assert torch.allclose(batched_convs.positional_embedding(pos, x), pos(x), atol=1e-5)
+    # with gradients the weight is recomputed, so its gradient reaches the parameters
+    batched_convs.positional_embedding(pos, x).sum().backward()
+    assert pos.conv.parametrizations.weight.original1.grad is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_default_path_equals_torchaudio_modules():
+    """On a GPU the batched GEMMs are the default; they match cuDNN's modules
+    (TF32 off for the comparison) in eval and training, and in bf16."""
+    torch.manual_seed(0)
+    model = perturbed(build_classifier("tiny", extractor_conv_layer_config=CNN_STANDARD)).cuda()
+    wav, lengths = (t.cuda() for t in padded_batch(LENGTHS))
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        out, grads = {}, {}
+        for path in (None, False):
+            model.fast_frontend = path
+            with torch.inference_mode():
+                out[path] = model.eval()(wav, lengths)
+            model.train().zero_grad()
+            torch.manual_seed(3)
+            model(wav, lengths).sum().backward()
+            grads[path] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        assert torch.allclose(out[None], out[False], atol=1e-4)
+        scale = max(g.abs().max().item() for g in grads[False].values())
+        for name, g in grads[False].items():
+            assert torch.allclose(grads[None][name], g, rtol=1e-3, atol=1e-5 * scale), name
+        model.eval().set_precision("bf16")
+        for path in (None, False):
+            model.fast_frontend = path
+            with torch.inference_mode():
+                out[path] = model(wav, lengths)
+        assert torch.allclose(out[None], out[False], atol=0.05 * out[False].abs().max().item())
