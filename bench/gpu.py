@@ -10,8 +10,8 @@ xlsr_1b: audio seconds and steps per second, MFU (3x forward FLOPs), peak memory
 and an AdamW step alone, torch's default (foreach) against the fused one.
 Each is measured eager and with `compile_layers` (torch.compile of each
 transformer layer; compilation time reported apart); `--compare-convs` also
-times the eager ones with torchaudio's convolution modules instead of adf's
-batched GEMMs (adf.models.batched_convs, the default on GPUs). One batch / step of
+times the eager ones with each implementation of adf.models.batched_convs
+(the default on GPUs) and with torchaudio's convolution modules. One batch / step of
 each variant is profiled (`BENCH profile`: device busy share and time by kind
 of kernel, see bench/profiling.py; full tables in $OUT/profile_*.txt).
 `--dry` runs the same code on the CPU with the tiny model in seconds.
@@ -150,7 +150,10 @@ def infer(name, variant, args, device, peak, clock):
         check(f"{name} batched convs vs torchaudio's (fp32)",
               torch.allclose(ref, plain, atol=0.01 * plain.abs().max().item()),
               max_dlogit=(ref - plain).abs().max().item(), max_logit=plain.abs().max().item())
-        model.set_precision("bf16")
+    # outside inference mode, as load_model does: the weights keep version counters,
+    # so adf.models.batched_convs can cache the positional convolution's weight
+    model.set_precision("bf16")
+    with torch.inference_mode():
         got = model(*first).float()
         dprob = (torch.softmax(got.double(), -1)[:, 1] - torch.softmax(ref.double(), -1)[:, 1]).abs()
         check(f"{name} bf16 vs fp32", dprob.median().item() <= 0.01, median_dprob=dprob.median().item(),
@@ -169,28 +172,42 @@ def infer(name, variant, args, device, peak, clock):
 
         middle = pad(wavs, batches[len(batches) // 2], device)
         for path in conv_paths(args, variant):
-            model.fast_frontend = path
+            use_conv_path(model, path)
             ready, compile_s = start_variant(variant, model, run, args, device, clock, f"infer {name} {variant}")
             if not ready:
                 continue
             run()
             sync(device)
             wall = timed_runs(run, args.repeats, device)
-            report("infer", model=name, precision="bf16", variant=variant, convs=CONV_PATHS[path],
+            report("infer", model=name, precision="bf16", variant=variant, convs=path,
                    batch=args.batch_size, mean_batch=len(lengths) / len(batches), clips=len(lengths),
                    audio_s=audio, wall_s=wall, x_realtime=audio / wall, mfu=flops / wall / peak,
                    peak_mem_gib=peak_gib(device), compile_s=compile_s)
-            profile(lambda: model(*middle), device, args, f"infer {name} {variant} {CONV_PATHS[path]}")
-        model.fast_frontend = None
+            profile(lambda: model(*middle), device, args, f"infer {name} {variant} {path}")
+        use_conv_path(model, "default")
 
 
-# SSLClassifier.fast_frontend values: None = adf's batched GEMM convolutions on a
-# GPU (the default), False = torchaudio's modules (cuDNN), the earlier default.
-CONV_PATHS = {None: "adf_gemm", False: "torchaudio"}
+def use_conv_path(model, path):
+    """"default": the model's own settings (kept as `_bench_default` the first
+    time); "adf_<impl>": adf.models.batched_convs with that implementation
+    in the CNN and the positional convolution;
+    "torchaudio": torchaudio's modules (cuDNN), the earlier default on GPUs."""
+    if not hasattr(model, "_bench_default"):
+        model._bench_default = (model.fast_frontend, model.cnn_impl, model.pos_conv_impl)
+    fast, cnn, pos = model._bench_default
+    if path == "torchaudio":
+        fast = False
+    elif path.startswith("adf_"):
+        cnn = pos = path[len("adf_"):]
+    model.fast_frontend, model.cnn_impl, model.pos_conv_impl = fast, cnn, pos
 
 
 def conv_paths(args, variant):
-    return [None, False] if args.compare_convs and variant == "eager" else [None]
+    from adf.models.batched_convs import IMPLEMENTATIONS
+
+    if args.compare_convs and variant == "eager":
+        return [f"adf_{impl}" for impl in IMPLEMENTATIONS] + ["torchaudio"]
+    return ["default"]
 
 
 def train(name, variant, args, device, peak, clock):
@@ -224,15 +241,15 @@ def train(name, variant, args, device, peak, clock):
         return loss
 
     for path in conv_paths(args, variant):
-        model.fast_frontend = path
-        what = f"train {name} {variant} {CONV_PATHS[path]}"
+        use_conv_path(model, path)
+        what = f"train {name} {variant} {path}"
         ready, compile_s = start_variant(variant, model, step, args, device, clock, what)
         if not ready:
             continue
-        check(f"{name} training loss finite ({variant}, {CONV_PATHS[path]})", torch.isfinite(step()).item())
+        check(f"{name} training loss finite ({variant}, {path})", torch.isfinite(step()).item())
         sync(device)
         wall = timed_runs(step, args.steps, device)
-        report("train", model=name, precision="bf16-autocast", variant=variant, convs=CONV_PATHS[path],
+        report("train", model=name, precision="bf16-autocast", variant=variant, convs=path,
                clips=len(lengths), audio_s=total / SR, step_s=wall, steps_per_s=1 / wall,
                x_realtime=total / SR / wall, mfu=flops / wall / peak, peak_mem_gib=peak_gib(device),
                compile_s=compile_s)

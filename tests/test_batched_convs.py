@@ -37,13 +37,17 @@ def model(request):
     return perturbed(build_classifier("tiny", **overrides).eval())
 
 
-def test_cnn_features_equal_torchaudio_on_the_whole_padded_batch(model):
+IMPLS = pytest.mark.parametrize("impl", batched_convs.IMPLEMENTATIONS)
+
+
+@IMPLS
+def test_cnn_features_equal_torchaudio_on_the_whole_padded_batch(model, impl):
     fe = model.backbone.feature_extractor
     wav, lengths = padded_batch(LENGTHS)
     with torch.no_grad():
         expected, expected_lengths = fe(wav, lengths)
-        got, got_lengths = batched_convs.cnn_features(fe, wav, lengths)
-        assert batched_convs.cnn_features(fe, wav, None)[1] is None
+        got, got_lengths = batched_convs.cnn_features(fe, wav, lengths, impl)
+        assert batched_convs.cnn_features(fe, wav, None, impl)[1] is None
     assert got.shape == expected.shape
     assert torch.equal(got_lengths, expected_lengths)
     # padded frames included: the same function of the same padded input
@@ -57,28 +61,32 @@ def test_cnn_support_and_short_input():
     assert batched_convs.supports_cnn(fe)
     with pytest.raises(ValueError, match="shorter than the kernel"):
         batched_convs.cnn_features(fe, torch.randn(2, 5))
+    with pytest.raises(ValueError, match="unknown convolution implementation"):
+        batched_convs.cnn_features(fe, torch.randn(2, 500), impl="fft")
 
 
+@IMPLS
 @pytest.mark.parametrize("dim,kernel,groups", [(48, 128, 16), (40, 9, 4), (32, 16, 1)])
-def test_positional_embedding_equals_torchaudio(dim, kernel, groups):
+def test_positional_embedding_equals_torchaudio(dim, kernel, groups, impl):
     torch.manual_seed(0)
     pos = perturbed(ConvolutionalPositionalEmbedding(dim, kernel, groups))
     x = torch.randn(3, 57, dim)
     with torch.no_grad():
         expected = pos(x)
-        got = batched_convs.positional_embedding(pos, x)
+        got = batched_convs.positional_embedding(pos, x, impl)
     assert got.shape == expected.shape == x.shape
     assert torch.allclose(got, expected, atol=1e-5)
 
 
-def test_gradients_equal_torchaudio(model):
+@IMPLS
+def test_gradients_equal_torchaudio(model, impl):
     """Training through the batched path (recomputed im2col rows included) gives
     torchaudio's gradients for every parameter."""
     wav, lengths = padded_batch(LENGTHS[:3], seed=1)
     grads = {}
     for path in (False, "batched"):
         m = copy.deepcopy(model).train()
-        m.fast_frontend = path
+        m.fast_frontend, m.cnn_impl, m.pos_conv_impl = path, impl, impl
         torch.manual_seed(3)  # the same dropout masks and layer-drop draws for both
         m(wav, lengths).sum().backward()
         grads[path] = {n: p.grad for n, p in m.named_parameters() if p.grad is not None}
@@ -90,16 +98,18 @@ def test_gradients_equal_torchaudio(model):
         assert torch.allclose(grads["batched"][name], g, rtol=1e-4, atol=1e-6 * scale), name
 
 
-def test_classifier_batched_path_equals_plain_path(model):
+@IMPLS
+def test_classifier_batched_path_equals_plain_path(model, impl):
     wav, lengths = padded_batch(LENGTHS)
     out = {}
+    model.cnn_impl = model.pos_conv_impl = impl
     for path in (False, "batched"):
         model.fast_frontend = path
         try:
             with torch.inference_mode():
                 out[path] = model(wav, lengths)
         finally:
-            model.fast_frontend = None
+            model.fast_frontend, model.cnn_impl, model.pos_conv_impl = None, "nhwc", "nhwc"
     assert torch.allclose(out["batched"], out[False], atol=1e-5)
 
 
@@ -139,12 +149,14 @@ def test_cached_positional_weight_follows_weight_changes():
     assert pos.conv.parametrizations.weight.original1.grad is not None
 
 
+@IMPLS
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_default_path_equals_torchaudio_modules():
+def test_cuda_default_path_equals_torchaudio_modules(impl):
     """On a GPU the batched GEMMs are the default; they match cuDNN's modules
     (TF32 off for the comparison) in eval and training, and in bf16."""
     torch.manual_seed(0)
     model = perturbed(build_classifier("tiny", extractor_conv_layer_config=CNN_STANDARD)).cuda()
+    model.cnn_impl = model.pos_conv_impl = impl
     wav, lengths = (t.cuda() for t in padded_batch(LENGTHS))
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         out, grads = {}, {}
@@ -166,3 +178,22 @@ def test_cuda_default_path_equals_torchaudio_modules():
             with torch.inference_mode():
                 out[path] = model(wav, lengths)
         assert torch.allclose(out[None], out[False], atol=0.05 * out[False].abs().max().item())
+
+
+@IMPLS
+def test_positional_embedding_gradients(impl):
+    """Input, weight (through weight norm) and bias gradients equal autograd's
+    through torchaudio's module (im2col has its own backward)."""
+    torch.manual_seed(0)
+    pos = perturbed(ConvolutionalPositionalEmbedding(40, 16, 4))
+    x = torch.randn(2, 33, 40, requires_grad=True)
+    upstream = torch.randn(2, 33, 40)
+    grads = []
+    for fn in (pos, lambda t: batched_convs.positional_embedding(pos, t, impl)):
+        pos.zero_grad()
+        x.grad = None
+        (fn(x) * upstream).sum().backward()
+        grads.append([x.grad.clone()] + [p.grad.clone() for p in pos.parameters()])
+    assert len(grads[1]) == 4  # input, bias, weight norm's g and v
+    for ref, got in zip(*grads):
+        assert torch.allclose(got, ref, atol=1e-5 * ref.abs().max().item())

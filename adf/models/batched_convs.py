@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 
 def _compute_dtype(x):
@@ -36,6 +35,9 @@ def _compute_dtype(x):
     if torch.is_autocast_enabled(x.device.type) and x.is_floating_point():
         return torch.get_autocast_dtype(x.device.type)
     return x.dtype
+
+
+IMPLEMENTATIONS = ("nhwc", "im2col")
 
 
 def _unfolded_linear(x, weight, bias, stride, frames):
@@ -47,6 +49,16 @@ def _unfolded_linear(x, weight, bias, stride, frames):
     return F.linear(cols.reshape(x.shape[0], frames, c_in * k), weight.reshape(c_out, c_in * k), bias)
 
 
+def _nhwc_conv(x, weight, bias, stride, frames, padding=0, groups=1):
+    """The same convolution (zero `padding` both sides, `groups`) through cuDNN's
+    channels-last kernels: a time-major [B, T, C] tensor already is NHWC with
+    H = 1, so nothing is transposed or unfolded, in either direction."""
+    x4 = x.unsqueeze(1).permute(0, 3, 1, 2)  # [B, C, 1, T] with channels-last strides: a view
+    w4 = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    y = F.conv2d(x4, w4, bias, stride=(1, stride), padding=(0, padding), groups=groups)
+    return y.permute(0, 2, 3, 1)[:, 0, :frames]  # [B, frames, C_out]: a view of channels-last output
+
+
 def supports_cnn(feature_extractor):
     """Whether `cnn_features` applies: every norm of the CNN is over channels
     (extractor_mode "layer_norm"); wav2vec 2.0 Base's group norm over time is not."""
@@ -56,17 +68,22 @@ def supports_cnn(feature_extractor):
                for layer in feature_extractor.conv_layers)
 
 
-def cnn_features(feature_extractor, wav, lengths=None):
+def cnn_features(feature_extractor, wav, lengths=None, impl="nhwc"):
     """torchaudio's `feature_extractor(wav, lengths)` for a layer-norm CNN, time-major:
-    wav [B, T] -> (features [B, F, C], frame counts [B] or None)."""
+    wav [B, T] -> (features [B, F, C], frame counts [B] or None). `impl`: how
+    layers after the first convolve ("nhwc" or "im2col"); the first (one input
+    channel, the waveform needs no gradient) is always an unfolded GEMM."""
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown convolution implementation {impl!r}; choose one of {IMPLEMENTATIONS}")
     x = wav[:, :, None]  # [B, T, 1]: the waveform is a one-channel time-major signal
-    for layer in feature_extractor.conv_layers:
+    for i, layer in enumerate(feature_extractor.conv_layers):
         conv = layer.conv
         (k,), (s,) = conv.kernel_size, conv.stride
         frames = (x.shape[1] - k) // s + 1
         if frames < 1:
             raise ValueError(f"input of {x.shape[1]} steps is shorter than the kernel ({k}) of a CNN layer")
-        x = _unfolded_linear(x.to(_compute_dtype(x)), conv.weight, conv.bias, s, frames)
+        conv_fn = _nhwc_conv if impl == "nhwc" and i > 0 else _unfolded_linear
+        x = conv_fn(x.to(_compute_dtype(x)), conv.weight, conv.bias, s, frames)
         norm = layer.layer_norm
         if norm is not None:  # over channels: the contiguous last dimension here
             x = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
@@ -100,23 +117,61 @@ def _positional_weight(conv):
     return cached[1]
 
 
-def positional_embedding(pos_conv_embed, x):
+def positional_embedding(pos_conv_embed, x, impl="nhwc"):
     """torchaudio's `ConvolutionalPositionalEmbedding` (grouped convolution with
-    'same' padding, last frame dropped for an even kernel, GELU) of x [B, T, D],
-    one GEMM per group. Training recomputes each group's unfolded rows in the
-    backward pass instead of storing them (k times the input)."""
+    'same' padding, last frame dropped for an even kernel, GELU) of x [B, T, D].
+    impl "nhwc": one channels-last cuDNN convolution; "im2col": one GEMM per
+    group over unfolded rows (k times the input), see `_Im2colConv`."""
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown convolution implementation {impl!r}; choose one of {IMPLEMENTATIONS}")
     conv = pos_conv_embed.conv
     weight = _positional_weight(conv)
     (k,), (pad,), groups = conv.kernel_size, conv.padding, conv.groups
     batch, steps, dim = x.shape
     width = dim // groups
     frames = steps + 2 * pad - k + 1 - pos_conv_embed.num_remove
-    padded = F.pad(x.to(_compute_dtype(x)), (0, 0, pad, pad))
-    recompute = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    x = x.to(_compute_dtype(x))
+    if impl == "nhwc":
+        return F.gelu(_nhwc_conv(x, weight, conv.bias, 1, frames, padding=pad, groups=groups))
+    padded = F.pad(x, (0, 0, pad, pad))
+    weight = weight.to(x.dtype)
+    bias = None if conv.bias is None else conv.bias.to(x.dtype)
     parts = []
     for g in range(groups):
         part = slice(g * width, (g + 1) * width)
-        args = (padded[:, :, part], weight[part], None if conv.bias is None else conv.bias[part], 1, frames)
-        parts.append(checkpoint(_unfolded_linear, *args, use_reentrant=False) if recompute
-                     else _unfolded_linear(*args))
+        parts.append(_Im2colConv.apply(padded[:, :, part], weight[part], None if bias is None else bias[part],
+                                       frames))
     return F.gelu(torch.cat(parts, dim=-1))
+
+
+class _Im2colConv(torch.autograd.Function):
+    """Stride-1 convolution as an unfolded GEMM, x [B, T, C_in] -> [B, frames, C_out],
+    with its own backward: autograd's would keep the unfolded rows (k times the
+    input) and fold their gradient back with `unfold_backward`, which took a
+    fifth of an mms_300m training step on an H200. Here both gradients are GEMMs
+    again: the weight's over recomputed rows, the input's as the convolution of
+    the output gradient with the flipped, transposed kernel."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, frames):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _unfolded_linear(x, weight, bias, 1, frames)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        c_out, c_in, k = weight.shape
+        steps, frames = x.shape[1], grad.shape[1]
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            # x[t] feeds outputs t - k + 1 .. t: pad the output gradient so that
+            # every input step sees k of them (zeros outside), then convolve.
+            padded = F.pad(grad, (0, 0, k - 1, steps - frames))
+            grad_x = _unfolded_linear(padded, weight.flip(-1).transpose(0, 1), None, 1, steps)
+        if ctx.needs_input_grad[1]:
+            rows = x.unfold(1, k, 1)[:, :frames].reshape(-1, c_in * k)
+            grad_w = (grad.reshape(-1, c_out).t() @ rows).reshape(c_out, c_in, k)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum(dim=(0, 1))
+        return grad_x, grad_w, grad_b, None

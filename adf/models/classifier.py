@@ -89,6 +89,9 @@ class SSLClassifier(nn.Module):
         # "batched" = adf.models.batched_convs on any device (tests, benchmarks),
         # False = torchaudio's modules everywhere (the reference adf's are tested against).
         self.fast_frontend = None
+        # How adf.models.batched_convs convolves in the CNN and the positional
+        # convolution ("nhwc" or "im2col"; bench/gpu.py --compare-convs measures both).
+        self.cnn_impl = self.pos_conv_impl = "nhwc"
         self.batched_cnn = batched_convs.supports_cnn(self.backbone.feature_extractor)
         if freeze_cnn:
             for p in self.backbone.feature_extractor.parameters():
@@ -187,7 +190,7 @@ class SSLClassifier(nn.Module):
         else:
             if batched and self.batched_cnn:
                 x, frame_lengths = batched_convs.cnn_features(self.backbone.feature_extractor,
-                                                              wav.to(self.backbone_dtype), lengths)
+                                                              wav.to(self.backbone_dtype), lengths, self.cnn_impl)
             else:
                 x, frame_lengths = self._cnn(wav.to(self.backbone_dtype), lengths)
             mask_lengths = frame_lengths
@@ -213,7 +216,7 @@ class SSLClassifier(nn.Module):
             mask = (-10000.0 * padded[:, None, None, :].to(features.dtype)).expand(batch, 1, frames, frames)
         transformer = encoder.transformer
         pos = transformer.pos_conv_embed
-        x = x + (batched_convs.positional_embedding(pos, x) if batched else pos(x))
+        x = x + (batched_convs.positional_embedding(pos, x, self.pos_conv_impl) if batched else pos(x))
         if transformer.layer_norm_first:
             x = transformer.layer_norm(x)
         x = transformer.dropout(x)
