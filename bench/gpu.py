@@ -10,8 +10,8 @@ xlsr_1b: audio seconds and steps per second, MFU (3x forward FLOPs), peak memory
 and an AdamW step alone, torch's default (foreach) against the fused one.
 Each is measured eager and with `compile_layers` (torch.compile of each
 transformer layer; compilation time reported apart); `--compare-convs` also
-times the eager ones with each implementation of adf.models.batched_convs
-(the default on GPUs) and with torchaudio's convolution modules. One batch / step of
+times the eager ones with adf.models.batched_convs all channels-last ("nhwc")
+and with torchaudio's convolution modules, beside the defaults. One batch / step of
 each variant is profiled (`BENCH profile`: device busy share and time by kind
 of kernel, see bench/profiling.py; full tables in $OUT/profile_*.txt).
 `--dry` runs the same code on the CPU with the tiny model in seconds.
@@ -203,10 +203,9 @@ def use_conv_path(model, path):
 
 
 def conv_paths(args, variant):
-    from adf.models.batched_convs import IMPLEMENTATIONS
-
     if args.compare_convs and variant == "eager":
-        return [f"adf_{impl}" for impl in IMPLEMENTATIONS] + ["torchaudio"]
+        # the model's defaults (CNN nhwc, positional im2col), all-nhwc, and torchaudio's modules
+        return ["default", "adf_nhwc", "torchaudio"]
     return ["default"]
 
 

@@ -126,8 +126,9 @@ def test_autocast_matches_torchaudio_under_autocast():
     with torch.inference_mode():
         ref = model(wav, lengths)
     scale = ref.abs().max().item()
-    assert torch.allclose(out["batched"], out[False], atol=0.03 * scale)
-    assert torch.allclose(out["batched"], ref, atol=0.05 * scale)
+    # both within bf16 rounding of the fp32 result (two bf16 results can differ by twice that)
+    for path, got in out.items():
+        assert got.dtype == torch.float32 and torch.allclose(got, ref, atol=0.05 * scale), path
 
 
 def test_cached_positional_weight_follows_weight_changes():

@@ -40,13 +40,24 @@ def _compute_dtype(x):
 IMPLEMENTATIONS = ("nhwc", "im2col")
 
 
+def _rows(x, k, stride, frames):
+    """The unfolded windows of x [B, T, C]: [B, frames, k * C], window step j's C
+    samples contiguous (copied from contiguous runs of C, so the copy reads
+    memory in order; C innermost would read it with a stride of C)."""
+    windows = x.unfold(1, k, stride)[:, :frames].transpose(2, 3)  # [B, frames, k, C], a view
+    return windows.reshape(x.shape[0], frames, k * x.shape[2])
+
+
+def _tap_major(weight):
+    """weight [C_out, C_in, k] as the [C_out, k * C_in] matrix that multiplies `_rows`."""
+    return weight.permute(0, 2, 1).reshape(weight.shape[0], -1)
+
+
 def _unfolded_linear(x, weight, bias, stride, frames):
     """Convolution of x [B, T, C_in] (time-major) with weight [C_out, C_in, k] at
-    `stride`, first `frames` outputs -> [B, frames, C_out], as one GEMM over rows
-    that hold each window's C_in x k samples (the weight's own layout)."""
-    c_out, c_in, k = weight.shape
-    cols = x.unfold(1, k, stride)[:, :frames]  # [B, frames, C_in, k], a view
-    return F.linear(cols.reshape(x.shape[0], frames, c_in * k), weight.reshape(c_out, c_in * k), bias)
+    `stride`, first `frames` outputs -> [B, frames, C_out], as one GEMM over the
+    unfolded windows."""
+    return F.linear(_rows(x, weight.shape[2], stride, frames), _tap_major(weight), bias)
 
 
 def _nhwc_conv(x, weight, bias, stride, frames, padding=0, groups=1):
@@ -55,8 +66,18 @@ def _nhwc_conv(x, weight, bias, stride, frames, padding=0, groups=1):
     H = 1, so nothing is transposed or unfolded, in either direction."""
     x4 = x.unsqueeze(1).permute(0, 3, 1, 2)  # [B, C, 1, T] with channels-last strides: a view
     w4 = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-    y = F.conv2d(x4, w4, bias, stride=(1, stride), padding=(0, padding), groups=groups)
-    return y.permute(0, 2, 3, 1)[:, 0, :frames]  # [B, frames, C_out]: a view of channels-last output
+    # fp32 stays fp32 (no TF32 unless matmuls may use it too), as in the GEMM paths
+    exact = x.dtype == torch.float32 and x.is_cuda and torch.get_float32_matmul_precision() == "highest"
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = tf32 and not exact
+    try:
+        y = F.conv2d(x4, w4, None, stride=(1, stride), padding=(0, padding), groups=groups)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    y = y.permute(0, 2, 3, 1)[:, 0, :frames]  # [B, frames, C_out]: a view of channels-last output
+    # The bias is added here, time-major and contiguous, rather than by the
+    # convolution: cuDNN's separate bias kernel walked the output with strides.
+    return y if bias is None else y + bias
 
 
 def supports_cnn(feature_extractor):
@@ -170,8 +191,8 @@ class _Im2colConv(torch.autograd.Function):
             padded = F.pad(grad, (0, 0, k - 1, steps - frames))
             grad_x = _unfolded_linear(padded, weight.flip(-1).transpose(0, 1), None, 1, steps)
         if ctx.needs_input_grad[1]:
-            rows = x.unfold(1, k, 1)[:, :frames].reshape(-1, c_in * k)
-            grad_w = (grad.reshape(-1, c_out).t() @ rows).reshape(c_out, c_in, k)
+            rows = _rows(x, k, 1, frames).reshape(-1, k * c_in)
+            grad_w = (grad.reshape(-1, c_out).t() @ rows).reshape(c_out, k, c_in).permute(0, 2, 1).contiguous()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum(dim=(0, 1))
         return grad_x, grad_w, grad_b, None

@@ -90,8 +90,12 @@ class SSLClassifier(nn.Module):
         # False = torchaudio's modules everywhere (the reference adf's are tested against).
         self.fast_frontend = None
         # How adf.models.batched_convs convolves in the CNN and the positional
-        # convolution ("nhwc" or "im2col"; bench/gpu.py --compare-convs measures both).
-        self.cnn_impl = self.pos_conv_impl = "nhwc"
+        # convolution ("nhwc" or "im2col"; bench/gpu.py --compare-convs measures
+        # them): cuDNN's channels-last kernels served the CNN best on an H200, but
+        # for the positional convolution with 80 channels a group (xlsr_1b) cuDNN
+        # picks slow non-tensor-core kernels.
+        self.cnn_impl = "nhwc"
+        self.pos_conv_impl = "im2col"
         self.batched_cnn = batched_convs.supports_cnn(self.backbone.feature_extractor)
         if freeze_cnn:
             for p in self.backbone.feature_extractor.parameters():
