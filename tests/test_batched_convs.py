@@ -54,6 +54,14 @@ def test_cnn_features_equal_torchaudio_on_the_whole_padded_batch(model, impl):
     assert torch.allclose(got, expected, atol=1e-5)
 
 
+def test_auto_picks_nhwc_for_groups_of_64_channels():
+    def pick(dim, groups):
+        return batched_convs.positional_impl(ConvolutionalPositionalEmbedding(dim, 128, groups))
+
+    assert pick(1024, 16) == "nhwc"  # w2v_large, mms_300m
+    assert pick(1280, 16) == pick(768, 16) == pick(1920, 16) == "im2col"  # 1B models, w2v_small, xlsr_2b
+
+
 def test_cnn_support_and_short_input():
     assert not batched_convs.supports_cnn(build_classifier("tiny", extractor_mode="group_norm")
                                           .backbone.feature_extractor)
@@ -65,8 +73,8 @@ def test_cnn_support_and_short_input():
         batched_convs.cnn_features(fe, torch.randn(2, 500), impl="fft")
 
 
-@IMPLS
-@pytest.mark.parametrize("dim,kernel,groups", [(48, 128, 16), (40, 9, 4), (32, 16, 1)])
+@pytest.mark.parametrize("impl", batched_convs.IMPLEMENTATIONS + ("auto",))
+@pytest.mark.parametrize("dim,kernel,groups", [(48, 128, 16), (40, 9, 4), (32, 16, 1), (128, 16, 2)])
 def test_positional_embedding_equals_torchaudio(dim, kernel, groups, impl):
     torch.manual_seed(0)
     pos = perturbed(ConvolutionalPositionalEmbedding(dim, kernel, groups))
@@ -109,7 +117,7 @@ def test_classifier_batched_path_equals_plain_path(model, impl):
             with torch.inference_mode():
                 out[path] = model(wav, lengths)
         finally:
-            model.fast_frontend, model.cnn_impl, model.pos_conv_impl = None, "nhwc", "nhwc"
+            model.fast_frontend, model.cnn_impl, model.pos_conv_impl = None, "nhwc", "auto"
     assert torch.allclose(out["batched"], out[False], atol=1e-5)
 
 

@@ -138,13 +138,26 @@ def _positional_weight(conv):
     return cached[1]
 
 
-def positional_embedding(pos_conv_embed, x, impl="nhwc"):
+def positional_impl(pos_conv_embed):
+    """The implementation "auto" picks for a positional convolution: cuDNN's
+    channels-last kernels when each group has a multiple of 64 channels (mms_300m's
+    64: tensor-core kernels, faster than im2col on an H200 in inference and
+    training), else im2col (xlsr_1b's 80: cuDNN fell back to kernels without
+    tensor cores, and im2col was faster in inference, about even in training)."""
+    conv = pos_conv_embed.conv
+    return "nhwc" if (conv.in_channels // conv.groups) % 64 == 0 else "im2col"
+
+
+def positional_embedding(pos_conv_embed, x, impl="auto"):
     """torchaudio's `ConvolutionalPositionalEmbedding` (grouped convolution with
     'same' padding, last frame dropped for an even kernel, GELU) of x [B, T, D].
     impl "nhwc": one channels-last cuDNN convolution; "im2col": one GEMM per
-    group over unfolded rows (k times the input), see `_Im2colConv`."""
+    group over unfolded rows (k times the input), see `_Im2colConv`; "auto":
+    `positional_impl`."""
+    if impl == "auto":
+        impl = positional_impl(pos_conv_embed)
     if impl not in IMPLEMENTATIONS:
-        raise ValueError(f"unknown convolution implementation {impl!r}; choose one of {IMPLEMENTATIONS}")
+        raise ValueError(f"unknown convolution implementation {impl!r}; choose one of {IMPLEMENTATIONS} or 'auto'")
     conv = pos_conv_embed.conv
     weight = _positional_weight(conv)
     (k,), (pad,), groups = conv.kernel_size, conv.padding, conv.groups

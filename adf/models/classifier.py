@@ -89,13 +89,11 @@ class SSLClassifier(nn.Module):
         # "batched" = adf.models.batched_convs on any device (tests, benchmarks),
         # False = torchaudio's modules everywhere (the reference adf's are tested against).
         self.fast_frontend = None
-        # How adf.models.batched_convs convolves in the CNN and the positional
-        # convolution ("nhwc" or "im2col"; bench/gpu.py --compare-convs measures
-        # them): cuDNN's channels-last kernels served the CNN best on an H200, but
-        # for the positional convolution with 80 channels a group (xlsr_1b) cuDNN
-        # picks slow non-tensor-core kernels.
+        # How adf.models.batched_convs convolves ("nhwc", "im2col"; for the
+        # positional convolution "auto" picks by group width). Chosen by
+        # bench/gpu.py --compare-convs on an H200 (bench/README.md, GPU).
         self.cnn_impl = "nhwc"
-        self.pos_conv_impl = "im2col"
+        self.pos_conv_impl = "auto"
         self.batched_cnn = batched_convs.supports_cnn(self.backbone.feature_extractor)
         if freeze_cnn:
             for p in self.backbone.feature_extractor.parameters():
