@@ -1,17 +1,17 @@
 """Single-GPU measurements (run through bench/gpu.sh, which bounds the time).
 
 Inference: mms_300m and xlsr_1b, bf16 weights (set_precision), batches of up
-to --batch-size clips of 2-12 s (length-sorted, <= 5 % padding), throughput in
+to --batch-size (64) clips of 2-12 s (length-sorted, <= 5 % padding), throughput in
 audio seconds per second, model-FLOP utilisation against the card's measured
 bf16 GEMM peak, peak memory. Checks: bf16 logits close to fp32 on one batch,
 batching does not change scores. Training: a step (bf16 autocast over fp32
-weights, fused AdamW, ~100 s of audio per batch as the recipes) for mms_300m and
+weights, fused AdamW, --train-seconds of audio per batch) for mms_300m and
 xlsr_1b: audio seconds and steps per second, MFU (3x forward FLOPs), peak memory;
 and an AdamW step alone, torch's default (foreach) against the fused one.
 Each is measured eager and with `compile_layers` (torch.compile of each
-transformer layer; compilation time reported apart); `--compare-convs` also
-times the eager ones with adf.models.batched_convs all channels-last ("nhwc")
-and with torchaudio's convolution modules, beside the defaults. One batch / step of
+transformer layer; compilation time reported apart); the eager ones are also
+timed with adf.models.batched_convs all channels-last ("nhwc") and with
+torchaudio's convolution modules (the earlier default), beside the defaults. One batch / step of
 each variant is profiled (`BENCH profile`: device busy share and time by kind
 of kernel, see bench/profiling.py; full tables in $OUT/profile_*.txt).
 `--dry` runs the same code on the CPU with the tiny model in seconds.
@@ -260,14 +260,16 @@ def main(argv=None):
     parser.add_argument("--dry", action="store_true", help="CPU, tiny model, seconds: checks the script itself")
     parser.add_argument("--models", nargs="*", default=None, help="inference models (none: skip inference)")
     parser.add_argument("--train-models", nargs="*", default=None, help="training models (none: skip training)")
-    parser.add_argument("--clips", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--clips", type=int, default=None, help="inference clips (default 512; --dry 8)")
+    parser.add_argument("--batch-size", type=int, default=64, help="inference clips per batch, at most")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--train-seconds", type=float, default=100.0)
+    parser.add_argument("--train-seconds", type=float, default=None,
+                        help="audio per training batch (default: 400 s on a GPU of >= 120 GiB, where xlsr_1b "
+                             "needs 82 GiB; else 200 s; the recipes' hparams use 100 s)")
     parser.add_argument("--budget", type=float, default=420.0, help="seconds; later measurements are skipped")
-    parser.add_argument("--compare-convs", action="store_true",
-                        help="also time the eager variants with torchaudio's convolution modules (cuDNN)")
+    parser.add_argument("--no-compare-convs", dest="compare_convs", action="store_false",
+                        help="skip the eager variants with all-nhwc convolutions and with torchaudio's modules")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="skip the compile_layers (torch.compile) variants")
     parser.add_argument("--compile-mode", default=None, help="torch.compile mode for the compiled variants")
@@ -281,7 +283,7 @@ def main(argv=None):
         args.models = ["tiny"] if args.models is None else args.models
         args.train_models = ["tiny"] if args.train_models is None else args.train_models
         args.clips = args.clips or 8
-        args.repeats, args.steps, args.train_seconds = 1, 1, min(args.train_seconds, 30.0)
+        args.repeats, args.steps, args.train_seconds = 1, 1, min(args.train_seconds or 30.0, 30.0)
         args.compile_reserve = 0.0
     else:
         if not torch.cuda.is_available():
@@ -290,7 +292,10 @@ def main(argv=None):
         device = torch.device("cuda")
         args.models = ["mms_300m", "xlsr_1b"] if args.models is None else args.models
         args.train_models = ["mms_300m", "xlsr_1b"] if args.train_models is None else args.train_models
-        args.clips = args.clips or 256  # dense enough in length for full batches at <= 5 % padding
+        args.clips = args.clips or 512  # dense enough in length for full batches at <= 5 % padding
+        if args.train_seconds is None:
+            big = torch.cuda.get_device_properties(0).total_memory >= 120 * 2**30
+            args.train_seconds = 400.0 if big else 200.0
     clock = Clock(args.budget)
     report("machine", **machine())
     peak = gemm_peak(torch.bfloat16, device, n=256 if args.dry else 8192, seconds=0.5 if args.dry else 3.0)
