@@ -1,4 +1,4 @@
-"""The backbone's convolutions as GEMMs on time-major batches, for GPUs.
+"""The backbone's convolutions on time-major batches, for GPUs.
 
 A profile of bf16 inference and training on an H200 (bench/README.md, GPU)
 found the convolutions of torchaudio's modules, not the transformer, setting
@@ -9,20 +9,24 @@ the pace:
   (512 channels at up to 3,200 frames per second) to [B, T, C] and back:
   strided copies took a quarter of a forward pass and more of a training step.
 - The positional convolution (kernel 128, 16 groups) is a grouped convolution
-  for which cuDNN picks slow kernels: with 80 channels a group (xlsr_1b) it
-  took most of the forward pass.
+  for which cuDNN picks kernels without tensor cores when a group has 80
+  channels (xlsr_1b): most of the forward pass.
 
-Here the same modules' weights are applied time-major ([B, T, C]) as matrix
-products: each convolution unfolds its input windows into rows (im2col, a
-copy of k times the input for stride 1, 1.5 times for the CNN's kernel 3 /
-stride 2) and multiplies them by the kernel as one [C_in * k, C_out] matrix,
-with fp32 accumulation inside cuBLAS as in cuDNN. Layer norms then run over
-the contiguous last dimension. The results equal torchaudio's modules up to
-rounding on the whole padded batch (padded frames included), under autocast
-and with gradients, so training and inference can both use them.
+Here the same modules' weights are applied time-major ([B, T, C]), where layer
+norms run over the contiguous last dimension, in one of two ways:
 
-On the CPU adf keeps its own inference path (adf.models.frontend), and
-training there keeps torchaudio's modules.
+- "nhwc": cuDNN's channels-last convolution; a time-major tensor already is
+  NHWC with H = 1, so nothing is transposed in either direction.
+- "im2col": the input windows unfolded into rows (a copy of k times the input
+  for stride 1) times the kernel as one [k * C_in, C_out] matrix, with fp32
+  accumulation inside cuBLAS as in cuDNN.
+
+The results equal torchaudio's modules up to rounding on the whole padded
+batch (padded frames included), under autocast and with gradients, so
+training and inference can both use them. SSLClassifier uses them off the
+CPU (which keeps adf.models.frontend for inference and torchaudio's modules
+for training); which one serves which convolution was measured, see
+`cnn_features` and `positional_impl`.
 """
 from __future__ import annotations
 

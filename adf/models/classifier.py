@@ -8,11 +8,11 @@ each utterance alone.
 Inference (eval mode) on the CPU runs the CNN through `adf.models.frontend`
 (the same weights as time-major GEMMs, several times faster); on GPUs,
 training and inference run the CNN (layer-norm CNNs) and the positional
-convolution through `adf.models.batched_convs` (time-major GEMMs on the
-padded batch, instead of cuDNN's transposes and slow grouped kernels). The
-backbone can be kept in bf16 (`set_precision("bf16")`: weights cast once, no autocast, no
-fp32 copy; on the CPU layer norms keep fp32 parameters); pooling and the head
-always run in fp32.
+convolution through `adf.models.batched_convs` (time-major on the padded
+batch, without torchaudio's transposes and cuDNN's slow grouped kernels). The
+backbone can be kept in bf16 (`set_precision("bf16")`: weights cast once, no
+autocast, no fp32 copy; on the CPU layer norms keep fp32 parameters); pooling
+and the head always run in fp32.
 """
 from __future__ import annotations
 
