@@ -89,25 +89,28 @@ def test_profile_categories(kernel, kind):
 
 def test_gpu_bench_dry_run(tmp_path):
     """bench/gpu.sh --dry: the GPU script's code path on the CPU with the tiny model,
-    eager and compiled, with a profile of each variant."""
+    eager (with each convolution path) and compiled, with a profile of each variant."""
     env = {"OUT": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHON": sys.executable}
     run = subprocess.run(["bash", "bench/gpu.sh", "--dry"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     lines = [json.loads(line) for line in (tmp_path / "bench.jsonl").read_text().splitlines()]
-    assert all(r["ok"] for r in lines if r["kind"] == "check")
+    checks = [r for r in lines if r["kind"] == "check"]
+    assert all(r["ok"] for r in checks) and any("convs vs torchaudio" in r["what"] for r in checks)
     for kind in ("infer", "train"):
-        rows = {r["variant"]: r for r in lines if r["kind"] == kind}
-        assert set(rows) == {"eager", "compiled"} and rows["compiled"]["compile_s"] > 0
+        rows = {(r["variant"], r["convs"]): r for r in lines if r["kind"] == kind}
+        assert set(rows) == {("eager", "default"), ("eager", "adf_nhwc"), ("eager", "torchaudio"),
+                             ("compiled", "default")}
+        assert rows["compiled", "default"]["compile_s"] > 0
         assert all(r["x_realtime"] > 0 and 0 < r["mfu"] < 1 for r in rows.values())
     (optimizer,) = [r for r in lines if r["kind"] == "optimizer"]  # eager only
     assert optimizer["default_s"] > 0 and optimizer["fused_s"] > 0
     profiles = [r for r in lines if r["kind"] == "profile"]
-    assert len(profiles) == 4
+    assert len(profiles) == 8
     for p in profiles:
         shares = sum(v for k, v in p.items() if k.startswith("share_"))
         assert shares == pytest.approx(1.0, abs=0.01) and 0 < p["busy_share"] < 1.5 and p["share_gemm"] > 0
-    assert len(list(tmp_path.glob("profile_*.txt"))) == 4
+    assert len(list(tmp_path.glob("profile_*.txt"))) == 8
 
 
 def test_overhead_bench_smoke(tmp_path):
