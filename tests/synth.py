@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pandas as pd
 import soundfile as sf
+import torch
 
 from adf.data.manifest import COLUMNS
 
@@ -47,3 +48,12 @@ def toy_corpus(root, n_per_split=(24, 8, 8), seed=0):
         os.makedirs(os.path.join(root, "data"), exist_ok=True)
         frames[split].to_csv(os.path.join(root, "data", f"{split}.csv"), index=False)
     return frames
+
+
+def padded_batch(lengths, seed=0):
+    """A zero-padded batch of white-noise waveforms [B, max(lengths)] and their lengths."""
+    g = torch.Generator().manual_seed(seed)
+    wav = torch.zeros(len(lengths), max(lengths))
+    for i, n in enumerate(lengths):
+        wav[i, :n] = torch.randn(n, generator=g)
+    return wav, torch.tensor(lengths)

@@ -9,16 +9,9 @@ from torchaudio.models.wav2vec2.components import ConvolutionalPositionalEmbeddi
 from adf.models import batched_convs
 from adf.models.backbones import CNN_STANDARD
 from adf.models.classifier import build_classifier
+from tests.synth import padded_batch
 
 LENGTHS = [16000, 11111, 4000, 400]
-
-
-def padded_batch(lengths, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    wav = torch.zeros(len(lengths), max(lengths))
-    for i, n in enumerate(lengths):
-        wav[i, :n] = torch.randn(n, generator=g)
-    return wav, torch.tensor(lengths)
 
 
 def perturbed(model):

@@ -4,17 +4,10 @@ import torch
 import torch.nn.functional as F
 
 from adf.models.classifier import build_classifier
+from tests.synth import padded_batch
 from adf.models.frontend import batch_features, conv_time_major, utterance_features
 
 LENGTHS = [16000, 11111, 4000, 400]  # down to the receptive field (one frame)
-
-
-def padded_batch(lengths, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    wav = torch.zeros(len(lengths), max(lengths))
-    for i, n in enumerate(lengths):
-        wav[i, :n] = torch.randn(n, generator=g)
-    return wav, torch.tensor(lengths)
 
 
 @pytest.fixture(scope="module", params=["layer_norm", "group_norm"])
