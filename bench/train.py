@@ -68,7 +68,7 @@ def padding_fraction(sampler, dataset):
     return 1 - useful / padded, len(sampler)
 
 
-def bench_model(name, manifest, args, compiled=False):
+def bench_model(name, manifest, args, compiled=False, convs="default"):
     import torch.nn.functional as F
     from speechbrain.dataio.sampler import DynamicBatchSampler
 
@@ -85,7 +85,9 @@ def bench_model(name, manifest, args, compiled=False):
                                          num_workers=args.workers)
     torch.manual_seed(args.seed)
     model = build_classifier(name, compile_layers=compiled).train()
-    if not compiled:
+    if convs == "torchaudio":
+        model.fast_frontend = False  # torchaudio's convolution modules, the earlier CPU training path
+    if not compiled and convs == "default":
         bench_optimizer_step(name, model)
     optimizer = adamw(model.parameters())
 
@@ -110,7 +112,7 @@ def bench_model(name, manifest, args, compiled=False):
         if steps == args.steps:
             break
     wall = time.perf_counter() - start
-    report("train", model=name, compiled=compiled, batch_seconds=seconds, steps=steps, audio_s=samples / 16000, wall_s=wall,
+    report("train", model=name, compiled=compiled, convs=convs, batch_seconds=seconds, steps=steps, audio_s=samples / 16000, wall_s=wall,
            x_realtime=samples / 16000 / wall, steps_per_s=steps / wall, padding=padding,
            batches_per_epoch=n_batches, workers=args.workers)
 
@@ -125,6 +127,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
     parser.add_argument("--compile", action="store_true",
                         help="also time each model with compile_layers (torch.compile), side by side")
+    parser.add_argument("--compare-convs", action="store_true",
+                        help="also time each model with torchaudio's convolution modules, side by side")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     report("machine", **machine())
@@ -133,6 +137,8 @@ def main(argv=None):
         for name in args.models:
             for compiled in (False, True) if args.compile else (False,):
                 bench_model(name, manifest, args, compiled)
+            if args.compare_convs:
+                bench_model(name, manifest, args, convs="torchaudio")
     return 0
 
 

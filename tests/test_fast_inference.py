@@ -122,7 +122,7 @@ def test_bad_precision_and_too_short_input():
             model(torch.randn(1, 5))
 
 
-def test_training_mode_uses_torchaudio_modules_with_gradients():
+def test_training_mode_gives_gradients_to_the_first_conv():
     torch.manual_seed(0)
     model = build_classifier("tiny").train()
     wav, lengths = padded_batch(LENGTHS[:2])

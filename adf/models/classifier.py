@@ -9,7 +9,8 @@ Inference (eval mode) on the CPU runs the CNN through `adf.models.frontend`
 (the same weights as time-major GEMMs, several times faster); on GPUs,
 training and inference run the CNN (layer-norm CNNs) and the positional
 convolution through `adf.models.batched_convs` (time-major on the padded
-batch, without torchaudio's transposes and cuDNN's slow grouped kernels). The
+batch, without torchaudio's transposes and cuDNN's slow grouped kernels), and
+CPU training runs a layer-norm CNN through it too. The
 backbone can be kept in bf16 (`set_precision("bf16")`: weights cast once, no
 autocast, no fp32 copy; on the CPU layer norms keep fp32 parameters); pooling
 and the head always run in fp32.
@@ -85,9 +86,11 @@ class SSLClassifier(nn.Module):
         # change its statistics: such CNNs run on each unpadded utterance.
         self.per_utterance_cnn = self.config["extractor_mode"] == "group_norm"
         # Which code runs the convolutions: None = adf's where they apply (CPU
-        # inference: adf.models.frontend; other devices: adf.models.batched_convs),
-        # "batched" = adf.models.batched_convs on any device (tests, benchmarks),
-        # False = torchaudio's modules everywhere (the reference adf's are tested against).
+        # inference: adf.models.frontend; CPU training: adf.models.batched_convs
+        # for a layer-norm CNN; other devices: adf.models.batched_convs for the CNN
+        # and the positional convolution), "batched" = adf.models.batched_convs on
+        # any device (tests), False = torchaudio's modules everywhere (the
+        # reference adf's are tested against).
         self.fast_frontend = None
         # How adf.models.batched_convs convolves ("nhwc", "im2col"; for the
         # positional convolution "auto" picks by group width). Chosen by
@@ -172,25 +175,24 @@ class SSLClassifier(nn.Module):
                     module.to(dtype)
         return self
 
-    def _batched_convs(self, device):
-        """Whether the convolutions run through adf.models.batched_convs on `device`."""
-        if self.fast_frontend is False:
-            return False
-        return self.fast_frontend == "batched" or device.type != "cpu"
-
     def frames(self, wav, lengths=None):
         """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None)."""
-        batched = self._batched_convs(wav.device)
-        # The CPU fast path wants weights in the compute dtype (set_precision); under
-        # autocast over fp32 weights torchaudio's modules run instead.
-        per_utterance = (self.fast_frontend is not False and not batched and not self.training
+        on_cpu = wav.device.type == "cpu"
+        forced = self.fast_frontend == "batched"
+        fast = self.fast_frontend is not False
+        # CPU inference: adf.models.frontend, which wants the weights in the compute
+        # dtype (set_precision), so not under autocast over fp32 weights.
+        per_utterance = (fast and not forced and on_cpu and not self.training
                          and not torch.is_autocast_enabled(wav.device.type))
+        # The positional convolution: GEMMs off the CPU; on the CPU oneDNN's grouped
+        # convolution trained w2v_small as fast (bench/README.md).
+        batched_pos = fast and (forced or not on_cpu)
         if per_utterance:
             x, frame_lengths = batch_features(self.backbone.feature_extractor, wav, lengths)
             # No padding (e.g. batch size 1): skip the all-zero attention bias.
             mask_lengths = None if bool((frame_lengths == x.shape[1]).all()) else frame_lengths
         else:
-            if batched and self.batched_cnn:
+            if fast and self.batched_cnn:  # also CPU training: no transposes there either
                 x, frame_lengths = batched_convs.cnn_features(self.backbone.feature_extractor,
                                                               wav.to(self.backbone_dtype), lengths, self.cnn_impl)
             else:
@@ -198,7 +200,7 @@ class SSLClassifier(nn.Module):
             mask_lengths = frame_lengths
         if self.training and self.grad_mult != 1.0:
             x = _GradScale.apply(x, self.grad_mult)
-        x = self._encode(x, mask_lengths, batched)
+        x = self._encode(x, mask_lengths, batched_pos)
         return x, frame_lengths
 
     def _encode(self, features, lengths, batched=False):
