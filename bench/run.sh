@@ -69,7 +69,7 @@ else
         echo "note: no $ckpt (run the README's first command): agreement on random weights" | tee -a "$log"
         part agreement "$py" "${agree[@]}" --agreement-sources
     fi
-    part train "$py" bench/train.py --steps 4 --compile
+    part train "$py" bench/train.py --steps 4 --compile --compare-convs
     part overhead "$py" bench/overhead.py
     part score "$py" bench/score.py
     part merge "$py" bench/merge.py
