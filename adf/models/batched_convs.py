@@ -33,15 +33,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+IMPLEMENTATIONS = ("nhwc", "im2col")
+
 
 def _compute_dtype(x):
     """The dtype matrix products run in: autocast's when it is on, else x's own."""
     if torch.is_autocast_enabled(x.device.type) and x.is_floating_point():
         return torch.get_autocast_dtype(x.device.type)
     return x.dtype
-
-
-IMPLEMENTATIONS = ("nhwc", "im2col")
 
 
 def _rows(x, k, stride, frames):
@@ -65,9 +64,10 @@ def _unfolded_linear(x, weight, bias, stride, frames):
 
 
 def _nhwc_conv(x, weight, bias, stride, frames, padding=0, groups=1):
-    """The same convolution (zero `padding` both sides, `groups`) through cuDNN's
-    channels-last kernels: a time-major [B, T, C] tensor already is NHWC with
-    H = 1, so nothing is transposed or unfolded, in either direction."""
+    """The same convolution (zero `padding` both sides, `groups`) through the
+    channels-last kernels of cuDNN (oneDNN on the CPU): a time-major [B, T, C]
+    tensor already is NHWC with H = 1, so nothing is transposed or unfolded,
+    in either direction."""
     x4 = x.unsqueeze(1).permute(0, 3, 1, 2)  # [B, C, 1, T] with channels-last strides: a view
     w4 = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
     # fp32 stays fp32 (no TF32 unless matmuls may use it too), as in the GEMM paths
