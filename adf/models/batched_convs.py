@@ -118,10 +118,6 @@ def cnn_features(feature_extractor, wav, lengths=None, impl="nhwc"):
     return x, lengths
 
 
-def _weight_norm_key(originals):
-    return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in originals)
-
-
 def _positional_weight(conv):
     """The positional convolution's weight [D, D / groups, k]. torchaudio keeps it
     weight-normed (a parametrization recomputed at every access: a strided norm
@@ -133,7 +129,7 @@ def _positional_weight(conv):
     if (torch.is_grad_enabled() and any(p.requires_grad for p in originals)) or any(p.is_inference()
                                                                                      for p in originals):
         return conv.weight
-    key = _weight_norm_key(originals)
+    key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in originals)
     cached = getattr(conv, "_adf_weight", None)
     if cached is None or cached[0] != key:
         with torch.no_grad():

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from adf.models.backbones import BACKBONES, backbone_config, build_backbone, feature_grad_mult
 from adf.models import batched_convs
+from adf.models.backbones import BACKBONES, backbone_config, build_backbone, feature_grad_mult
 from adf.models.frontend import batch_features
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -187,17 +187,16 @@ class SSLClassifier(nn.Module):
         # The positional convolution: GEMMs off the CPU; on the CPU oneDNN's grouped
         # convolution trained w2v_small as fast (bench/README.md).
         batched_pos = fast and (forced or not on_cpu)
+        fe = self.backbone.feature_extractor
         if per_utterance:
-            x, frame_lengths = batch_features(self.backbone.feature_extractor, wav, lengths)
-            # No padding (e.g. batch size 1): skip the all-zero attention bias.
-            mask_lengths = None if bool((frame_lengths == x.shape[1]).all()) else frame_lengths
+            x, frame_lengths = batch_features(fe, wav, lengths)
+        elif fast and self.batched_cnn:  # also CPU training: no transposes there either
+            x, frame_lengths = batched_convs.cnn_features(fe, wav.to(self.backbone_dtype), lengths, self.cnn_impl)
         else:
-            if fast and self.batched_cnn:  # also CPU training: no transposes there either
-                x, frame_lengths = batched_convs.cnn_features(self.backbone.feature_extractor,
-                                                              wav.to(self.backbone_dtype), lengths, self.cnn_impl)
-            else:
-                x, frame_lengths = self._cnn(wav.to(self.backbone_dtype), lengths)
-            mask_lengths = frame_lengths
+            x, frame_lengths = self._cnn(wav.to(self.backbone_dtype), lengths)
+        mask_lengths = frame_lengths
+        if per_utterance and bool((frame_lengths == x.shape[1]).all()):
+            mask_lengths = None  # no padding (e.g. batch size 1): skip the all-zero attention bias
         if self.training and self.grad_mult != 1.0:
             x = _GradScale.apply(x, self.grad_mult)
         x = self._encode(x, mask_lengths, batched_pos)
@@ -209,7 +208,8 @@ class SSLClassifier(nn.Module):
         positional convolution, layers with layer drop), with two changes: the
         boolean-index assignment `x[mask] = 0` becomes `masked_fill` (on CUDA the
         former waits for the GPU, nonzero, in the middle of every forward pass),
-        and with `batched` the positional convolution runs as GEMMs."""
+        and with `batched` the positional convolution runs through
+        adf.models.batched_convs."""
         encoder = self.backbone.encoder
         x = encoder.feature_projection(features)
         mask = None
