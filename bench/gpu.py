@@ -204,7 +204,7 @@ def use_conv_path(model, path):
 
 def conv_paths(args, variant):
     if args.compare_convs and variant == "eager":
-        # the model's defaults (CNN nhwc, positional im2col), all-nhwc, and torchaudio's modules
+        # the model's defaults (CNN nhwc, positional "auto"), all-nhwc, and torchaudio's modules
         return ["default", "adf_nhwc", "torchaudio"]
     return ["default"]
 
