@@ -33,6 +33,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from adf.models.derived import cached
+
 IMPLEMENTATIONS = ("nhwc", "im2col")
 
 
@@ -122,20 +124,13 @@ def _positional_weight(conv):
     """The positional convolution's weight [D, D / groups, k]. torchaudio keeps it
     weight-normed (a parametrization recomputed at every access: a strided norm
     over the kernel's 128 taps, 1 ms a forward pass for xlsr_1b), so without
-    gradients it is cached on the module (a plain attribute, not in state dicts)
-    until one of the stored tensors changes (storage, version counter, dtype)."""
+    gradients it is cached on the module until one of the stored tensors changes
+    (adf.models.derived)."""
     params = getattr(conv, "parametrizations", None)
     originals = list(params["weight"].parameters(recurse=False)) if params is not None else [conv.weight]
-    if (torch.is_grad_enabled() and any(p.requires_grad for p in originals)) or any(p.is_inference()
-                                                                                     for p in originals):
+    if torch.is_grad_enabled() and any(p.requires_grad for p in originals):
         return conv.weight
-    key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in originals)
-    cached = getattr(conv, "_adf_weight", None)
-    if cached is None or cached[0] != key:
-        with torch.no_grad():
-            cached = (key, conv.weight.detach())
-        conv._adf_weight = cached
-    return cached[1]
+    return cached(conv, "_adf_weight", originals, lambda: conv.weight.detach())
 
 
 def positional_impl(pos_conv_embed):

@@ -28,24 +28,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adf.models.derived import cached
+
 
 BLOCK = 1024  # layer 0's frames per block: 2 MiB of fp32 activations at 512 channels
 
 
 def _taps(conv):
-    """The kernel's taps as contiguous [C_in, C_out] matrices, kept on the module
-    (a plain attribute, not in state dicts) until its weight changes: the
-    weight's storage, version counter (in-place updates) and dtype are the key.
-    Weights created under inference_mode have no version counter: not cached."""
+    """The kernel's taps as contiguous [C_in, C_out] matrices, cached on the
+    module until its weight changes (adf.models.derived)."""
     w = conv.weight
-    if w.is_inference():  # made under inference_mode: no version counter, so no safe cache
-        return [w[:, :, j].t().contiguous() for j in range(conv.kernel_size[0])]
-    key = (w.data_ptr(), w._version, w.dtype, w.device)
-    cached = getattr(conv, "_adf_taps", None)
-    if cached is None or cached[0] != key:
-        cached = (key, [w[:, :, j].t().contiguous() for j in range(conv.kernel_size[0])])
-        conv._adf_taps = cached
-    return cached[1]
+    return cached(conv, "_adf_taps", [w], lambda: [w[:, :, j].t().contiguous() for j in range(conv.kernel_size[0])])
 
 
 def conv_time_major(x, conv):
