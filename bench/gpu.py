@@ -143,9 +143,9 @@ def infer(name, variant, args, device, peak, clock):
     with torch.inference_mode():
         first = pad(wavs, batches[0], device)
         ref = model(*first).float()
-        model.fast_frontend = False
+        use_conv_path(model, "torchaudio")
         plain = model(*first).float()
-        model.fast_frontend = None
+        use_conv_path(model, "default")
         # (loose: cuDNN's fp32 convolutions may run in TF32, torch's default for them)
         check(f"{name} batched convs vs torchaudio's (fp32)",
               torch.allclose(ref, plain, atol=0.01 * plain.abs().max().item()),
