@@ -3,6 +3,7 @@
     python bench/train.py                                   # tiny and w2v_small, CPU
     python bench/train.py --models tiny --steps 2 --files 24   # smoke test
     python bench/train.py --compile                         # also compile_layers, side by side
+    python bench/train.py --compare-convs                   # also torchaudio's convolution modules, side by side
 
 A generated corpus (noise clips of 2-12 s in mixed rates, written to a temp
 folder) goes through the recipes' own pieces: `adf.data.pipeline.load_dataset`
