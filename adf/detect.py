@@ -10,7 +10,10 @@ in windows instead (each window layer-normed on its own, see adf.inference).
 
 Bad files are reported and skipped. Finished rows go to `OUT.partial` as they
 come and `OUT` is written atomically at the end; running the same command
-again after a kill or a failure scores only what is missing.
+again after a kill or a failure scores only what is missing. `OUT.run.json`
+records what produced the rows (checkpoint content hash, every option that
+changes a score, adf version; adf.run_record): a re-run resumes only when all
+of it is the same and the inputs are the same, and refuses otherwise.
 """
 from __future__ import annotations
 
@@ -51,8 +54,21 @@ def add_arguments(parser):
     parser.add_argument("--segments", default=None, help="also write per-window scores to this CSV")
     parser.add_argument("--strict", action="store_true", help="stop with an error at the first bad input")
     parser.add_argument("--overwrite", action="store_true",
-                        help="start afresh instead of resuming from an existing output "
-                             "(resuming assumes the same checkpoint and options)")
+                        help="start afresh instead of resuming an existing output (resuming needs the "
+                             "same checkpoint, score options and inputs; the old output is removed)")
+
+
+def score_options(args):
+    """Every option that changes a score, as recorded with the output (adf.run_record):
+    a run resumes an output only when these are equal. Add a key for a new one."""
+    windowed = args.window is not None
+    return {
+        "model": args.model,
+        "precision": args.precision,
+        "window": args.window,
+        "hop": (args.hop if args.hop is not None else args.window) if windowed else None,
+        "aggregate": args.aggregate if windowed else None,
+    }
 
 
 def _walk(folder):
@@ -119,6 +135,7 @@ def run(args):
     from adf.checkpoints import CheckpointError, load_model
     from adf.inference import (SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, autocast_context,
                                score_items, score_row, window_rows)
+    from adf.run_record import file_sha256, make_record
 
     def fail(message):
         print(f"adf detect: error: {message}", file=sys.stderr)
@@ -146,18 +163,27 @@ def run(args):
     if not items:
         return fail("nothing to score")
 
+    try:
+        record = make_record(file_sha256(args.ckpt), score_options(args))
+    except OSError as err:
+        return fail(f"cannot read checkpoint {args.ckpt}: {err.strerror or err}")
     key = lambda row: (row["path"], row["id"])  # noqa: E731
     columns = SCORE_COLUMNS + (["label"] if any(i.label is not None for i in items) else [])
+    out = segments = None
     try:
-        out = ResumableCSV(args.output, columns, key, overwrite=args.overwrite)
+        out = ResumableCSV(args.output, columns, key, overwrite=args.overwrite, record=record,
+                           known={(item.path, item.id) for item in items})
         finished = {key(row) for row in out.previous}
-        segments = None
         if args.segments:
             seg_columns = WINDOW_COLUMNS + columns[len(SCORE_COLUMNS):]
             segments = ResumableCSV(args.segments, seg_columns, lambda r: (r["path"], r["id"], r["start"]),
-                                    keep=lambda r: key(r) in finished, overwrite=args.overwrite)
+                                    keep=lambda r: key(r) in finished, overwrite=args.overwrite,
+                                    record=record)
     except (ValueError, OSError) as err:
-        return fail(f"{err} (use --overwrite or another output)")
+        if out is not None:
+            out.close()
+        helps = getattr(err, "overwrite_helps", not isinstance(err, OSError))
+        return fail(f"{err}" + (" (use --overwrite to start afresh, or another output)" if helps else ""))
     if segments is not None:
         missing = len(finished - {key(row) for row in segments.previous})
         if missing:

@@ -446,26 +446,59 @@ class ResumableCSV:
     `path` atomically (temp file, then rename) and removes the side file.
 
     Opening one reads the rows of an earlier run from `path` and `<path>.partial`
-    (`keep(row)` filters them; `overwrite` drops them), so a re-run adds only
+    (`keep(row)` filters them; `overwrite` removes them), so a re-run adds only
     what is missing. Rows are keyed by `key(row)`; the last one of a key wins.
+    With `record` (adf.run_record.make_record) the earlier rows are used only
+    when the earlier run's record is equal, and `known` (the keys of this run's
+    inputs) refuses rows of inputs not given now; both raise OutputRefused.
+    The side file is never followed when it is a symbolic link, and an
+    exclusive lock (`<path>.lock`) keeps a second writer of `path` out until
+    `finalize` or `close`.
     """
 
-    def __init__(self, path, columns, key, keep=None, overwrite=False):
+    def __init__(self, path, columns, key, keep=None, overwrite=False, record=None, known=None):
         import csv
 
-        self.path, self.partial = os.fspath(path), os.fspath(path) + ".partial"
+        from adf.atomic import ExclusiveLock, side_path
+        from adf.run_record import OutputRefused, check_resumable, record_path, write_record
+
+        self.path, self.partial = os.fspath(path), side_path(path, ".partial")
         self.key = key
-        rows = {}
-        if not overwrite:
-            for source in (self.path, self.partial):
-                for row in read_score_rows(source):
-                    if keep is None or keep(row):
-                        rows[key(row)] = row
-        self.previous = list(rows.values())
-        extra = [c for row in self.previous for c in row if c not in columns]
-        self.columns = list(columns) + list(dict.fromkeys(extra))
-        self._write(self.partial, self.previous)  # drop a cut-off last line, then append
-        self._fh = open(self.partial, "a", encoding="utf-8", newline="")
+        self._lock = ExclusiveLock(self.path)
+        try:
+            rows = {}
+            if overwrite:  # the old rows go now: a kill must not leave them beside the new record
+                for old in (self.path, record_path(self.path)):
+                    if os.path.lexists(old):
+                        os.unlink(old)
+            else:
+                if os.path.islink(self.partial):
+                    raise OutputRefused(f"{self.partial} is a symbolic link; adf never reads or writes "
+                                        "its side files through links (remove it)")
+                if record is not None:
+                    check_resumable(self.path, self.partial, record)
+                for source in (self.path, self.partial):
+                    for row in read_score_rows(source):
+                        if keep is None or keep(row):
+                            rows[key(row)] = row
+            if known is not None:
+                foreign = [row for k, row in rows.items() if k not in known]
+                if foreign:
+                    raise OutputRefused(
+                        f"{self.path} holds rows of {len(foreign)} input(s) not given this time "
+                        f"(e.g. {foreign[0].get('path')}); give the same inputs to resume it, or start "
+                        "afresh")
+            self.previous = list(rows.values())
+            extra = [c for row in self.previous for c in row if c not in columns]
+            self.columns = list(columns) + list(dict.fromkeys(extra))
+            if record is not None:
+                write_record(self.path, record)
+            self._write(self.partial, self.previous)  # drop a cut-off last line, then append
+            fd = os.open(self.partial, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._fh = open(fd, "a", encoding="utf-8", newline="")
         self._writer = csv.DictWriter(self._fh, self.columns, lineterminator="\n", restval="")
         self.new = []
 
@@ -493,6 +526,7 @@ class ResumableCSV:
         self._fh.close()
         if not (self.previous or self.new):
             os.unlink(self.partial)
+        self._lock.release()
 
     def finalize(self, sort_key=None):
         """Write every row (earlier runs' and this one's) to `path`, atomically."""
@@ -501,4 +535,5 @@ class ResumableCSV:
         rows = sorted(rows.values(), key=sort_key) if sort_key else list(rows.values())
         self._write(self.path, rows)
         os.unlink(self.partial)
+        self._lock.release()
         return len(rows)

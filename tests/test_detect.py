@@ -113,7 +113,11 @@ def test_manifest_segments(ckpt, tmp_path):
 def test_resume_scores_only_the_rest(ckpt, tmp_path, capsys):
     files = [noise(tmp_path / f"{k}.wav", 0.3 + 0.1 * k, 16000, seed=k) for k in range(4)]
     out = tmp_path / "out.csv"
-    # An interrupted run: two rows saved in the side file, the third cut off mid-line.
+    # A run of the same command leaves its record (out.csv.run.json) ...
+    assert detect("--ckpt", ckpt, "-o", out, "--workers", 0, *files) == 0
+    out.unlink()
+    capsys.readouterr()
+    # ... and is interrupted: two rows saved in the side file, the third cut off mid-line.
     # The saved rows hold sentinel logits, which a re-score would overwrite.
     (tmp_path / "out.csv.partial").write_text(
         "id,path,logit_fake,logit_real,prob_real\n"
