@@ -25,6 +25,7 @@ AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
     ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc", ".htk", ".sd2", ".paf",
 }
+ID_RULES = ("stem", "path")  # see file_id
 
 
 def add_arguments(parser):
@@ -35,6 +36,10 @@ def add_arguments(parser):
                         help="architecture name (default: inferred from the checkpoint)")
     parser.add_argument("-o", "--output", required=True, help="score CSV to write")
     parser.add_argument("--data-root", default=None, help="replaces $ROOT in manifest paths")
+    parser.add_argument("--ids", choices=ID_RULES, default="stem",
+                        help="id of an audio file: its name without extension (stem, default) or its "
+                             "path as given, normalised (path); manifest rows keep their ID. Two inputs "
+                             "with one id are an error")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                         help="weight precision of the backbone (fp16 needs CUDA)")
@@ -72,57 +77,74 @@ def score_options(args):
 
 
 def _walk(folder):
-    """Audio files under `folder`, sorted, as (path as given joined with the relative path, relative path)."""
+    """Audio files under `folder`, sorted, as paths joined onto the folder as given."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
-        for name in filenames:
-            if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                path = os.path.join(dirpath, name)
-                found.append((path, os.path.relpath(path, folder)))
+        found.extend(os.path.join(dirpath, name) for name in filenames
+                     if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS)
     return sorted(found)
 
 
-def _file_ids(files):
-    """Ids for (path, relative path) pairs: the stem, or where stems collide the
-    relative path, or where even those collide the path as given."""
-    from collections import Counter
+def file_id(path, rule="stem"):
+    """The id of an audio file given or found in a folder. It depends on that
+    file alone, never on the other inputs, so adding inputs renames nothing:
+    `stem` = the file name without its extension (`data/a/x.flac` -> `x`),
+    `path` = the path as given, normalised (`./data//a/x.flac` -> `data/a/x.flac`).
+    Ids that begin like a spreadsheet formula are neutralised (adf.spreadsheet)."""
+    from adf.spreadsheet import safe_cell
 
-    stems = [os.path.splitext(os.path.basename(path))[0] for path, _ in files]
-    stem_counts = Counter(stems)
-    ids = [stem if stem_counts[stem] == 1 else rel for stem, (_, rel) in zip(stems, files)]
-    id_counts = Counter(ids)
-    return [i if id_counts[i] == 1 else path for i, (path, _) in zip(ids, files)]
+    path = os.path.normpath(path)
+    return safe_cell(os.path.splitext(os.path.basename(path))[0] if rule == "stem" else path)
 
 
-def collect_items(inputs, data_root=None):
+def _same_file_key(path):
+    """One key per file, however it is spelled (`./a.wav`, `x/../a.wav`, a link)."""
+    try:
+        st = os.stat(path)
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
+
+
+class DuplicateIds(ValueError):
+    """Two different inputs with one id: the message names both paths of each clash."""
+
+
+def collect_items(inputs, data_root=None, ids="stem"):
     """Items from INPUTs in the order given, plus problems (one line each).
-    An audio file listed twice (or found in two folders) is scored once; an
-    item whose id an earlier one already has is a problem (ids stay unique)."""
+
+    Audio files get `file_id(path, ids)`; manifest rows keep their ID. A file
+    listed twice, found in two folders or spelled two ways is one input, scored
+    once (under its first spelling); an identical manifest row given twice is
+    one item. Two different inputs with the same id raise DuplicateIds."""
     from adf.inference import Item, manifest_items
 
-    entries, files, problems = [], {}, []  # entries: Items, or audio paths awaiting an id
+    items, problems, seen_files, owners, clashes = [], [], set(), {}, []
     for given in inputs:
         if given.lower().endswith(".csv") and not os.path.isdir(given):
             got, bad = manifest_items(given, data_root)
-            entries.extend(got)
             problems.extend(bad)
-            continue
-        found = _walk(given) if os.path.isdir(given) else [(given, given)]
-        if not found:
-            problems.append(f"{given}: folder holds no audio files")
-        for path, rel in found:
-            if path not in files:
-                files[path] = rel
-                entries.append(path)
-    ids = dict(zip(files, _file_ids(list(files.items()))))
-    items, owners = [], {}
-    for item in dict.fromkeys(Item(ids[e], e) if isinstance(e, str) else e for e in entries):
-        if item.id in owners:  # score files need unique ids
-            problems.append(f"{item.path}: id {item.id!r} is already used by {owners[item.id]}")
-            continue
-        owners[item.id] = item.path
-        items.append(item)
+        else:
+            found = _walk(given) if os.path.isdir(given) else [given]
+            if not found:
+                problems.append(f"{given}: folder holds no audio files")
+            got = []
+            for path in found:
+                same = _same_file_key(path)
+                if same not in seen_files:
+                    seen_files.add(same)
+                    got.append(Item(file_id(path, ids), path))
+        for item in got:
+            owner = owners.get(item.id)
+            if owner is None:
+                owners[item.id] = item
+                items.append(item)
+            elif owner != item:  # score files need unique ids
+                clashes.append(f"id {item.id!r} of {item.path} is already the id of {owner.path}")
+    if clashes:
+        hint = "" if ids == "path" else " (--ids path names audio files by their path)"
+        raise DuplicateIds(f"{len(clashes)} duplicate id(s){hint}: " + "; ".join(clashes))
     return items, problems
 
 
@@ -155,7 +177,10 @@ def run(args):
     if args.segments and args.window is None:
         return fail("--segments needs --window")
 
-    items, problems = collect_items(args.inputs, args.data_root)
+    try:
+        items, problems = collect_items(args.inputs, args.data_root, args.ids)
+    except DuplicateIds as err:
+        return fail(err)
     for line in problems:
         print(f"skipped {line}", file=sys.stderr)
     if args.strict and problems:
@@ -164,7 +189,7 @@ def run(args):
         return fail("nothing to score")
 
     try:
-        record = make_record(file_sha256(args.ckpt), score_options(args))
+        record = make_record(file_sha256(args.ckpt), {**score_options(args), "ids": args.ids})
     except OSError as err:
         return fail(f"cannot read checkpoint {args.ckpt}: {err.strerror or err}")
     key = lambda row: (row["path"], row["id"])  # noqa: E731
