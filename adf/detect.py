@@ -148,6 +148,28 @@ def collect_items(inputs, data_root=None, ids="stem"):
     return items, problems
 
 
+def output_clashes(args, items):
+    """Problems with where `args` would write: an output (or a side file of one)
+    that is one of the inputs (audio, manifest, checkpoint), or --segments equal
+    to -o. Writing there would destroy an input, so --overwrite does not help."""
+    from adf.atomic import side_path
+    from adf.run_record import record_path
+
+    inputs = {}
+    for path in [args.ckpt, *(i for i in args.inputs if os.path.isfile(i)), *(item.path for item in items)]:
+        inputs.setdefault(_same_file_key(path), path)
+    problems = []
+    outputs = [(flag, path) for flag, path in (("-o", args.output), ("--segments", args.segments)) if path]
+    for flag, path in outputs:
+        for written in (path, side_path(path, ".partial"), record_path(path), side_path(path, ".lock")):
+            given = inputs.get(_same_file_key(written))
+            if given is not None:
+                problems.append(f"{flag} {path} would overwrite the input {given}")
+    if args.segments and _same_file_key(args.segments) == _same_file_key(args.output):
+        problems.append(f"--segments {args.segments} is the same file as -o {args.output}")
+    return problems
+
+
 def run(args):
     import time
 
@@ -188,6 +210,9 @@ def run(args):
     if not items:
         return fail("nothing to score")
 
+    clashes = output_clashes(args, items)
+    if clashes:
+        return fail("; ".join(clashes) + "; choose another output")
     try:
         record = make_record(file_sha256(args.ckpt), {**score_options(args), "ids": args.ids})
     except OSError as err:
