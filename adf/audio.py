@@ -99,7 +99,21 @@ def random_crop(wav, sr, generator=None, max_s=13.0, min_s=10.0):
     return wav[..., begin : begin + length]
 
 
+# Above this peak, float audio (which may hold any finite value) could overflow
+# float32 in the channel mix, the resampling filter or the variance of the layer
+# norm; such audio is first scaled to a peak of 1, which the layer norm undoes
+# (it is scale-invariant up to its eps). Real audio never gets near it, so its
+# preprocessing is unchanged.
+SAFE_PEAK = 1e12
+
+
+def bounded(wav):
+    """`wav` scaled to a peak of 1 when its peak exceeds SAFE_PEAK (see there), else itself."""
+    peak = wav.abs().max() if wav.numel() else wav.new_zeros(())
+    return wav / peak if peak > SAFE_PEAK else wav
+
+
 def load_for_model(path, start=0, stop=None):
     """What the reference feeds a model at test time: mono, 16 kHz, layer-normed, whole."""
     wav, sr = read_audio(path, start=start, stop=stop)
-    return waveform_layer_norm(resample(to_mono(wav), sr))
+    return waveform_layer_norm(resample(to_mono(bounded(wav)), sr))

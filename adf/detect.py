@@ -177,7 +177,7 @@ def run(args):
     from tqdm import tqdm
 
     from adf.checkpoints import CheckpointError, load_model
-    from adf.inference import (SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, autocast_context,
+    from adf.inference import (NONFINITE, SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, autocast_context,
                                score_items, score_row, window_rows)
     from adf.run_record import file_sha256, make_record
 
@@ -259,7 +259,7 @@ def run(args):
 
     order = {(item.path, item.id): n for n, item in enumerate(items)}
     position = lambda row: order.get(key(row), len(order))  # noqa: E731
-    scored = skipped = 0
+    scored = skipped = nonfinite = 0
     seconds = 0.0
     rows, windows, flushed = [], [], time.monotonic()
     start = time.monotonic()
@@ -279,6 +279,7 @@ def run(args):
                                  hop=args.hop, aggregate=args.aggregate, progress=bar):
             if not score.ok:
                 skipped += 1
+                nonfinite += score.error == NONFINITE
                 bar.write(f"skipped {score.item.path} (id {score.item.id}): {score.error}", file=sys.stderr)
                 if args.strict:
                     stopped = True
@@ -313,5 +314,8 @@ def run(args):
     if stopped:
         return fail("stopped at the first bad input (--strict)")
     if todo and scored == 0:
+        if nonfinite == len(todo):
+            return fail(f"the model gave NaN or infinite logits for every input: {args.ckpt} is broken "
+                        f"(or --precision {args.precision} overflows it)")
         return fail("nothing could be scored")
     return 0

@@ -48,6 +48,7 @@ import torch
 from adf.audio import TARGET_SR, AudioError, audio_header, load_for_model
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+NONFINITE = "the model gave NaN or infinite logits"
 AGGREGATES = ("mean", "min")
 
 
@@ -289,6 +290,11 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
         for i, (fake, real), vec in zip(piece_ids, logits, emb):
             piece = pieces[i]
             if piece.index in failed:  # another window of it could not be read
+                continue
+            if not (math.isfinite(fake) and math.isfinite(real)):  # never a row: an error for the item
+                failed.add(piece.index)
+                done.pop(piece.index)
+                yield Score(items[piece.index], error=NONFINITE)
                 continue
             scored = done[piece.index]
             scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real, vec))

@@ -99,6 +99,14 @@ def check_fits(expected, given, path, what):
         raise CheckpointError(f"{path}: does not fit {what}: " + "; ".join(problems))
 
 
+def check_finite(state_dict, path):
+    """Raise CheckpointError when a floating-point weight holds NaN or Inf: such a
+    model scores every input NaN, and no such number may become a score."""
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values: {_some(bad)}")
+
+
 def _choose_architecture(ckpt, model_name, overrides):
     """(name, backbone overrides) for building the model of `ckpt`."""
     if model_name is not None:
@@ -139,6 +147,7 @@ def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overr
     name, overrides = _choose_architecture(ckpt, model_name, backbone_overrides)
     model = build_on_meta(name, **overrides)
     check_fits(model.state_dict(), ckpt.state_dict, ckpt.path, f"model {name!r}")
+    check_finite(ckpt.state_dict, ckpt.path)
     weights = {k: v.to(device=device) for k, v in ckpt.state_dict.items()}
     model.load_state_dict(weights, strict=True, assign=True)
     return model.set_precision(precision).eval()
@@ -157,6 +166,7 @@ def load_backbone_into(model, path, include_head=False):
                 if include_head or k.startswith(BACKBONE_PREFIX)}
     what = f"the backbone{' and head' if include_head else ''} of model {model.name!r}"
     check_fits(expected, given, ckpt.path, what)
+    check_finite(given, ckpt.path)
     model.load_state_dict(given, strict=False)  # keys checked above; the head may stay
     return ckpt
 
