@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import sys
 
+from adf.limits import AudioLimits
+
 # Extensions a folder walk picks up (case-insensitive): what libsndfile reads.
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
@@ -57,6 +59,13 @@ def add_arguments(parser):
     parser.add_argument("--aggregate", choices=["mean", "min"], default="mean",
                         help="utterance score from windows: mean logits, or the most fake window")
     parser.add_argument("--segments", default=None, help="also write per-window scores to this CSV")
+    parser.add_argument("--max-seconds", type=float, default=AudioLimits.max_seconds,
+                        help="longest model input (a whole file, segment or window) in seconds; longer "
+                             "files are skipped unless scored with --window (default %(default)g)")
+    parser.add_argument("--min-rate", type=int, default=AudioLimits.min_rate,
+                        help="lowest accepted sample rate in Hz (default %(default)d)")
+    parser.add_argument("--max-rate", type=int, default=AudioLimits.max_rate,
+                        help="highest accepted sample rate in Hz (default %(default)d)")
     parser.add_argument("--strict", action="store_true", help="stop with an error at the first bad input")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming an existing output (resuming needs the "
@@ -199,6 +208,7 @@ def run(args):
     if args.segments and args.window is None:
         return fail("--segments needs --window")
 
+    limits = AudioLimits(args.min_rate, args.max_rate, args.max_seconds)
     try:
         items, problems = collect_items(args.inputs, args.data_root, args.ids)
     except DuplicateIds as err:
@@ -276,7 +286,7 @@ def run(args):
     try:
         for score in score_items(model, todo, batch_size=args.batch_size, device=device,
                                  precision=args.precision, workers=args.workers, window=args.window,
-                                 hop=args.hop, aggregate=args.aggregate, progress=bar):
+                                 hop=args.hop, aggregate=args.aggregate, progress=bar, limits=limits):
             if not score.ok:
                 skipped += 1
                 nonfinite += score.error == NONFINITE
