@@ -30,6 +30,41 @@ AUDIO_EXTENSIONS = {
 ID_RULES = ("stem", "path")  # see file_id
 
 
+def positive_seconds(text):
+    """argparse type: a finite number of seconds > 0 (`inf`, `nan`, 0 and negatives are refused)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0 (got {text})")
+    return value
+
+
+def check_device(name):
+    """The torch device `name`; ValueError when it is unknown or not present here."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: no CUDA GPU is usable here (torch.cuda.is_available() "
+                             "is False); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name}: adf runs on cpu, cuda or mps")
+    return device
+
+
 def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="audio files, folders (searched recursively) or manifest CSVs")
@@ -52,14 +87,15 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=8, help="inputs per batch (length-sorted)")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                         help="decoding processes (0 = decode in the main process)")
-    parser.add_argument("--window", type=float, default=None,
+    parser.add_argument("--window", type=positive_seconds, default=None,
                         help="score windows of this many seconds, each read, resampled and "
                              "layer-normed on its own (bounded memory for long audio)")
-    parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default: --window)")
+    parser.add_argument("--hop", type=positive_seconds, default=None,
+                        help="window hop in seconds, at most --window (default: --window)")
     parser.add_argument("--aggregate", choices=["mean", "min"], default="mean",
                         help="utterance score from windows: mean logits, or the most fake window")
     parser.add_argument("--segments", default=None, help="also write per-window scores to this CSV")
-    parser.add_argument("--max-seconds", type=float, default=AudioLimits.max_seconds,
+    parser.add_argument("--max-seconds", type=positive_seconds, default=AudioLimits.max_seconds,
                         help="longest model input (a whole file, segment or window) in seconds; longer "
                              "files are skipped unless scored with --window (default %(default)g)")
     parser.add_argument("--min-rate", type=int, default=AudioLimits.min_rate,
@@ -185,9 +221,11 @@ def run(args):
     import torch
     from tqdm import tqdm
 
+    from adf.audio import TARGET_SR
     from adf.checkpoints import CheckpointError, load_model
+    from adf.checkpoints.files import check_checkpoint_path
     from adf.inference import (NONFINITE, SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, autocast_context,
-                               score_items, score_row, window_rows)
+                               receptive_field, score_items, score_row, window_rows)
     from adf.run_record import file_sha256, make_record
 
     def fail(message):
@@ -196,6 +234,7 @@ def run(args):
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
+        device = str(check_device(device))
         autocast_context(device, args.precision)
     except ValueError as err:
         return fail(err)
@@ -203,10 +242,13 @@ def run(args):
         return fail("--batch-size must be >= 1 and --workers >= 0")
     if args.hop is not None and args.window is None:
         return fail("--hop needs --window")
-    if args.window is not None and not (args.window > 0 and (args.hop is None or args.hop > 0)):
-        return fail("--window and --hop must be > 0 seconds")
+    if args.hop is not None and args.hop > args.window:
+        return fail(f"--hop {args.hop:g} is longer than --window {args.window:g}: the audio between "
+                    "windows would never be scored")
     if args.segments and args.window is None:
         return fail("--segments needs --window")
+    if not 0 < args.min_rate <= args.max_rate:
+        return fail("--min-rate and --max-rate must be > 0 and min <= max")
 
     limits = AudioLimits(args.min_rate, args.max_rate, args.max_seconds)
     try:
@@ -224,7 +266,10 @@ def run(args):
     if clashes:
         return fail("; ".join(clashes) + "; choose another output")
     try:
+        check_checkpoint_path(args.ckpt)  # before hashing: a FIFO would block
         record = make_record(file_sha256(args.ckpt), {**score_options(args), "ids": args.ids})
+    except CheckpointError as err:
+        return fail(err)
     except OSError as err:
         return fail(f"cannot read checkpoint {args.ckpt}: {err.strerror or err}")
     key = lambda row: (row["path"], row["id"])  # noqa: E731
@@ -244,6 +289,12 @@ def run(args):
             out.close()
         helps = getattr(err, "overwrite_helps", not isinstance(err, OSError))
         return fail(f"{err}" + (" (use --overwrite to start afresh, or another output)" if helps else ""))
+
+    def close_outputs():
+        for csv_file in (out, segments):
+            if csv_file is not None:
+                csv_file.close()
+
     if segments is not None:
         missing = len(finished - {key(row) for row in segments.previous})
         if missing:
@@ -262,10 +313,12 @@ def run(args):
         if args.compile:
             model.compile_layers()
     except (CheckpointError, KeyError, OSError) as err:
-        for csv_file in (out, segments):
-            if csv_file is not None:
-                csv_file.close()
+        close_outputs()
         return fail(err if isinstance(err, CheckpointError) else f"cannot load checkpoint {args.ckpt}: {err}")
+    if args.window is not None and args.window * TARGET_SR < receptive_field(model):
+        close_outputs()
+        return fail(f"--window {args.window:g} s is shorter than the model's receptive field "
+                    f"({receptive_field(model) / TARGET_SR:g} s)")
 
     order = {(item.path, item.id): n for n, item in enumerate(items)}
     position = lambda row: order.get(key(row), len(order))  # noqa: E731

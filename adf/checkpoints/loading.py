@@ -151,8 +151,13 @@ def check_fits(expected, given, path, what):
     misshaped = [f"{k} {tuple(given[k].shape)} vs {tuple(expected[k].shape)} expected"
                  for k in sorted(set(expected) & set(given))
                  if tuple(given[k].shape) != tuple(expected[k].shape)]
+    # An integer (or bool) tensor where the model has floating-point weights would
+    # be assigned as it is and fail, or compute garbage, only when scoring.
+    mistyped = [f"{k} {str(given[k].dtype).replace('torch.', '')}" for k in sorted(set(expected) & set(given))
+                if expected[k].is_floating_point() and not given[k].is_floating_point()]
     problems = [f"{len(v)} {label}: {_some(v)}" for label, v in
-                (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if v]
+                (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped),
+                 ("not floating-point", mistyped)) if v]
     if problems:
         raise CheckpointError(f"{path}: does not fit {what}: " + "; ".join(problems))
 

@@ -301,8 +301,19 @@ def load_config(path):
         data = yaml.safe_load(fh) or {}
     unknown = set(data) - set(CONFIG_KEYS) if isinstance(data, dict) else {"<not a mapping>"}
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; expected {', '.join(CONFIG_KEYS)}")
-    return {k: data.get(k) or ([] if k != "sampling" else {}) for k in CONFIG_KEYS}
+        import difflib
+
+        hints = [f"{k}" + "".join(f" (did you mean {m}?)" for m in difflib.get_close_matches(str(k), CONFIG_KEYS, 1))
+                 for k in sorted(map(str, unknown))]
+        raise ValueError(f"{path}: unknown key(s) {', '.join(hints)}; expected {', '.join(CONFIG_KEYS)}")
+    config = {k: data.get(k) or ([] if k != "sampling" else {}) for k in CONFIG_KEYS}
+    for key in ("train", "test", "holdout_test"):
+        value = config[key]
+        if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+            raise ValueError(f"{path}: {key} must be a list of corpus names (got {value!r})")
+    if not isinstance(config["sampling"], dict):
+        raise ValueError(f"{path}: sampling must be a mapping corpus -> {{weight, max_hours}}")
+    return config
 
 
 def _resolve(names, manifest_dir):

@@ -72,7 +72,7 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
     for p in problems:
         logger.warning("skipping manifest row: %s", p)
     if len(df) == 0:
-        raise ValueError(f"{csv_path}: no usable rows")
+        raise ValueError(f"{csv_path}: no usable rows (the manifest is empty, header-only or every row is bad)")
     has_segments = all(c in df.columns for c in SEGMENT_COLUMNS)
     data = {}
     for row in df.itertuples(index=False):
