@@ -9,11 +9,15 @@ part of the pinned environment.
 from __future__ import annotations
 
 import os
+import re
+import stat
 
 import numpy as np
 import soundfile as sf
 import torch
 import torch.nn.functional as F
+
+from adf.limits import AudioLimits  # noqa: F401 - re-exported: limits belong with reading audio
 
 TARGET_SR = 16000
 
@@ -29,16 +33,40 @@ class AudioError(ValueError):
 
 def _check_file(path):
     """The problems a path can have before any decoding, as an AudioError."""
-    if not os.path.exists(path):
-        raise AudioError(path, "file does not exist")
-    if os.path.isdir(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise AudioError(path, "file does not exist") from None
+    except OSError as err:
+        raise AudioError(path, f"cannot be read ({err.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise AudioError(path, "is a directory, not an audio file")
-    if os.path.getsize(path) == 0:
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+        raise AudioError(path, f"is {kind}, not an audio file")
+    if st.st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "permission denied (not readable)")
+
+
+# libsndfile's log notes a chunk whose declared size the file does not hold:
+# "data : 32000 (should be 15978)". 0xFFFFFFFF and 0 are the placeholders of
+# files written to a pipe, not truncation.
+_DECLARED = re.compile(r"^(?:data|SSND) : (\d+) \(should be (\d+)\)", re.M)
+
+
+def _truncation(info):
+    for declared, present in _DECLARED.findall(info.extra_info or ""):
+        declared, present = int(declared), int(present)
+        if present < declared < 0xFFFFFFF0:
+            return f"truncated: its header declares {declared} bytes of audio, the file holds {present}"
+    return None
 
 
 def audio_header(path):
-    """soundfile's header info of `path`; AudioError when it cannot be read or holds no samples."""
+    """soundfile's header info of `path`; AudioError when it cannot be read, holds
+    no samples or is shorter than its header says."""
     _check_file(path)
     try:
         info = sf.info(path)
@@ -46,6 +74,9 @@ def audio_header(path):
         raise AudioError(path, f"cannot decode audio ({err})") from None
     if info.frames <= 0:
         raise AudioError(path, "contains no audio samples")
+    problem = _truncation(info)
+    if problem:
+        raise AudioError(path, problem)
     return info
 
 
@@ -53,7 +84,8 @@ def read_audio(path, start=0, stop=None):
     """Read `path` (any libsndfile format) as float32 [channels, samples] plus its rate.
 
     `start`/`stop` select a sample range at the native rate, so long files and
-    segment rows can be read without decoding the whole file.
+    segment rows can be read without decoding the whole file; a range the file
+    does not hold in full (a truncated file) is an AudioError.
     """
     _check_file(path)
     try:
@@ -62,6 +94,9 @@ def read_audio(path, start=0, stop=None):
         raise AudioError(path, f"cannot decode audio ({err})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "contains no audio samples")
+    if stop is not None and data.shape[0] < stop - start:
+        raise AudioError(path, f"truncated: samples [{start}, {stop}) were asked for, only "
+                               f"{data.shape[0]} decode")
     if not np.isfinite(data).all():
         raise AudioError(path, "contains NaN or infinite samples")
     return torch.from_numpy(np.ascontiguousarray(data.T)), int(sr)
@@ -99,7 +134,21 @@ def random_crop(wav, sr, generator=None, max_s=13.0, min_s=10.0):
     return wav[..., begin : begin + length]
 
 
+# Above this peak, float audio (which may hold any finite value) could overflow
+# float32 in the channel mix, the resampling filter or the variance of the layer
+# norm; such audio is first scaled to a peak of 1, which the layer norm undoes
+# (it is scale-invariant up to its eps). Real audio never gets near it, so its
+# preprocessing is unchanged.
+SAFE_PEAK = 1e12
+
+
+def bounded(wav):
+    """`wav` scaled to a peak of 1 when its peak exceeds SAFE_PEAK (see there), else itself."""
+    peak = wav.abs().max() if wav.numel() else wav.new_zeros(())
+    return wav / peak if peak > SAFE_PEAK else wav
+
+
 def load_for_model(path, start=0, stop=None):
     """What the reference feeds a model at test time: mono, 16 kHz, layer-normed, whole."""
     wav, sr = read_audio(path, start=start, stop=stop)
-    return waveform_layer_norm(resample(to_mono(wav), sr))
+    return waveform_layer_norm(resample(to_mono(bounded(wav)), sr))

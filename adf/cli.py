@@ -5,6 +5,10 @@ One sub-command per module.
 Each sub-command module exposes `add_arguments(parser)` and `run(args) -> int`
 and keeps heavy imports (torch, pandas) inside `run`, so `adf --help` and
 start-up stay fast.
+
+A user error (a bad file, option or config: adf.errors.USER_ERRORS) ends a
+sub-command with one line `adf CMD: error: ...` and exit status 2; `--debug`
+shows the traceback instead.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ def build_parser(command=None):
     """The `adf` parser; with `command`, only that sub-command's module is imported
     (each module's imports, e.g. pandas for merge and score, cost start-up time)."""
     parser = argparse.ArgumentParser(prog="adf", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -37,10 +42,19 @@ def build_parser(command=None):
 
 
 def main(argv=None):
+    from adf.errors import user_error_message
+
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    command = next((a for a in argv if a in SUBCOMMANDS), None)
     args = build_parser(command).parse_args(argv)
-    return args._run(args) or 0
+    try:
+        return args._run(args) or 0
+    except Exception as err:  # noqa: BLE001 - user errors become one line; others re-raise
+        message = None if args.debug else user_error_message(err)
+        if message is None:
+            raise
+        print(f"adf {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

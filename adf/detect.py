@@ -10,18 +10,59 @@ in windows instead (each window layer-normed on its own, see adf.inference).
 
 Bad files are reported and skipped. Finished rows go to `OUT.partial` as they
 come and `OUT` is written atomically at the end; running the same command
-again after a kill or a failure scores only what is missing.
+again after a kill or a failure scores only what is missing. `OUT.run.json`
+records what produced the rows (checkpoint content hash, every option that
+changes a score, adf version; adf.run_record): a re-run resumes only when all
+of it is the same and the inputs are the same, and refuses otherwise.
 """
 from __future__ import annotations
 
 import os
 import sys
 
+from adf.limits import AudioLimits
+
 # Extensions a folder walk picks up (case-insensitive): what libsndfile reads.
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
     ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc", ".htk", ".sd2", ".paf",
 }
+ID_RULES = ("stem", "path")  # see file_id
+
+
+def positive_seconds(text):
+    """argparse type: a finite number of seconds > 0 (`inf`, `nan`, 0 and negatives are refused)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0 (got {text})")
+    return value
+
+
+def check_device(name):
+    """The torch device `name`; ValueError when it is unknown or not present here."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: no CUDA GPU is usable here (torch.cuda.is_available() "
+                             "is False); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name}: adf runs on cpu, cuda or mps")
+    return device
 
 
 def add_arguments(parser):
@@ -32,6 +73,10 @@ def add_arguments(parser):
                         help="architecture name (default: inferred from the checkpoint)")
     parser.add_argument("-o", "--output", required=True, help="score CSV to write")
     parser.add_argument("--data-root", default=None, help="replaces $ROOT in manifest paths")
+    parser.add_argument("--ids", choices=ID_RULES, default="stem",
+                        help="id of an audio file: its name without extension (stem, default) or its "
+                             "path as given, normalised (path); manifest rows keep their ID. Two inputs "
+                             "with one id are an error")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
                         help="backbone precision: auto = bf16 where the device computes it natively "
@@ -44,72 +89,132 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=8, help="inputs per batch (length-sorted)")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                         help="decoding processes (0 = decode in the main process)")
-    parser.add_argument("--window", type=float, default=None,
+    parser.add_argument("--window", type=positive_seconds, default=None,
                         help="score windows of this many seconds, each read, resampled and "
                              "layer-normed on its own (bounded memory for long audio)")
-    parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default: --window)")
+    parser.add_argument("--hop", type=positive_seconds, default=None,
+                        help="window hop in seconds, at most --window (default: --window)")
     parser.add_argument("--aggregate", choices=["mean", "min"], default="mean",
                         help="utterance score from windows: mean logits, or the most fake window")
     parser.add_argument("--segments", default=None, help="also write per-window scores to this CSV")
+    parser.add_argument("--max-seconds", type=positive_seconds, default=AudioLimits.max_seconds,
+                        help="longest model input (a whole file, segment or window) in seconds; longer "
+                             "files are skipped unless scored with --window (default %(default)g)")
+    parser.add_argument("--min-rate", type=int, default=AudioLimits.min_rate,
+                        help="lowest accepted sample rate in Hz (default %(default)d)")
+    parser.add_argument("--max-rate", type=int, default=AudioLimits.max_rate,
+                        help="highest accepted sample rate in Hz (default %(default)d)")
     parser.add_argument("--strict", action="store_true", help="stop with an error at the first bad input")
     parser.add_argument("--overwrite", action="store_true",
-                        help="start afresh instead of resuming from an existing output "
-                             "(resuming assumes the same checkpoint and options)")
+                        help="start afresh instead of resuming an existing output (resuming needs the "
+                             "same checkpoint, score options and inputs; the old output is removed)")
+
+
+def score_options(args):
+    """Every option that changes a score, as recorded with the output (adf.run_record):
+    a run resumes an output only when these are equal. Add a key for a new one."""
+    windowed = args.window is not None
+    return {
+        "model": args.model,
+        "precision": args.precision,
+        "window": args.window,
+        "hop": (args.hop if args.hop is not None else args.window) if windowed else None,
+        "aggregate": args.aggregate if windowed else None,
+    }
 
 
 def _walk(folder):
-    """Audio files under `folder`, sorted, as (path as given joined with the relative path, relative path)."""
+    """Audio files under `folder`, sorted, as paths joined onto the folder as given."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
-        for name in filenames:
-            if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                path = os.path.join(dirpath, name)
-                found.append((path, os.path.relpath(path, folder)))
+        found.extend(os.path.join(dirpath, name) for name in filenames
+                     if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS)
     return sorted(found)
 
 
-def _file_ids(files):
-    """Ids for (path, relative path) pairs: the stem, or where stems collide the
-    relative path, or where even those collide the path as given."""
-    from collections import Counter
+def file_id(path, rule="stem"):
+    """The id of an audio file given or found in a folder. It depends on that
+    file alone, never on the other inputs, so adding inputs renames nothing:
+    `stem` = the file name without its extension (`data/a/x.flac` -> `x`),
+    `path` = the path as given, normalised (`./data//a/x.flac` -> `data/a/x.flac`).
+    Ids that begin like a spreadsheet formula are neutralised (adf.spreadsheet)."""
+    from adf.spreadsheet import safe_cell
 
-    stems = [os.path.splitext(os.path.basename(path))[0] for path, _ in files]
-    stem_counts = Counter(stems)
-    ids = [stem if stem_counts[stem] == 1 else rel for stem, (_, rel) in zip(stems, files)]
-    id_counts = Counter(ids)
-    return [i if id_counts[i] == 1 else path for i, (path, _) in zip(ids, files)]
+    path = os.path.normpath(path)
+    return safe_cell(os.path.splitext(os.path.basename(path))[0] if rule == "stem" else path)
 
 
-def collect_items(inputs, data_root=None):
+def _same_file_key(path):
+    """One key per file, however it is spelled (`./a.wav`, `x/../a.wav`, a link)."""
+    try:
+        st = os.stat(path)
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
+
+
+class DuplicateIds(ValueError):
+    """Two different inputs with one id: the message names both paths of each clash."""
+
+
+def collect_items(inputs, data_root=None, ids="stem"):
     """Items from INPUTs in the order given, plus problems (one line each).
-    An audio file listed twice (or found in two folders) is scored once; an
-    item whose id an earlier one already has is a problem (ids stay unique)."""
+
+    Audio files get `file_id(path, ids)`; manifest rows keep their ID. A file
+    listed twice, found in two folders or spelled two ways is one input, scored
+    once (under its first spelling); an identical manifest row given twice is
+    one item. Two different inputs with the same id raise DuplicateIds."""
     from adf.inference import Item, manifest_items
 
-    entries, files, problems = [], {}, []  # entries: Items, or audio paths awaiting an id
+    items, problems, seen_files, owners, clashes = [], [], set(), {}, []
     for given in inputs:
         if given.lower().endswith(".csv") and not os.path.isdir(given):
             got, bad = manifest_items(given, data_root)
-            entries.extend(got)
             problems.extend(bad)
-            continue
-        found = _walk(given) if os.path.isdir(given) else [(given, given)]
-        if not found:
-            problems.append(f"{given}: folder holds no audio files")
-        for path, rel in found:
-            if path not in files:
-                files[path] = rel
-                entries.append(path)
-    ids = dict(zip(files, _file_ids(list(files.items()))))
-    items, owners = [], {}
-    for item in dict.fromkeys(Item(ids[e], e) if isinstance(e, str) else e for e in entries):
-        if item.id in owners:  # score files need unique ids
-            problems.append(f"{item.path}: id {item.id!r} is already used by {owners[item.id]}")
-            continue
-        owners[item.id] = item.path
-        items.append(item)
+        else:
+            found = _walk(given) if os.path.isdir(given) else [given]
+            if not found:
+                problems.append(f"{given}: folder holds no audio files")
+            got = []
+            for path in found:
+                same = _same_file_key(path)
+                if same not in seen_files:
+                    seen_files.add(same)
+                    got.append(Item(file_id(path, ids), path))
+        for item in got:
+            owner = owners.get(item.id)
+            if owner is None:
+                owners[item.id] = item
+                items.append(item)
+            elif owner != item:  # score files need unique ids
+                clashes.append(f"id {item.id!r} of {item.path} is already the id of {owner.path}")
+    if clashes:
+        hint = "" if ids == "path" else " (--ids path names audio files by their path)"
+        raise DuplicateIds(f"{len(clashes)} duplicate id(s){hint}: " + "; ".join(clashes))
     return items, problems
+
+
+def output_clashes(args, items):
+    """Problems with where `args` would write: an output (or a side file of one)
+    that is one of the inputs (audio, manifest, checkpoint), or --segments equal
+    to -o. Writing there would destroy an input, so --overwrite does not help."""
+    from adf.atomic import side_path
+    from adf.run_record import record_path
+
+    inputs = {}
+    for path in [args.ckpt, *(i for i in args.inputs if os.path.isfile(i)), *(item.path for item in items)]:
+        inputs.setdefault(_same_file_key(path), path)
+    problems = []
+    outputs = [(flag, path) for flag, path in (("-o", args.output), ("--segments", args.segments)) if path]
+    for flag, path in outputs:
+        for written in (path, side_path(path, ".partial"), record_path(path), side_path(path, ".lock")):
+            given = inputs.get(_same_file_key(written))
+            if given is not None:
+                problems.append(f"{flag} {path} would overwrite the input {given}")
+    if args.segments and _same_file_key(args.segments) == _same_file_key(args.output):
+        problems.append(f"--segments {args.segments} is the same file as -o {args.output}")
+    return problems
 
 
 def run(args):
@@ -118,10 +223,13 @@ def run(args):
     import torch
     from tqdm import tqdm
 
+    from adf.audio import TARGET_SR
     from adf.checkpoints import CheckpointError
-    from adf.inference import (SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, load_detector, score_items,
-                               score_row, window_rows)
+    from adf.checkpoints.files import check_checkpoint_path
+    from adf.inference import (NONFINITE, SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, load_detector,
+                               receptive_field, score_items, score_row, window_rows)
     from adf.precision import resolve
+    from adf.run_record import file_sha256, make_record
 
     def fail(message):
         print(f"adf detect: error: {message}", file=sys.stderr)
@@ -129,19 +237,28 @@ def run(args):
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
+        device = str(check_device(device))
         choice = resolve(args.precision, device)
     except ValueError as err:
         return fail(err)
+    args.precision = choice.precision  # what changes the scores (and is recorded for resuming): not "auto"
     if args.batch_size < 1 or args.workers < 0:
         return fail("--batch-size must be >= 1 and --workers >= 0")
     if args.hop is not None and args.window is None:
         return fail("--hop needs --window")
-    if args.window is not None and not (args.window > 0 and (args.hop is None or args.hop > 0)):
-        return fail("--window and --hop must be > 0 seconds")
+    if args.hop is not None and args.hop > args.window:
+        return fail(f"--hop {args.hop:g} is longer than --window {args.window:g}: the audio between "
+                    "windows would never be scored")
     if args.segments and args.window is None:
         return fail("--segments needs --window")
+    if not 0 < args.min_rate <= args.max_rate:
+        return fail("--min-rate and --max-rate must be > 0 and min <= max")
 
-    items, problems = collect_items(args.inputs, args.data_root)
+    limits = AudioLimits(args.min_rate, args.max_rate, args.max_seconds)
+    try:
+        items, problems = collect_items(args.inputs, args.data_root, args.ids)
+    except DuplicateIds as err:
+        return fail(err)
     for line in problems:
         print(f"skipped {line}", file=sys.stderr)
     if args.strict and problems:
@@ -149,18 +266,39 @@ def run(args):
     if not items:
         return fail("nothing to score")
 
+    clashes = output_clashes(args, items)
+    if clashes:
+        return fail("; ".join(clashes) + "; choose another output")
+    try:
+        check_checkpoint_path(args.ckpt)  # before hashing: a FIFO would block
+        record = make_record(file_sha256(args.ckpt), {**score_options(args), "ids": args.ids})
+    except CheckpointError as err:
+        return fail(err)
+    except OSError as err:
+        return fail(f"cannot read checkpoint {args.ckpt}: {err.strerror or err}")
     key = lambda row: (row["path"], row["id"])  # noqa: E731
     columns = SCORE_COLUMNS + (["label"] if any(i.label is not None for i in items) else [])
+    out = segments = None
     try:
-        out = ResumableCSV(args.output, columns, key, overwrite=args.overwrite)
+        out = ResumableCSV(args.output, columns, key, overwrite=args.overwrite, record=record,
+                           known={(item.path, item.id) for item in items})
         finished = {key(row) for row in out.previous}
-        segments = None
         if args.segments:
             seg_columns = WINDOW_COLUMNS + columns[len(SCORE_COLUMNS):]
             segments = ResumableCSV(args.segments, seg_columns, lambda r: (r["path"], r["id"], r["start"]),
-                                    keep=lambda r: key(r) in finished, overwrite=args.overwrite)
+                                    keep=lambda r: key(r) in finished, overwrite=args.overwrite,
+                                    record=record)
     except (ValueError, OSError) as err:
-        return fail(f"{err} (use --overwrite or another output)")
+        if out is not None:
+            out.close()
+        helps = getattr(err, "overwrite_helps", not isinstance(err, OSError))
+        return fail(f"{err}" + (" (use --overwrite to start afresh, or another output)" if helps else ""))
+
+    def close_outputs():
+        for csv_file in (out, segments):
+            if csv_file is not None:
+                csv_file.close()
+
     if segments is not None:
         missing = len(finished - {key(row) for row in segments.previous})
         if missing:
@@ -174,14 +312,16 @@ def run(args):
     try:
         model, _ = load_detector(args.ckpt, args.model, device, choice.precision, args.compile)
     except (CheckpointError, KeyError, OSError) as err:
-        for csv_file in (out, segments):
-            if csv_file is not None:
-                csv_file.close()
+        close_outputs()
         return fail(err if isinstance(err, CheckpointError) else f"cannot load checkpoint {args.ckpt}: {err}")
+    if args.window is not None and args.window * TARGET_SR < receptive_field(model):
+        close_outputs()
+        return fail(f"--window {args.window:g} s is shorter than the model's receptive field "
+                    f"({receptive_field(model) / TARGET_SR:g} s)")
 
     order = {(item.path, item.id): n for n, item in enumerate(items)}
     position = lambda row: order.get(key(row), len(order))  # noqa: E731
-    scored = skipped = 0
+    scored = skipped = nonfinite = 0
     seconds = 0.0
     rows, windows, flushed = [], [], time.monotonic()
     start = time.monotonic()
@@ -198,9 +338,10 @@ def run(args):
     try:
         for score in score_items(model, todo, batch_size=args.batch_size, device=device,
                                  precision=choice.precision, workers=args.workers, window=args.window,
-                                 hop=args.hop, aggregate=args.aggregate, progress=bar):
+                                 hop=args.hop, aggregate=args.aggregate, progress=bar, limits=limits):
             if not score.ok:
                 skipped += 1
+                nonfinite += score.error == NONFINITE
                 bar.write(f"skipped {score.item.path} (id {score.item.id}): {score.error}", file=sys.stderr)
                 if args.strict:
                     stopped = True
@@ -236,5 +377,8 @@ def run(args):
     if stopped:
         return fail("stopped at the first bad input (--strict)")
     if todo and scored == 0:
+        if nonfinite == len(todo):
+            return fail(f"the model gave NaN or infinite logits for every input: {args.ckpt} is broken "
+                        f"(or --precision {args.precision} overflows it)")
         return fail("nothing could be scored")
     return 0

@@ -45,8 +45,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from adf.audio import TARGET_SR, AudioError, audio_header, load_for_model
+from adf.audio import TARGET_SR, AudioError, AudioLimits, audio_header, load_for_model
 from adf.precision import INFERENCE_CHOICES, PRECISIONS
+
+NONFINITE = "the model gave NaN or infinite logits"
 AGGREGATES = ("mean", "min")
 
 
@@ -141,11 +143,13 @@ def receptive_field(model):
     return field_
 
 
-def probe(item):
+def probe(item, limits=None):
     """(first sample, end sample, rate) of `item` from the file header; raises
-    AudioError naming the file when it cannot be scored."""
+    AudioError naming the file when it cannot be scored or its rate breaks
+    `limits` (an AudioLimits; the length limit is checked per model input)."""
     path = item.path
     info = audio_header(path)
+    (limits or AudioLimits()).check(path, int(info.samplerate), 0)
     stop = info.frames if item.stop is None else item.stop
     if not 0 <= item.start < stop <= info.frames:
         raise AudioError(path, f"segment [{item.start}, {item.stop}) is outside the file's "
@@ -185,6 +189,9 @@ class _PieceDataset(torch.utils.data.Dataset):
             return i, load_for_model(self.paths[piece.index], piece.start, piece.stop), None
         except AudioError as err:
             return i, None, err.problem
+        except MemoryError:
+            return i, None, (f"out of memory decoding {(piece.stop - piece.start) / piece.sr:.0f} s of audio; "
+                             "score it in windows (--window)")
 
 
 def _collate(batch):
@@ -245,7 +252,7 @@ def _min_logits(windows):
 
 
 def score_items(model, items, batch_size=8, device="cpu", precision="fp32", workers=0,
-                window=None, hop=None, aggregate="mean", progress=None, embeddings=False):
+                window=None, hop=None, aggregate="mean", progress=None, embeddings=False, limits=None):
     """Score `items` (a sequence of Item); yields one Score per item as soon as it
     is finished (failed items first, then in batch order, not input order).
 
@@ -257,7 +264,10 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     Score also carries the pooled embedding (the analysis mode of the recipes).
     `precision` bf16/fp16 runs autocast over fp32 weights, or, faster, nothing
     when the backbone's weights already are in that precision
-    (SSLClassifier.set_precision).
+    (SSLClassifier.set_precision). `limits` (adf.audio.AudioLimits, default
+    its defaults) bounds the sample rate and the length of each model input
+    before anything is decoded. A batch that runs out of memory is retried one
+    input at a time; an input that does not fit alone fails, the rest go on.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -276,9 +286,10 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     min_16k = receptive_field(model)
 
     # 1. Headers -> pieces; items that cannot be scored are reported at once.
+    limits = limits or AudioLimits()
     pieces, spans = [], {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        probed = list(pool.map(_probe_or_error, items))
+        probed = list(pool.map(lambda item: _probe_or_error(item, limits), items))
     for index, (item, result) in enumerate(zip(items, probed)):
         if isinstance(result, str):
             yield Score(item, error=result)
@@ -289,6 +300,12 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
                                     f"least {min_16k / TARGET_SR:.3f} s")
             continue
         windows = [(begin, end)] if window is None else plan_windows(begin, end, sr, window, hop, min_16k)
+        try:
+            for a, b in windows:
+                limits.check(item.path, sr, b - a)
+        except AudioError as err:
+            yield Score(item, error=err.problem)
+            continue
         spans[index] = len(windows)
         pieces.extend(_Piece(index, a, b, sr) for a, b in windows)
     if progress is not None:
@@ -314,12 +331,22 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
             piece = pieces[i]
             if piece.index in failed:  # another window of it could not be read
                 continue
+            if not (math.isfinite(fake) and math.isfinite(real)):  # never a row: an error for the item
+                failed.add(piece.index)
+                done.pop(piece.index)
+                yield Score(items[piece.index], error=NONFINITE)
+                continue
             scored = done[piece.index]
             scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real, vec))
             if len(scored) == spans[piece.index]:
                 yield _finish(items[piece.index], done.pop(piece.index), window, aggregate)
         if progress is not None:
             progress.update(len(piece_ids))
+
+    def forward(wavs, lengths):
+        with torch.inference_mode(), amp:
+            return model(wavs.to(device, non_blocking=True), lengths.to(device, non_blocking=True),
+                         return_embedding=True)
 
     was_training = model.training
     model.to(device).eval()
@@ -339,10 +366,28 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
                 progress.update(len(errors))
             queued = None
             if piece_ids:
-                with torch.inference_mode(), amp:
-                    logits, emb = model(wavs.to(device, non_blocking=True), lengths.to(device, non_blocking=True),
-                                        return_embedding=True)
-                queued = (piece_ids, logits, emb)
+                try:
+                    queued = (piece_ids, *forward(wavs, lengths))
+                except Exception as err:  # noqa: BLE001 - out of memory only; others re-raise
+                    if not _out_of_memory(err):
+                        raise
+                    alone = []
+                    for j, i in enumerate(piece_ids):  # one at a time: only what does not fit fails
+                        n = int(lengths[j])
+                        try:
+                            alone.append((i, *forward(wavs[j:j + 1, :n], lengths[j:j + 1])))
+                        except Exception as err_alone:  # noqa: BLE001
+                            if not _out_of_memory(err_alone):
+                                raise
+                            index = pieces[i].index
+                            if index not in failed:
+                                failed.add(index)
+                                done.pop(index)
+                                yield Score(items[index], error=f"out of memory scoring {n / TARGET_SR:.0f} s "
+                                                                "at once; score it in windows (--window)")
+                    if alone:
+                        queued = ([a[0] for a in alone], torch.cat([a[1] for a in alone]),
+                                  torch.cat([a[2] for a in alone]))
             if in_flight is not None:
                 yield from collect(*in_flight)
             in_flight = queued
@@ -373,11 +418,20 @@ def plan_batches(lengths, batch_size, max_padding=MAX_PADDING):
     return batches + [current] if current else batches
 
 
-def _probe_or_error(item):
+def _probe_or_error(item, limits=None):
     try:
-        return probe(item)
+        return probe(item, limits)
     except AudioError as err:
         return err.problem
+
+
+def _out_of_memory(err):
+    """Whether `err` is running out of host or device memory (then freed for the next try)."""
+    oom = isinstance(err, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(err, RuntimeError) and ("can't allocate memory" in str(err) or "out of memory" in str(err)))
+    if oom and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return oom
 
 
 def _finish(item, windows, window, aggregate):
@@ -470,26 +524,59 @@ class ResumableCSV:
     `path` atomically (temp file, then rename) and removes the side file.
 
     Opening one reads the rows of an earlier run from `path` and `<path>.partial`
-    (`keep(row)` filters them; `overwrite` drops them), so a re-run adds only
+    (`keep(row)` filters them; `overwrite` removes them), so a re-run adds only
     what is missing. Rows are keyed by `key(row)`; the last one of a key wins.
+    With `record` (adf.run_record.make_record) the earlier rows are used only
+    when the earlier run's record is equal, and `known` (the keys of this run's
+    inputs) refuses rows of inputs not given now; both raise OutputRefused.
+    The side file is never followed when it is a symbolic link, and an
+    exclusive lock (`<path>.lock`) keeps a second writer of `path` out until
+    `finalize` or `close`.
     """
 
-    def __init__(self, path, columns, key, keep=None, overwrite=False):
+    def __init__(self, path, columns, key, keep=None, overwrite=False, record=None, known=None):
         import csv
 
-        self.path, self.partial = os.fspath(path), os.fspath(path) + ".partial"
+        from adf.atomic import ExclusiveLock, side_path
+        from adf.run_record import OutputRefused, check_resumable, record_path, write_record
+
+        self.path, self.partial = os.fspath(path), side_path(path, ".partial")
         self.key = key
-        rows = {}
-        if not overwrite:
-            for source in (self.path, self.partial):
-                for row in read_score_rows(source):
-                    if keep is None or keep(row):
-                        rows[key(row)] = row
-        self.previous = list(rows.values())
-        extra = [c for row in self.previous for c in row if c not in columns]
-        self.columns = list(columns) + list(dict.fromkeys(extra))
-        self._write(self.partial, self.previous)  # drop a cut-off last line, then append
-        self._fh = open(self.partial, "a", encoding="utf-8", newline="")
+        self._lock = ExclusiveLock(self.path)
+        try:
+            rows = {}
+            if overwrite:  # the old rows go now: a kill must not leave them beside the new record
+                for old in (self.path, record_path(self.path)):
+                    if os.path.lexists(old):
+                        os.unlink(old)
+            else:
+                if os.path.islink(self.partial):
+                    raise OutputRefused(f"{self.partial} is a symbolic link; adf never reads or writes "
+                                        "its side files through links (remove it)")
+                if record is not None:
+                    check_resumable(self.path, self.partial, record)
+                for source in (self.path, self.partial):
+                    for row in read_score_rows(source):
+                        if keep is None or keep(row):
+                            rows[key(row)] = row
+            if known is not None:
+                foreign = [row for k, row in rows.items() if k not in known]
+                if foreign:
+                    raise OutputRefused(
+                        f"{self.path} holds rows of {len(foreign)} input(s) not given this time "
+                        f"(e.g. {foreign[0].get('path')}); give the same inputs to resume it, or start "
+                        "afresh")
+            self.previous = list(rows.values())
+            extra = [c for row in self.previous for c in row if c not in columns]
+            self.columns = list(columns) + list(dict.fromkeys(extra))
+            if record is not None:
+                write_record(self.path, record)
+            self._write(self.partial, self.previous)  # drop a cut-off last line, then append
+            fd = os.open(self.partial, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._fh = open(fd, "a", encoding="utf-8", newline="")
         self._writer = csv.DictWriter(self._fh, self.columns, lineterminator="\n", restval="")
         self.new = []
 
@@ -517,6 +604,7 @@ class ResumableCSV:
         self._fh.close()
         if not (self.previous or self.new):
             os.unlink(self.partial)
+        self._lock.release()
 
     def finalize(self, sort_key=None):
         """Write every row (earlier runs' and this one's) to `path`, atomically."""
@@ -525,4 +613,5 @@ class ResumableCSV:
         rows = sorted(rows.values(), key=sort_key) if sort_key else list(rows.values())
         self._write(self.path, rows)
         os.unlink(self.partial)
+        self._lock.release()
         return len(rows)

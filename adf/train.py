@@ -180,12 +180,32 @@ def _share_run_options(hparams_file, run_opts, overrides):
 
 
 def main(argv=None):
+    """Run a recipe; a user error (bad hparams key, manifest, checkpoint, ...) ends
+    it with one line and exit status 2 (the traceback with ADF_DEBUG=1; SpeechBrain
+    already owns --debug)."""
+    from adf.errors import user_error_message
+
+    try:
+        return _main(argv)
+    except Exception as err:  # noqa: BLE001 - user errors become one line; others re-raise
+        message = None if os.environ.get("ADF_DEBUG") else user_error_message(err)
+        if message is None:
+            raise
+        print(f"{os.path.basename(sys.argv[0]) or 'train.py'}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _main(argv=None):
+    from adf.hparams_check import check_hparams
+
     argv = sys.argv[1:] if argv is None else argv
     argv, auto = _take_auto_precision(argv)
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     if auto:
         run_opts = dataclasses.replace(run_opts, **{k: "auto" for k in auto},
                                        overridden_args=run_opts.overridden_args | auto)
+    with open(hparams_file, encoding="utf-8") as fin:
+        check_hparams(fin.read(), overrides, hparams_file)
     run_opts, overrides = _share_run_options(hparams_file, run_opts, overrides)
     # Under torchrun (RANK set) join the process group before anything else, so
     # that only rank 0 creates the experiment folder, TensorBoard writer and logs.

@@ -76,22 +76,18 @@ def test_mixed_inputs_bad_files_and_columns(ckpt, tmp_path, monkeypatch, capsys)
     real = noise(corpus / "r.wav", 0.8, 16000, seed=5)
     man = manifest(tmp_path / "test.csv", [("C-r", "real", "$ROOT/r.wav"), ("C-gone", "fake", "$ROOT/gone.wav")])
 
-    rc = detect("--ckpt", ckpt, "-o", "out.csv", "--workers", 1, "--batch-size", 3,
+    rc = detect("--ckpt", ckpt, "-o", "out.csv", "--workers", 1, "--batch-size", 3, "--ids", "path",
                 "--data-root", corpus, "data", "single.ogg", man)
     err = capsys.readouterr()
     assert rc == 0
     out = pd.read_csv("out.csv", dtype={"id": str})
     assert list(out.columns) == ["id", "path", "logit_fake", "logit_real", "prob_real", "label"]
     got = dict(zip(out["id"], out["path"]))
-    assert got == {
-        "stereo": os.path.join("data", "a", "stereo.wav"),
-        "a/low.flac": os.path.join("data", "a", "low.flac"),
-        "b/low.wav": os.path.join("data", "b", "low.wav"),
-        "single": "single.ogg",
-        "C-r": real,
-    }
+    files = [os.path.join("data", "a", "stereo.wav"), os.path.join("data", "a", "low.flac"),
+             os.path.join("data", "b", "low.wav"), "single.ogg"]
+    assert got == {**{f: f for f in files}, "C-r": real}
     labels = dict(zip(out["id"], out["label"]))
-    assert labels["C-r"] == 1 and all(pd.isna(labels[k]) for k in ("stereo", "single"))
+    assert labels["C-r"] == 1 and all(pd.isna(labels[k]) for k in files)
     for row in out.itertuples():
         assert [row.logit_fake, row.logit_real] == pytest.approx(expected_logits(ckpt, row.path), abs=1e-5)
         assert row.prob_real == pytest.approx(1 / (1 + np.exp(row.logit_fake - row.logit_real)))
@@ -116,7 +112,11 @@ def test_manifest_segments(ckpt, tmp_path):
 def test_resume_scores_only_the_rest(ckpt, tmp_path, capsys):
     files = [noise(tmp_path / f"{k}.wav", 0.3 + 0.1 * k, 16000, seed=k) for k in range(4)]
     out = tmp_path / "out.csv"
-    # An interrupted run: two rows saved in the side file, the third cut off mid-line.
+    # A run of the same command leaves its record (out.csv.run.json) ...
+    assert detect("--ckpt", ckpt, "-o", out, "--workers", 0, *files) == 0
+    out.unlink()
+    capsys.readouterr()
+    # ... and is interrupted: two rows saved in the side file, the third cut off mid-line.
     # The saved rows hold sentinel logits, which a re-score would overwrite.
     (tmp_path / "out.csv.partial").write_text(
         "id,path,logit_fake,logit_real,prob_real\n"
@@ -231,26 +231,29 @@ def test_interrupted_run_keeps_finished_rows(ckpt, tmp_path, monkeypatch, capsys
 
 
 def test_collect_items_order_and_unique_ids(tmp_path, monkeypatch):
-    from adf.detect import collect_items
+    from adf.detect import DuplicateIds, collect_items
 
     monkeypatch.chdir(tmp_path)
     for name in ("d1/x.wav", "d1/sub/y.flac", "d2/x.wav", "d2/y.wav", "z.wav"):
         noise(tmp_path / name, 0.1, 16000)
     man = manifest(tmp_path / "m.csv", [("M-1", "fake", str(tmp_path / "z.wav"))])
-    items, problems = collect_items([man, "d1", "d2", "z.wav", "d1/x.wav"])
+    items, problems = collect_items([man, "d1", "d2", "z.wav", "d1/x.wav"], ids="path")
     assert problems == []
     assert [(i.id, i.path, i.label) for i in items] == [
         ("M-1", str(tmp_path / "z.wav"), 0),
-        ("sub/y.flac", "d1/sub/y.flac", None),  # folders are walked in sorted order
-        ("d1/x.wav", "d1/x.wav", None),   # relative paths collide too: the path as given
+        ("d1/sub/y.flac", "d1/sub/y.flac", None),  # folders are walked in sorted order
+        ("d1/x.wav", "d1/x.wav", None),
         ("d2/x.wav", "d2/x.wav", None),
-        ("y.wav", "d2/y.wav", None),      # stem y collides with sub/y.flac: relative path
-        ("z", "z.wav", None),             # listed twice: scored once
+        ("d2/y.wav", "d2/y.wav", None),
+        ("z.wav", "z.wav", None),  # listed twice: scored once
     ]
+    items, problems = collect_items(["d1", "z.wav"])
+    assert [(i.id, i.path) for i in items] == [("y", "d1/sub/y.flac"), ("x", "d1/x.wav"), ("z", "z.wav")]
     other = manifest(tmp_path / "other.csv", [("M-1", "real", str(tmp_path / "d2/y.wav"))])
-    items, problems = collect_items([man, man, other])
+    items, problems = collect_items([man, man])
     assert [i.id for i in items] == ["M-1"]
-    assert problems == [f"{tmp_path}/d2/y.wav: id 'M-1' is already used by {tmp_path}/z.wav"]
+    with pytest.raises(DuplicateIds, match=f"id 'M-1' of {tmp_path}/d2/y.wav is already the id of {tmp_path}/z.wav"):
+        collect_items([man, other])
     empty = tmp_path / "nothing"
     empty.mkdir()
     assert collect_items([str(empty)]) == ([], [f"{empty}: folder holds no audio files"])

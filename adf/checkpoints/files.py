@@ -64,6 +64,27 @@ class RawCheckpoint:
     metadata: dict = field(default_factory=dict)  # safetensors header metadata (strings)
 
 
+def check_checkpoint_path(path):
+    """Raise CheckpointError unless `path` is a regular file this process may read
+    (a FIFO would block a reader, a directory is not a checkpoint)."""
+    import os
+    import stat as st
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot be read ({err.strerror})") from None
+    if st.S_ISDIR(mode):
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    if not st.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if st.S_ISFIFO(mode) else "not a regular file"
+        raise CheckpointError(f"{path}: is {kind}, not a checkpoint file")
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(f"{path}: permission denied (not readable)")
+
+
 def _container(path):
     """'zip', 'legacy' (old torch.save) or 'safetensors', from the file's first bytes."""
     size = path.stat().st_size
@@ -72,6 +93,16 @@ def _container(path):
     with open(path, "rb") as f:
         head = f.read(9)
     if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                is_torch = any(n.endswith("data.pkl") for n in archive.namelist())
+        except zipfile.BadZipFile as err:
+            raise CheckpointError(f"{path}: truncated or corrupt zip archive ({err})") from None
+        if not is_torch:
+            raise CheckpointError(f"{path}: a zip archive but not a PyTorch checkpoint (no data.pkl)")
+        if path.suffix.lower() == ".safetensors":  # torch.load would read it as safetensors
+            raise CheckpointError(f"{path}: named .safetensors but holds a PyTorch (zip) checkpoint; "
+                                  "rename it to .ckpt or .pt")
         return "zip"
     if head.startswith(b"\x80"):  # a pickle protocol opcode: torch.save's legacy format
         return "legacy"
@@ -83,13 +114,21 @@ def _container(path):
     raise CheckpointError(f"{path}: neither a PyTorch checkpoint nor a safetensors file")
 
 
+# What torch's weights-only unpickler says when it refuses (rather than fails to
+# read) a pickle: a global off the allow-list, an opcode outside its subset, ...
+_REFUSED = re.compile(r"GLOBAL|Unsupported|unrecognized|not an allowed|allowlist|safe_globals", re.I)
+
+
 def _refusal(path, err):
     try:
         needed = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception:  # legacy format: only the unpickler's message names the global
         needed = re.findall(r"GLOBAL ([\w.]+)", str(err))
+    if not needed:  # no global: an opcode or a call outside the weights-only subset
+        detail = str(err).split("WeightsUnpickler error:")[-1].strip().splitlines()
+        needed = [f"a pickle operation outside the safe subset ({detail[0] if detail else 'unknown'})"]
     return CheckpointError(
-        f"{path}: refused to unpickle: it needs {', '.join(needed) or 'an unknown global'}, "
+        f"{path}: refused to unpickle: it needs {', '.join(needed)}, "
         "which is not on adf's allow-list of types that are safe to load (torch.load "
         "weights_only=True); unpickling it could run arbitrary code. If you trust the file's "
         f"source, convert it once with `{CONVERT_HINT.format(path=path)}` and load the "
@@ -99,7 +138,8 @@ def _refusal(path, err):
 
 def _short(err):
     """The first sentence of a library's error message (torch's run to several lines)."""
-    return str(err).strip().split(". ")[0].splitlines()[0]
+    lines = str(err).strip().split(". ")[0].splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def _torch_object(path, container, trust_pickle=False):
@@ -110,10 +150,10 @@ def _torch_object(path, container, trust_pickle=False):
             return torch.load(path, map_location="cpu", weights_only=True,
                               mmap=container == "zip")
     except pickle.UnpicklingError as err:
-        if "GLOBAL" in str(err):
+        if _REFUSED.search(str(err).split("WeightsUnpickler error:")[-1]):
             raise _refusal(path, err) from None
         raise CheckpointError(f"{path}: corrupt PyTorch checkpoint ({_short(err)})") from None
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+    except (RuntimeError, OSError, EOFError, ValueError, struct.error, zipfile.BadZipFile) as err:
         raise CheckpointError(f"{path}: truncated or corrupt PyTorch checkpoint ({_short(err)})") from None
 
 
@@ -154,8 +194,7 @@ def read_file(path, trust_pickle=False, dtype=None):
     memory-mapped).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    check_checkpoint_path(path)
     container = _container(path)
     if container == "safetensors":
         from safetensors import SafetensorError, safe_open

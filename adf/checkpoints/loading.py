@@ -50,13 +50,71 @@ class Checkpoint:
         return all(k in self.state_dict for k in HEAD_KEYS)
 
 
+# A stored backbone configuration is untrusted input: every field is checked
+# (type and range) before anything is built, so a crafted file cannot make the
+# loader build 10^7 layers. Ranges are far beyond every real model (XLS-R 2B:
+# 48 layers of 1920, FFN 7680, 2.2e9 parameters).
+_INT_FIELDS = {"encoder_embed_dim": (1, 8192), "encoder_pos_conv_kernel": (1, 1024),
+               "encoder_pos_conv_groups": (1, 8192), "encoder_num_layers": (1, 256),
+               "encoder_num_heads": (1, 256), "encoder_ff_interm_features": (1, 65536)}
+_RATE_FIELDS = ("encoder_projection_dropout", "encoder_attention_dropout", "encoder_ff_interm_dropout",
+                "encoder_dropout", "encoder_layer_drop")
+_BOOL_FIELDS = ("extractor_conv_bias", "encoder_layer_norm_first")
+MAX_PARAMETERS = 2e10
+
+
+def check_backbone_config(config, path):
+    """Raise CheckpointError unless `config` (JSON from a checkpoint's metadata) is
+    a sane torchaudio wav2vec2 configuration: every field present, of its type
+    and within its range, heads and groups dividing the embedding size."""
+    def bad(what):
+        return CheckpointError(f"{path}: stored backbone_config: {what}")
+
+    if not isinstance(config, dict):
+        raise bad("not a mapping")
+    known = {*_INT_FIELDS, *_RATE_FIELDS, *_BOOL_FIELDS, "extractor_mode", "extractor_conv_layer_config"}
+    unknown, missing = sorted(set(config) - known), sorted(known - set(config))
+    if unknown or missing:
+        raise bad("; ".join(([f"unknown field(s) {unknown}"] if unknown else [])
+                            + ([f"missing field(s) {missing}"] if missing else [])))
+    for key, (low, high) in _INT_FIELDS.items():
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise bad(f"{key} must be an integer in [{low}, {high}] (got {value!r})")
+    for key in _RATE_FIELDS:
+        value = config[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise bad(f"{key} must be a number in [0, 1] (got {value!r})")
+    for key in _BOOL_FIELDS:
+        if not isinstance(config[key], bool):
+            raise bad(f"{key} must be true or false (got {config[key]!r})")
+    if config["extractor_mode"] not in ("group_norm", "layer_norm"):
+        raise bad(f"extractor_mode must be group_norm or layer_norm (got {config['extractor_mode']!r})")
+    conv = config["extractor_conv_layer_config"]
+    if not isinstance(conv, list) or not 1 <= len(conv) <= 16 or not all(
+            isinstance(layer, list) and len(layer) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 8192 for v in layer)
+            for layer in conv):
+        raise bad("extractor_conv_layer_config must be 1 to 16 [channels, kernel, stride] triples "
+                  f"of integers in [1, 8192] (got {conv!r:.200})")
+    dim = config["encoder_embed_dim"]
+    for key in ("encoder_num_heads", "encoder_pos_conv_groups"):
+        if dim % config[key]:
+            raise bad(f"{key} {config[key]} does not divide encoder_embed_dim {dim}")
+    size = config["encoder_num_layers"] * (4 * dim * dim + 2 * dim * config["encoder_ff_interm_features"])
+    if size > MAX_PARAMETERS:
+        raise bad(f"the transformer alone would have {size:.2g} parameters (limit {MAX_PARAMETERS:.0g})")
+
+
 def read_checkpoint(path, trust_pickle=False, dtype=None):
     """Read any supported checkpoint file (see adf.checkpoints) into a Checkpoint;
     `dtype` casts its floating-point tensors while reading (see read_file)."""
     raw = read_file(path, trust_pickle=trust_pickle, dtype=dtype)
     meta = raw.metadata if raw.metadata.get("format") == FORMAT else {}
     config = metadata_json(meta, "backbone_config", raw.path)
-    if config is not None:  # JSON turns the CNN's tuples into lists
+    if config is not None:
+        check_backbone_config(config, raw.path)
+        # JSON turns the CNN's tuples into lists
         config["extractor_conv_layer_config"] = [tuple(x) for x in config["extractor_conv_layer_config"]]
     return Checkpoint(
         path=raw.path,
@@ -93,10 +151,23 @@ def check_fits(expected, given, path, what):
     misshaped = [f"{k} {tuple(given[k].shape)} vs {tuple(expected[k].shape)} expected"
                  for k in sorted(set(expected) & set(given))
                  if tuple(given[k].shape) != tuple(expected[k].shape)]
+    # An integer (or bool) tensor where the model has floating-point weights would
+    # be assigned as it is and fail, or compute garbage, only when scoring.
+    mistyped = [f"{k} {str(given[k].dtype).replace('torch.', '')}" for k in sorted(set(expected) & set(given))
+                if expected[k].is_floating_point() and not given[k].is_floating_point()]
     problems = [f"{len(v)} {label}: {_some(v)}" for label, v in
-                (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if v]
+                (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped),
+                 ("not floating-point", mistyped)) if v]
     if problems:
         raise CheckpointError(f"{path}: does not fit {what}: " + "; ".join(problems))
+
+
+def check_finite(state_dict, path):
+    """Raise CheckpointError when a floating-point weight holds NaN or Inf: such a
+    model scores every input NaN, and no such number may become a score."""
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values: {_some(bad)}")
 
 
 def _choose_architecture(ckpt, model_name, overrides):
@@ -139,6 +210,7 @@ def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overr
     name, overrides = _choose_architecture(ckpt, model_name, backbone_overrides)
     model = build_on_meta(name, **overrides)
     check_fits(model.state_dict(), ckpt.state_dict, ckpt.path, f"model {name!r}")
+    check_finite(ckpt.state_dict, ckpt.path)
     weights = {k: v.to(device=device) for k, v in ckpt.state_dict.items()}
     model.load_state_dict(weights, strict=True, assign=True)
     return model.set_precision(precision).eval()
@@ -157,6 +229,7 @@ def load_backbone_into(model, path, include_head=False):
                 if include_head or k.startswith(BACKBONE_PREFIX)}
     what = f"the backbone{' and head' if include_head else ''} of model {model.name!r}"
     check_fits(expected, given, ckpt.path, what)
+    check_finite(given, ckpt.path)
     model.load_state_dict(given, strict=False)  # keys checked above; the head may stay
     return ckpt
 

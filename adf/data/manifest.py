@@ -43,6 +43,17 @@ def _row_problems(path, df):
         (ch.isna() | ~(ch >= 1) | (ch % 1 != 0), "AudioChannel", "must be an integer >= 1"),
         (df["Path"].isna() | (df["Path"].astype(str).str.strip() == ""), "Path", "empty path"),
     ]
+    # Segment columns: empty = the whole file; a value that does not parse must
+    # not silently become "whole file" (Stop -1 = to the end, as adf writes it).
+    if "Start" in df.columns:
+        start = pd.to_numeric(df["Start"].replace("", "0"), errors="coerce")
+        checks.append((start.isna() | (start < 0) | (start % 1 != 0), "Start",
+                       "must be empty or a whole number of samples >= 0"))
+    if "Stop" in df.columns:
+        stop = pd.to_numeric(df["Stop"].replace("", "-1"), errors="coerce")
+        low = start.fillna(0) if "Start" in df.columns else 0
+        checks.append((stop.isna() | (stop % 1 != 0) | ((stop != -1) & (stop <= low)), "Stop",
+                       "must be empty, -1 (to the end) or a whole number of samples > Start"))
     for bad, column, what in checks:
         for i in df.index[bad.fillna(True)]:
             yield i, f"row {i + 2}, column {column}: {what} (got {df.at[i, column]!r})"

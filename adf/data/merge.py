@@ -1,7 +1,8 @@
 """Merge per-corpus manifests into train.csv, valid.csv and test.csv (datasets.md §4).
 
 The reference's rule, kept:
-  * manifests are taken in list order; a missing one is reported and skipped;
+  * manifests are taken in list order; a missing one is reported and skipped
+    (but when none of them exists, a mistyped --manifests, the merge fails);
   * training manifests: `Proportion == "valid"` rows go to valid.csv, every
     other row (train, test, -, ...) to train.csv;
   * train.csv is shuffled once (seed 42), valid.csv keeps list order;
@@ -36,6 +37,11 @@ A recipe names all of this in one YAML corpora config (`--config`):
     test: [In-the-Wild, ...]          # test manifests, in order
     holdout_test: []                  # training corpora whose test rows go to test.csv
     sampling: {MLS: {max_hours: 100}}
+
+A split that a listed manifest should feed is never written empty (unless
+`allow_empty`): the merge fails and the old files stay. Rows of one audio
+file (and segment) under two IDs, and audio files in both the training side
+and test.csv, are reported as leakage.
 
 A summary (clips and hours per corpus, label and language) is printed after
 merging; problems go to the log and to `merge_problems.txt` next to the outputs.
@@ -81,6 +87,7 @@ class MergeResult:
     problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     order: list = field(default_factory=list)
+    fed: tuple = ()  # the splits some listed manifest feeds (train/valid: training list; test)
 
 
 def check_sampling(config, train_names):
@@ -174,6 +181,12 @@ def merge(train, test, sampling=None, seed=SEED, holdout_test=()):
     """
     problems, notes = [], []
     sampling = check_sampling(sampling, [n for n, _ in train])
+    listed = list(train) + list(test)
+    absent = [path for _, path in listed if not os.path.isfile(path)]
+    if listed and len(absent) == len(listed):
+        folders = sorted({os.path.dirname(p) or "." for p in absent})
+        raise ValueError(f"none of the {len(listed)} manifests exists (looked for e.g. {absent[0]}; "
+                         f"in {', '.join(folders)}): check --manifests")
     train_parts, valid_parts, test_parts = [], [], []
     for name, path in train:
         df = _read(path, name, problems)
@@ -205,10 +218,37 @@ def merge(train, test, sampling=None, seed=SEED, holdout_test=()):
         if shared.any():
             problems.append(f"{side} and test.csv share {int(shared.sum())} ID(s) "
                             f"(e.g. {df.loc[shared, 'ID'].iloc[0]!r}): possible train/test leakage")
+    problems.extend(_path_leakage(train_df, valid_df, test_df))
     if len(train_df):
         train_df = train_df.iloc[np.random.default_rng(seed).permutation(len(train_df))].reset_index(drop=True)
     order = [n for n, _ in list(train) + list(test)]
-    return MergeResult(train_df, valid_df, test_df, problems, notes, order)
+    fed = (("train", "valid") if train else ()) + (("test",) if test or holdout_test else ())
+    return MergeResult(train_df, valid_df, test_df, problems, notes, order, fed)
+
+
+def _path_leakage(train_df, valid_df, test_df):
+    """Leakage the IDs do not show: one audio file (and segment) under two IDs,
+    and one audio file both on the training side and in test.csv."""
+    problems = []
+    tables = (("train.csv", train_df), ("valid.csv", valid_df), ("test.csv", test_df))
+    every = _concat([df.assign(_split=name) for name, df in tables if len(df)])
+    if every.empty:
+        return problems
+    segment = [c for c in SEGMENT_COLUMNS if c in every.columns]
+    where = every["Path"].astype(str)
+    for col in segment:
+        where = where + "|" + every[col].astype("string").fillna("")
+    twice = where.duplicated(keep=False)
+    for _, group in every[twice].groupby(where[twice], sort=False):
+        problems.append(f"{group['Path'].iloc[0]}: one audio file under {len(group)} IDs "
+                        f"({', '.join(f'{i} in {s}' for i, s in zip(group['ID'], group['_split']))}): "
+                        "possible leakage")
+    training = set(every.loc[every["_split"] != "test.csv", "Path"])
+    shared = sorted(training & set(every.loc[every["_split"] == "test.csv", "Path"]))
+    if shared:
+        problems.append(f"train/valid and test.csv share {len(shared)} audio file(s) (e.g. {shared[0]}): "
+                        "possible train/test leakage")
+    return problems
 
 
 def summarise(result):
@@ -229,8 +269,16 @@ def summarise(result):
     return "\n".join(lines)
 
 
-def write_merge(result, out_dir):
-    """Write train/valid/test.csv (temp file + rename) and merge_problems.txt."""
+def write_merge(result, out_dir, allow_empty=False):
+    """Write train/valid/test.csv (temp file + rename) and merge_problems.txt.
+
+    Raises ValueError, writing nothing, when a split that a listed manifest
+    feeds came out empty (all its manifests missing or unusable), unless
+    `allow_empty`: an empty split would silently replace a good one."""
+    empty = [s for s in result.fed if not len(getattr(result, s))]
+    if empty and not allow_empty:
+        raise ValueError(f"{', '.join(s + '.csv' for s in empty)} would be empty (see the problems above); "
+                         "nothing written (--allow-empty writes empty splits)")
     os.makedirs(out_dir, exist_ok=True)
     for split in ("train", "valid", "test"):
         df = getattr(result, split)
@@ -253,8 +301,19 @@ def load_config(path):
         data = yaml.safe_load(fh) or {}
     unknown = set(data) - set(CONFIG_KEYS) if isinstance(data, dict) else {"<not a mapping>"}
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; expected {', '.join(CONFIG_KEYS)}")
-    return {k: data.get(k) or ([] if k != "sampling" else {}) for k in CONFIG_KEYS}
+        import difflib
+
+        hints = [f"{k}" + "".join(f" (did you mean {m}?)" for m in difflib.get_close_matches(str(k), CONFIG_KEYS, 1))
+                 for k in sorted(map(str, unknown))]
+        raise ValueError(f"{path}: unknown key(s) {', '.join(hints)}; expected {', '.join(CONFIG_KEYS)}")
+    config = {k: data.get(k) or ([] if k != "sampling" else {}) for k in CONFIG_KEYS}
+    for key in ("train", "test", "holdout_test"):
+        value = config[key]
+        if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+            raise ValueError(f"{path}: {key} must be a list of corpus names (got {value!r})")
+    if not isinstance(config["sampling"], dict):
+        raise ValueError(f"{path}: sampling must be a mapping corpus -> {{weight, max_hours}}")
+    return config
 
 
 def _resolve(names, manifest_dir):
@@ -281,6 +340,8 @@ def add_arguments(parser):
                         help="test manifests in order (default: the reference's 5)")
     parser.add_argument("--sampling", help="YAML {corpus: {weight: w, max_hours: h}} for the training rows")
     parser.add_argument("--seed", type=int, default=SEED, help="shuffle and sampling seed (default 42)")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="write a split even when the manifests meant to feed it gave no rows")
 
 
 def run(args):
@@ -300,9 +361,9 @@ def run(args):
         sampling = load_sampling(args.sampling) if args.sampling else None
     result = merge(_resolve(args.train, args.manifests), _resolve(args.test, args.manifests), sampling,
                    args.seed, holdout_test=holdout)
-    write_merge(result, args.out)
     for p in result.problems[:50]:
         log.warning(p)
+    write_merge(result, args.out, allow_empty=args.allow_empty)
     if len(result.problems) > 50:
         log.warning("... %d more in %s", len(result.problems) - 50, os.path.join(args.out, "merge_problems.txt"))
     print(summarise(result))

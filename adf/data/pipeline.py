@@ -17,7 +17,8 @@ from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.sampler import DistributedSamplerWrapper, DynamicBatchSampler
 
-from adf.audio import TARGET_SR, AudioError, random_crop, read_audio, resample, to_mono, waveform_layer_norm
+from adf.audio import (TARGET_SR, AudioError, bounded, random_crop, read_audio, resample, to_mono,
+                       waveform_layer_norm)
 from adf.data.manifest import SEGMENT_COLUMNS, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
     for p in problems:
         logger.warning("skipping manifest row: %s", p)
     if len(df) == 0:
-        raise ValueError(f"{csv_path}: no usable rows")
+        raise ValueError(f"{csv_path}: no usable rows (the manifest is empty, header-only or every row is bad)")
     has_segments = all(c in df.columns for c in SEGMENT_COLUMNS)
     data = {}
     for row in df.itertuples(index=False):
@@ -91,7 +92,7 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
         except AudioError as err:
             logger.warning("skipping unreadable audio: %s", err)
             return None
-        wav = to_mono(wav)
+        wav = to_mono(bounded(wav))
         if cropping:
             generator = None
             if randomness is not None:

@@ -206,26 +206,39 @@ def _expand_segments(entry, info, seconds):
     return out
 
 
+def _inside_root(path, root):
+    """`path` relative to `root` (posix), or None when it escapes the root: a
+    metadata path may not reach outside it with `..` or an absolute path. The
+    test is on the names (symbolic links inside the root may point anywhere)."""
+    norm = os.path.normpath(os.path.join(root, path))
+    root = os.path.normpath(root)
+    if os.path.commonpath([norm, root]) != root:
+        return None
+    return Path(os.path.relpath(norm, root)).as_posix()
+
+
 def _row(corpus, ctx, entry, info, segmented):
     """The manifest row of one entry, or (None, why it cannot be written)."""
+    from adf.spreadsheet import safe_cell
+
     frames = info.frames
-    try:
-        rel = Path(entry.path).relative_to(ctx.root).as_posix()
-    except ValueError:
+    rel = _inside_root(entry.path, ctx.root)
+    if rel is None:
         return None, f"outside the data root {ctx.root}"
+    # Free text from the corpus metadata is written so spreadsheets show it as text.
     row = {
-        "ID": f"{corpus.prefix}-{entry.file_id}",
+        "ID": safe_cell(f"{corpus.prefix}-{entry.file_id}"),
         "Label": entry.label,
         "Duration": info.duration,
         "SampleRate": info.sample_rate,
         "Path": f"{ROOT_PLACEHOLDER}/{rel}",
-        "Attack": entry.attack,
-        "Speaker": entry.speaker,
+        "Attack": safe_cell(entry.attack),
+        "Speaker": safe_cell(entry.speaker),
         "Proportion": entry.proportion,
         "AudioChannel": info.channels,
         "AudioEncoding": info.encoding,
         "AudioBitSample": info.bits,
-        "Language": entry.language,
+        "Language": safe_cell(entry.language),
     }
     if segmented:
         start = max(0, entry.start or 0)
@@ -273,7 +286,9 @@ def build_manifest(corpus, root, jobs=1, cache_path=None, progress=False, meta=N
 
     present = []
     for e in entries:
-        if Path(e.path).is_file():
+        if _inside_root(e.path, root) is None:  # never opened, not even probed
+            skips.append(Skip(str(e.path), f"outside the data root {root}: a metadata path may not leave it"))
+        elif Path(e.path).is_file():
             present.append(e)
         else:
             skips.append(Skip(str(e.path), "listed in the metadata but the file does not exist"))
