@@ -37,7 +37,10 @@ def files(tmp_path):
 
 
 def detect(*argv):
-    return main(["detect", "--workers", "0", *map(str, argv)])
+    argv = [str(a) for a in argv]
+    if "--precision" not in argv:  # the same numbers on any CPU (auto may pick bf16)
+        argv += ["--precision", "fp32"]
+    return main(["detect", "--workers", "0", *argv])
 
 
 def finished_run(ckpt, out, files, *options):
@@ -164,3 +167,19 @@ def test_same_run_resumes(ckpts, files, tmp_path, capsys):
     assert detect("--ckpt", ckpts[0], "-o", out, "--window", "0.25", *files) == 0
     assert "scored 0 input(s) (3 already scored)" in capsys.readouterr().out
     assert out.read_text() == before
+
+
+def test_auto_precision_is_recorded_as_what_it_resolved_to(ckpts, files, tmp_path, monkeypatch, capsys):
+    """`--precision auto` records the precision it chose, so the same output resumes
+    under an explicit spelling of it, and a machine where auto chooses otherwise is refused."""
+    from adf import precision as P
+
+    monkeypatch.setattr(P, "cpu_native_bf16", lambda: (False, "test CPU"))
+    out = tmp_path / "s.csv"
+    finished_run(ckpts[0], out, files[:2], "--precision", "auto")
+    assert json.loads((tmp_path / "s.csv.run.json").read_text())["options"]["precision"] == "fp32"
+    capsys.readouterr()
+    assert detect("--ckpt", ckpts[0], "-o", out, "--precision", "fp32", *files[:2]) == 0
+    assert "2 already scored" in capsys.readouterr().out
+    monkeypatch.setattr(P, "cpu_native_bf16", lambda: (True, "test CPU"))
+    assert detect("--ckpt", ckpts[0], "-o", out, "--precision", "auto", *files[:2]) == 2
