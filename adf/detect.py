@@ -49,6 +49,9 @@ def add_arguments(parser):
     parser.add_argument("--aggregate", choices=["mean", "min"], default="mean",
                         help="utterance score from windows: mean logits, or the most fake window")
     parser.add_argument("--segments", default=None, help="also write per-window scores to this CSV")
+    parser.add_argument("--embeddings", default=None, metavar="NPY",
+                        help="also write the pooled embeddings (.npy, rows in the output's row order; "
+                             "`adf embed` does this with the id list beside it)")
     parser.add_argument("--strict", action="store_true", help="stop with an error at the first bad input")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming from an existing output "
@@ -149,7 +152,14 @@ def run(args):
     key = lambda row: (row["path"], row["id"])  # noqa: E731
     columns = SCORE_COLUMNS + (["label"] if any(i.label is not None for i in items) else [])
     try:
-        out = ResumableCSV(args.output, columns, key, overwrite=args.overwrite)
+        store = None
+        if getattr(args, "embeddings", None):
+            from adf.embed import EmbeddingStore
+
+            store = EmbeddingStore(args.embeddings, args.output, overwrite=args.overwrite)
+        # With embeddings, rows scored earlier without one are dropped (and scored again).
+        out = ResumableCSV(args.output, columns, key, overwrite=args.overwrite,
+                           keep=None if store is None else lambda row: key(row) in store)
         finished = {key(row) for row in out.previous}
         segments = None
         if args.segments:
@@ -185,22 +195,25 @@ def run(args):
     position = lambda row: order.get(key(row), len(order))  # noqa: E731
     scored = skipped = 0
     seconds = 0.0
-    rows, windows, flushed = [], [], time.monotonic()
+    rows, windows, vectors, flushed = [], [], [], time.monotonic()
     start = time.monotonic()
 
     def flush():
-        nonlocal rows, windows, flushed
+        nonlocal rows, windows, vectors, flushed
         if segments is not None:
             segments.append(windows)  # windows first: a row in OUT means its windows are saved
+        if store is not None:  # embeddings too
+            store.append([key(r) for r in rows], vectors)
         out.append(rows)
-        rows, windows, flushed = [], [], time.monotonic()
+        rows, windows, vectors, flushed = [], [], [], time.monotonic()
 
     bar = tqdm(total=0, unit="input", desc="detect", disable=None, file=sys.stderr)
     stopped = False
     try:
         for score in score_items(model, todo, batch_size=args.batch_size, device=device,
                                  precision=args.precision, workers=args.workers, window=args.window,
-                                 hop=args.hop, aggregate=args.aggregate, progress=bar):
+                                 hop=args.hop, aggregate=args.aggregate, progress=bar,
+                                 embeddings=store is not None):
             if not score.ok:
                 skipped += 1
                 bar.write(f"skipped {score.item.path} (id {score.item.id}): {score.error}", file=sys.stderr)
@@ -212,6 +225,8 @@ def run(args):
             seconds += score.seconds
             rows.append(score_row(score))
             windows.extend(window_rows(score))
+            if store is not None:
+                vectors.append(score.embedding)
             if len(rows) >= args.batch_size or time.monotonic() - flushed > 5:
                 flush()
     except KeyboardInterrupt:
@@ -225,15 +240,20 @@ def run(args):
         return 130
     flush()
     bar.close()
+    if store is not None:  # the array first: a final OUT whose array is missing or stale is re-embedded
+        store.finalize([key(r) for r in out.rows(sort_key=position)])
     total = out.finalize(sort_key=position)
     if segments is not None:
         segments.finalize(sort_key=lambda r: (position(r), float(r["start"])))
+    if store is not None:
+        store.remove_partial()
     wall = time.monotonic() - start
     skipped += len(problems)
     print(f"adf detect: scored {scored} input(s)"
           + (f" ({resumed} already scored)" if resumed else "")
           + f", skipped {skipped}, {seconds / 3600:.3f} h of audio in {wall:.1f} s "
-          f"({seconds / max(wall, 1e-9):.1f}x real time) -> {args.output} ({total} rows)")
+          f"({seconds / max(wall, 1e-9):.1f}x real time) -> {args.output} ({total} rows)"
+          + (f", embeddings -> {args.embeddings}" if store is not None else ""))
     if stopped:
         return fail("stopped at the first bad input (--strict)")
     if todo and scored == 0:
