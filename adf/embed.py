@@ -58,7 +58,7 @@ class EmbeddingStore:
         from adf.inference import read_score_rows
 
         self.npy, self.folder = os.fspath(npy), os.fspath(npy) + PARTIAL
-        self.vectors = {}
+        self.vectors, self._count = {}, 0
         if overwrite:
             shutil.rmtree(self.folder, ignore_errors=True)
             return

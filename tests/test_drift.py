@@ -188,3 +188,23 @@ def test_drift_command_errors(tmp_path, capsys):
     assert main(["drift", "--reference", ref, "--reference-ids", str(tmp_path / "bad.csv"), "--incoming", ref,
                  "-o", str(tmp_path / "x")]) == 2
     assert "1 IDs but 10 embedding rows" in capsys.readouterr().err
+
+
+def test_drift_split_groups():
+    """tools/drift_split.py: reference = part of the training real rows (per speaker), the rest grouped."""
+    from tools.drift_split import split
+
+    rows = []
+    for spk, split_name in (("a", "train"), ("b", "train"), ("c", "test")):
+        rows += [dict(ID=f"{spk}{i}", Label="real", Speaker=spk, Proportion=split_name, Attack="-") for i in range(6)]
+    rows += [dict(ID=f"f{i}", Label="fake", Speaker="x", Proportion=("train", "test")[i % 2],
+                  Attack=("tts", "voc")[i // 4]) for i in range(8)]
+    df = pd.DataFrame(rows)
+    reference, incoming, groups = split(df, holdout=1 / 3, seed=0)
+    assert len(reference) == 8 and set(reference.Speaker) == {"a", "b"}  # 4 of each training speaker's 6
+    assert reference.Speaker.value_counts().tolist() == [4, 4]
+    g = groups.set_index("ID")["Group"]
+    assert (g[g.index.str.startswith("c")] == "real:test").all()
+    assert sorted(g[g == "real:train-heldback"].index.str[0]) == ["a", "a", "b", "b"]
+    assert g["f0"] == "fake:tts" and g["f7"] == "fake:voc"
+    assert set(incoming.ID) == set(groups.ID) and not set(reference.ID) & set(incoming.ID)

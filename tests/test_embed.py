@@ -76,6 +76,10 @@ def test_embed_resumes_and_rescores_rows_without_embeddings(ckpt, tmp_path, monk
     assert main(["embed", "--ckpt", ckpt, "-o", str(out), "--workers", "0", *files]) == 0
     assert "scored 0 input(s) (5 already scored)" in capsys.readouterr().out
     assert np.array_equal(np.load(out), X.astype(np.float32))
+    # --overwrite embeds everything again (same model: same array).
+    assert main(["embed", "--ckpt", ckpt, "-o", str(out), "--workers", "0", "--overwrite", *files]) == 0
+    assert "scored 5 input(s)," in capsys.readouterr().out
+    assert np.load(out) == pytest.approx(X.astype(np.float32), abs=1e-5)
     # A detect score file without embeddings: `--embeddings` scores its rows again.
     scores = tmp_path / "s.csv"
     assert main(["detect", "--ckpt", ckpt, "-o", str(scores), "--workers", "0", *files[:2]]) == 0
