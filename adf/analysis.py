@@ -54,7 +54,7 @@ def _read_ids(path):
     except FileNotFoundError:
         raise ScoreError(path, ["file does not exist"]) from None
     header = [c.strip().lower() for c in first.split(",")]
-    if "," in first and "id" in header:
+    if "id" in header and ("," in first or path.endswith(".csv")):  # a CSV, possibly of the id column alone
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
         return df[df.columns[header.index("id")]].str.strip().tolist()
     with open(path, encoding="utf-8") as fh:

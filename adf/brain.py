@@ -139,7 +139,11 @@ class SSLBrain(sb.Brain):
     def compute_objectives(self, predictions, batch, stage):
         logits, emb = predictions
         targets = batch.target.to(self.device)
-        loss = F.cross_entropy(logits.float(), targets)
+        if stage == sb.Stage.TRAIN and getattr(self, "_grpo", None) is not None:
+            wavs, _ = batch.wav  # the frozen reference (and v1 old policy) score the same batch
+            loss, self.grpo_stats = self._grpo.loss(logits, targets, wavs, absolute_lengths(batch.wav))
+        else:  # cross-entropy (method ce/sft), and validation of every method
+            loss = F.cross_entropy(logits.float(), targets)
         if getattr(self.hparams, "loss", "ce") == "ocsoftmax":
             # OC-softmax shapes the embedding space; the linear head keeps
             # training beside it, so every scorer (validation, adf detect,
@@ -189,6 +193,8 @@ class SSLBrain(sb.Brain):
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         if not should_step:
             return
+        if getattr(self, "_grpo", None) is not None:
+            self._grpo.maybe_refresh(self.modules.model, self.optimizer_step)
         valid_step = getattr(self.hparams, "valid_step", 0)
         if valid_step and self.optimizer_step % valid_step == 0 and self._valid_loader is not None:
             self._validate_now()
@@ -207,6 +213,10 @@ class SSLBrain(sb.Brain):
     def on_fit_start(self):
         """SpeechBrain's start-up (compile, DDP wrap, optimizer), then resume from the
         newest *complete* checkpoint (see CompletionMarker)."""
+        if getattr(self.hparams, "method", "ce") == "grpo":  # reference = the weights before any resume
+            from adf.grpo import from_hparams
+
+            self._grpo = from_hparams(self.modules.model, self.hparams)
         self._compile()
         self._wrap_distributed()
         self.init_optimizers()
@@ -216,6 +226,8 @@ class SSLBrain(sb.Brain):
             ckpt = self.checkpointer.recover_if_possible(ckpt_predicate=is_complete)
             if ckpt is not None:
                 logger.info("resumed from %s (optimizer step %d)", ckpt.path, self.optimizer_step)
+                if getattr(self, "_grpo", None) is not None:
+                    self._grpo.refresh(self.modules.model)
 
     # --- data loaders ---------------------------------------------------------------
     def _train_loader_specifics(self, dataset, loader_kwargs):

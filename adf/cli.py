@@ -20,6 +20,8 @@ import sys
 SUBCOMMANDS = {
     "models": ("adf.models.listing", "list the detector architectures and their sizes"),
     "detect": ("adf.detect", "score audio files, folders or manifests with a checkpoint"),
+    "embed": ("adf.embed", "pooled embeddings of audio files, folders or manifests (.npy + id list)"),
+    "drift": ("adf.drift.monitor", "distances between reference and incoming embeddings, per group or window"),
     "prepare": ("adf.data.prepare", "write the manifest of a corpus"),
     "merge": ("adf.data.merge", "merge per-corpus manifests into train/valid/test"),
     "score": ("adf.scoring", "EER, minDCF, Cllr, AUC ... of score files, pooled and per subset"),

@@ -104,6 +104,9 @@ def add_arguments(parser):
                         help="lowest accepted sample rate in Hz (default %(default)d)")
     parser.add_argument("--max-rate", type=int, default=AudioLimits.max_rate,
                         help="highest accepted sample rate in Hz (default %(default)d)")
+    parser.add_argument("--embeddings", default=None, metavar="NPY",
+                        help="also write the pooled embeddings (.npy, rows in the output's row order; "
+                             "`adf embed` does this with the id list beside it)")
     parser.add_argument("--strict", action="store_true", help="stop with an error at the first bad input")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming an existing output (resuming needs the "
@@ -280,8 +283,15 @@ def run(args):
     columns = SCORE_COLUMNS + (["label"] if any(i.label is not None for i in items) else [])
     out = segments = None
     try:
+        store = None
+        if getattr(args, "embeddings", None):
+            from adf.embed import EmbeddingStore
+
+            store = EmbeddingStore(args.embeddings, args.output, overwrite=args.overwrite)
+        # With embeddings, rows scored earlier without one are dropped (and scored again).
         out = ResumableCSV(args.output, columns, key, overwrite=args.overwrite, record=record,
-                           known={(item.path, item.id) for item in items})
+                           known={(item.path, item.id) for item in items},
+                           keep=None if store is None else lambda row: key(row) in store)
         finished = {key(row) for row in out.previous}
         if args.segments:
             seg_columns = WINDOW_COLUMNS + columns[len(SCORE_COLUMNS):]
@@ -323,22 +333,25 @@ def run(args):
     position = lambda row: order.get(key(row), len(order))  # noqa: E731
     scored = skipped = nonfinite = 0
     seconds = 0.0
-    rows, windows, flushed = [], [], time.monotonic()
+    rows, windows, vectors, flushed = [], [], [], time.monotonic()
     start = time.monotonic()
 
     def flush():
-        nonlocal rows, windows, flushed
+        nonlocal rows, windows, vectors, flushed
         if segments is not None:
             segments.append(windows)  # windows first: a row in OUT means its windows are saved
+        if store is not None:  # embeddings too
+            store.append([key(r) for r in rows], vectors)
         out.append(rows)
-        rows, windows, flushed = [], [], time.monotonic()
+        rows, windows, vectors, flushed = [], [], [], time.monotonic()
 
     bar = tqdm(total=0, unit="input", desc="detect", disable=None, file=sys.stderr)
     stopped = False
     try:
         for score in score_items(model, todo, batch_size=args.batch_size, device=device,
                                  precision=choice.precision, workers=args.workers, window=args.window,
-                                 hop=args.hop, aggregate=args.aggregate, progress=bar, limits=limits):
+                                 hop=args.hop, aggregate=args.aggregate, progress=bar, limits=limits,
+                                 embeddings=store is not None):
             if not score.ok:
                 skipped += 1
                 nonfinite += score.error == NONFINITE
@@ -351,6 +364,8 @@ def run(args):
             seconds += score.seconds
             rows.append(score_row(score))
             windows.extend(window_rows(score))
+            if store is not None:
+                vectors.append(score.embedding)
             if len(rows) >= args.batch_size or time.monotonic() - flushed > 5:
                 flush()
     except KeyboardInterrupt:
@@ -364,16 +379,21 @@ def run(args):
         return 130
     flush()
     bar.close()
+    if store is not None:  # the array first: a final OUT whose array is missing or stale is re-embedded
+        store.finalize([key(r) for r in out.rows(sort_key=position)])
     total = out.finalize(sort_key=position)
     if segments is not None:
         segments.finalize(sort_key=lambda r: (position(r), float(r["start"])))
+    if store is not None:
+        store.remove_partial()
     wall = time.monotonic() - start
     skipped += len(problems)
     print(f"adf detect: scored {scored} input(s)"
           + (f" ({resumed} already scored)" if resumed else "")
           + f", skipped {skipped}, {seconds / 3600:.3f} h of audio in {wall:.1f} s "
           f"({seconds / max(wall, 1e-9):.1f}x real time) in {choice.precision} [{choice.reason}] "
-          f"-> {args.output} ({total} rows)")
+          f"-> {args.output} ({total} rows)"
+          + (f", embeddings -> {args.embeddings}" if store is not None else ""))
     if stopped:
         return fail("stopped at the first bad input (--strict)")
     if todo and scored == 0:

@@ -606,11 +606,15 @@ class ResumableCSV:
             os.unlink(self.partial)
         self._lock.release()
 
+    def rows(self, sort_key=None):
+        """Every row (earlier runs' and this one's; the last of a key), as `finalize` writes them."""
+        rows = {self.key(row): row for row in self.previous + self.new}
+        return sorted(rows.values(), key=sort_key) if sort_key else list(rows.values())
+
     def finalize(self, sort_key=None):
         """Write every row (earlier runs' and this one's) to `path`, atomically."""
         self._fh.close()
-        rows = {self.key(row): row for row in self.previous + self.new}
-        rows = sorted(rows.values(), key=sort_key) if sort_key else list(rows.values())
+        rows = self.rows(sort_key)
         self._write(self.path, rows)
         os.unlink(self.partial)
         self._lock.release()

@@ -60,6 +60,13 @@ def _train(hparams, run_opts):
         hparams["checkpointer"].add_recoverable("oc_softmax", oc)
     elif hparams.get("loss", "ce") != "ce":
         raise SystemExit(f"unknown loss {hparams['loss']!r}: use ce or ocsoftmax")
+    if hparams.get("method", "ce") not in ("ce", "sft", "grpo"):
+        raise SystemExit(f"unknown fine-tuning method {hparams['method']!r}: use ce, sft or grpo")
+    limit, warmup = hparams.get("optimizer_step_limit"), hparams.get("warmup_steps", 0)
+    if hparams.get("method") == "grpo" and limit and warmup >= limit:
+        # The reference's GRPO recipe had this: its learning rate never left the warm-up.
+        raise SystemExit(f"warmup_steps ({warmup}) must be below optimizer_step_limit ({limit}) "
+                         "for GRPO: lower --warmup_steps")
     brain = SSLBrain(modules=modules, opt_class=hparams["opt_class"], hparams=hparams,
                      run_opts=run_opts, checkpointer=hparams["checkpointer"])
     workers = hparams.get("num_workers", 0)

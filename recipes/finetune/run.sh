@@ -13,6 +13,7 @@
 #   ./run.sh --data_root /data --model xlsr_1b --init_from /models/AntiDeepfake_XLS-R-1B.ckpt \
 #            --duration 10 --ngpu 4 --train_args "--precision bf16"
 #   ./run.sh --corpus In-the-Wild --valid_corpus ASVspoof2019-LA --data_root /data --duration 4
+#   ./run.sh --method grpo --train_args "--grpo_group_size 8 --grpo_beta 0.04"   # GRPO instead of cross-entropy
 set -euo pipefail
 cd "$(dirname "$0")"
 repo=$(cd ../.. && pwd)
@@ -31,11 +32,12 @@ init_from=""                      # post-trained checkpoint (ours, AntiDeepfake 
 posttrain_exp=../posttrain/exp    # default init_from: <posttrain_exp>/<model>_posttrain/save/best_model.safetensors
 rawboost=5                        # RawBoost algorithm 0-8 for the training clips (0: none)
 lr=""                             # default: the hparams' finetune_lr
+method=ce                         # ce (cross-entropy; sft: the same) or grpo (hparams grpo_*, adf/grpo.py)
 data_dir=data                     # manifests written here
 exp_dir=exp                       # experiments written here
 ngpu=0                            # >1: torchrun with one process per GPU
 train_args=""                     # extra overrides for train.py, e.g. "--precision bf16"
-OPTION_NAMES="stage stop_stage model data_root corpus valid_corpus duration init_from posttrain_exp rawboost lr data_dir exp_dir ngpu train_args"
+OPTION_NAMES="stage stop_stage model data_root corpus valid_corpus duration init_from posttrain_exp rawboost lr method data_dir exp_dir ngpu train_args"
 parse_options "$@"
 
 use_env
@@ -48,8 +50,10 @@ if [ -z "$corpus" ]; then
 fi
 [ -z "$valid_corpus" ] && [ "$corpus" = Deepfake-Eval-2024 ] && valid_corpus=ASVspoof2019-LA
 segmented=$(python -c 'import sys; from adf.data.corpora import get_corpus; print(int(get_corpus(sys.argv[1]).segmented))' "$corpus")
+case $method in ce|sft|grpo) ;; *) echo "--method must be ce, sft or grpo, not $method" >&2; exit 2 ;; esac
 tag=${corpus}_${duration:-default}${duration:+s}
 split_dir=$data_dir/$tag
+[ "$method" = ce ] || tag=${tag}_$method   # its own experiment folder; the data split is shared
 ft_dir=$exp_dir/${model}_$tag
 if [ -z "$init_from" ]; then
   init_from=$posttrain_exp/${model}_posttrain/save/best_model.safetensors
@@ -91,6 +95,7 @@ fi
 if stage_wanted 2; then
   log "stage 2: fine-tuning ${init_from:-a random init} on $corpus -> $ft_dir"
   args=(--tag "finetune_$tag" --lr "$lr" --rawboost_algo "$rawboost")
+  [ "$method" = ce ] || args+=(--method "$method")
   [ -n "$init_from" ] && args+=(--init_from "$init_from")
   [ -n "$duration" ] && args+=(--crop_max_seconds "$duration" --crop_min_seconds "$duration")
   train_once "$ft_dir" "$(inputs_key "$hparams" "$split_dir/train.csv" "$split_dir/valid.csv" "$init_from" "${args[*]}" "$train_args")" \
