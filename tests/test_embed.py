@@ -35,7 +35,7 @@ def test_embed_files_and_manifest(ckpt, tmp_path, capsys):
     bad.write_bytes(b"not audio")
     man = manifest(tmp_path / "m.csv", [("m0", "fake", files[0]), ("m1", "real", files[3])])
     out = tmp_path / "emb.npy"
-    assert main(["embed", "--ckpt", ckpt, "-o", str(out), "--workers", "0", "--batch-size", "3",
+    assert main(["embed", "--precision", "fp32", "--ckpt", ckpt, "-o", str(out), "--workers", "0", "--batch-size", "3",
                  str(tmp_path / "a"), str(bad), man]) == 0
     assert "skipped" in capsys.readouterr().err
     X, ids = load_embeddings(str(out), str(tmp_path / "emb.csv"))  # the id list loads where analysis reads it
@@ -45,7 +45,7 @@ def test_embed_files_and_manifest(ckpt, tmp_path, capsys):
         assert vec == pytest.approx(expected_embedding(ckpt, path), abs=1e-4)
     assert not os.path.exists(str(out) + ".partial")
     assert table["label"].tolist()[-2:] == ["0", "1"]
-    assert main(["embed", "--ckpt", ckpt, "-o", str(tmp_path / "emb.txt"), files[0]]) == 2
+    assert main(["embed", "--precision", "fp32", "--ckpt", ckpt, "-o", str(tmp_path / "emb.txt"), files[0]]) == 2
 
 
 def test_embed_resumes_and_rescores_rows_without_embeddings(ckpt, tmp_path, monkeypatch, capsys):
@@ -62,22 +62,22 @@ def test_embed_resumes_and_rescores_rows_without_embeddings(ckpt, tmp_path, monk
             yield score
 
     monkeypatch.setattr(adf.inference, "score_items", stops_after_three)
-    assert main(["embed", "--ckpt", ckpt, "-o", str(out), "--workers", "0", "--batch-size", "1", *files]) == 130
+    assert main(["embed", "--precision", "fp32", "--ckpt", ckpt, "-o", str(out), "--workers", "0", "--batch-size", "1", *files]) == 130
     assert not out.exists() and len(os.listdir(str(out) + ".partial")) == 3
     monkeypatch.setattr(adf.inference, "score_items", real_score_items)
     capsys.readouterr()
-    assert main(["embed", "--ckpt", ckpt, "-o", str(out), "--workers", "0", *files]) == 0
+    assert main(["embed", "--precision", "fp32", "--ckpt", ckpt, "-o", str(out), "--workers", "0", *files]) == 0
     assert "scored 2 input(s) (3 already scored)" in capsys.readouterr().out
     X, ids = load_embeddings(str(out), str(tmp_path / "emb.csv"))
     assert ids == ["0", "1", "2", "3", "4"]
     for vec, path in zip(X, files):
         assert vec == pytest.approx(expected_embedding(ckpt, path), abs=1e-4)
     # Finished: a re-run embeds nothing and keeps the array.
-    assert main(["embed", "--ckpt", ckpt, "-o", str(out), "--workers", "0", *files]) == 0
+    assert main(["embed", "--precision", "fp32", "--ckpt", ckpt, "-o", str(out), "--workers", "0", *files]) == 0
     assert "scored 0 input(s) (5 already scored)" in capsys.readouterr().out
     assert np.array_equal(np.load(out), X.astype(np.float32))
     # --overwrite embeds everything again (same model: same array).
-    assert main(["embed", "--ckpt", ckpt, "-o", str(out), "--workers", "0", "--overwrite", *files]) == 0
+    assert main(["embed", "--precision", "fp32", "--ckpt", ckpt, "-o", str(out), "--workers", "0", "--overwrite", *files]) == 0
     assert "scored 5 input(s)," in capsys.readouterr().out
     assert np.load(out) == pytest.approx(X.astype(np.float32), abs=1e-5)
     # A detect score file without embeddings: `--embeddings` scores its rows again.
