@@ -259,3 +259,17 @@ def test_aasist_l_recipe_trains_and_scores_with_its_input_policy(tmp_path):
     import pandas as pd
 
     assert len(pd.read_csv(out / "scores" / "test.csv")) == 4
+
+
+def test_unpadded_batches_reach_an_unmaskable_backend_whole():
+    """Fixed-length training batches go through the AASIST back-end in one call (its
+    batch norm sees the batch, as published); padded ones one utterance at a time."""
+    model = build_model("tiny_aasist").train()
+    calls = []
+    model.backend.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    wav = torch.randn(3, 4000)
+    model(wav, torch.tensor([4000, 4000, 4000]))
+    assert calls == [3]
+    calls.clear()
+    model(wav, torch.tensor([4000, 3500, 4000]))
+    assert calls == [1, 1, 1]
