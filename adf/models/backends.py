@@ -35,9 +35,14 @@ Back-ends run in fp32 (SSLClassifier casts the features); parameter names
 are the published code's where a published checkpoint layout exists, so the
 key mapping in adf.checkpoints.keys stays a prefix rename.
 
-The class attribute `default_input` names the input policy its published
+Class attributes: `default_input` names the input policy its published
 system was trained with (adf.input_policy): "first-64600" for the
-fixed-input systems (SSL_Anti-spoofing and its descendants).
+fixed-input systems (SSL_Anti-spoofing and its descendants), "whole" by
+default; `paper_name` is the name `adf models` shows ("AASIST", "SLS", ...).
+
+Registering: call `register_backend("<name>", Class)` at the bottom of the
+back-end's module and add that module's import to `_register_known` below
+(imported lazily, so `adf --help` stays torch-free).
 """
 from __future__ import annotations
 
@@ -103,7 +108,8 @@ def backend_names():
 
 
 def _register_known():
-    """Import the modules that register the library's back-ends (lazily: torch-free start-up)."""
+    """Import the modules that register the library's back-ends (lazily: torch-free start-up).
+    One import per back-end module."""
     import adf.models.aasist  # noqa: F401  (registers "aasist")
 
 
