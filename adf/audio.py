@@ -148,7 +148,13 @@ def bounded(wav):
     return wav / peak if peak > SAFE_PEAK else wav
 
 
-def load_for_model(path, start=0, stop=None):
-    """What the reference feeds a model at test time: mono, 16 kHz, layer-normed, whole."""
+def load_16k(path, start=0, stop=None):
+    """Mono 16 kHz waveform [T] of `path` (or its native-rate sample range)."""
     wav, sr = read_audio(path, start=start, stop=stop)
-    return waveform_layer_norm(resample(to_mono(bounded(wav)), sr))
+    return resample(to_mono(bounded(wav)), sr)
+
+
+def load_for_model(path, start=0, stop=None):
+    """What the reference feeds a model at test time: mono, 16 kHz, layer-normed, whole
+    (the "whole" input policy, adf.input_policy)."""
+    return waveform_layer_norm(load_16k(path, start, stop))

@@ -4,9 +4,13 @@
 
 Writes one row per input: `id,path,logit_fake,logit_real,prob_real` (+ `label`,
 1 = real, when a manifest gives one). Higher logit_real - logit_fake = more
-likely real. Preprocessing is the reference's test-time one (mono, 16 kHz,
-per-utterance layer norm, whole utterance); `--window/--hop` score long files
-in windows instead (each window layer-normed on its own, see adf.inference).
+likely real. Audio is mixed to mono and resampled to 16 kHz, then cut and
+scaled by the model's input policy, recorded in its checkpoint (adf.input_policy):
+the AntiDeepfake models see the whole utterance, layer-normed; the fixed-input
+systems (AASIST, RawNet2, SSL + AASIST ...) the first 64,600 samples, tiled
+when shorter, unnormalised. `--input` overrides it. `--window/--hop` score
+long files in windows instead (each window treated as an utterance of its
+own, see adf.inference).
 
 Bad files are reported and skipped. Finished rows go to `OUT.partial` as they
 come and `OUT` is written atomically at the end; running the same command
@@ -77,6 +81,10 @@ def add_arguments(parser):
                         help="id of an audio file: its name without extension (stem, default) or its "
                              "path as given, normalised (path); manifest rows keep their ID. Two inputs "
                              "with one id are an error")
+    parser.add_argument("--input", default=None, metavar="POLICY",
+                        help="input policy: whole (whole utterance, layer-normed) or first-N (the first N "
+                             "samples at 16 kHz, tiled when shorter, e.g. first-64600); default: the one the "
+                             "checkpoint records (else the model's published one)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
                         help="backbone precision: auto = bf16 where the device computes it natively "
@@ -120,6 +128,7 @@ def score_options(args):
     return {
         "model": args.model,
         "precision": args.precision,
+        "input": args.input,  # None: the checkpoint's own policy (covered by its hash)
         "window": args.window,
         "hop": (args.hop if args.hop is not None else args.window) if windowed else None,
         "aggregate": args.aggregate if windowed else None,
@@ -256,6 +265,13 @@ def run(args):
         return fail("--segments needs --window")
     if not 0 < args.min_rate <= args.max_rate:
         return fail("--min-rate and --max-rate must be > 0 and min <= max")
+    if args.input is not None:
+        from adf.input_policy import get_policy
+
+        try:
+            get_policy(args.input)
+        except ValueError as err:
+            return fail(err)
 
     limits = AudioLimits(args.min_rate, args.max_rate, args.max_seconds)
     try:
@@ -320,10 +336,11 @@ def run(args):
         print(f"resuming: {resumed} input(s) already scored in {args.output}", file=sys.stderr)
 
     try:
-        model, _ = load_detector(args.ckpt, args.model, device, choice.precision, args.compile)
-    except (CheckpointError, KeyError, OSError) as err:
+        model, _ = load_detector(args.ckpt, args.model, device, choice.precision, args.compile, args.input)
+    except (CheckpointError, KeyError, OSError, ValueError) as err:
         close_outputs()
-        return fail(err if isinstance(err, CheckpointError) else f"cannot load checkpoint {args.ckpt}: {err}")
+        return fail(err if isinstance(err, (CheckpointError, ValueError)) else
+                    f"cannot load checkpoint {args.ckpt}: {err}")
     if args.window is not None and args.window * TARGET_SR < receptive_field(model):
         close_outputs()
         return fail(f"--window {args.window:g} s is shorter than the model's receptive field "

@@ -17,9 +17,11 @@ Pipeline:
 3. Inputs are sorted by length and grouped into batches of up to `batch_size`
    with at most 5 % padding (`plan_batches`), the longest first (an
    out-of-memory shows up at once). Worker processes of a
-   torch DataLoader decode, mix to mono, resample to 16 kHz and layer-norm
-   each input (`adf.audio.load_for_model`, exactly the reference's test-time
-   preprocessing) while the model runs on the previous batch.
+   torch DataLoader decode, mix to mono, resample to 16 kHz and apply the
+   model's input policy (adf.input_policy: for the AntiDeepfake models the
+   whole input, layer-normed, exactly the reference's test-time
+   preprocessing; for fixed-input systems the first 64,600 samples, tiled)
+   while the model runs on the previous batch.
 4. Padded batches are scored; SSLClassifier masks the padding, so a batch
    gives the scores of scoring each input alone. One batch stays in flight:
    its outputs are read after the next batch is queued, so a GPU does not
@@ -45,7 +47,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from adf.audio import TARGET_SR, AudioError, AudioLimits, audio_header, load_for_model
+from adf.audio import TARGET_SR, AudioError, AudioLimits, audio_header, load_16k
+from adf.input_policy import get_policy, policy_of
 from adf.precision import INFERENCE_CHOICES, PRECISIONS
 
 NONFINITE = "the model gave NaN or infinite logits"
@@ -136,11 +139,21 @@ class _Piece:
 
 
 def receptive_field(model):
-    """Fewest 16 kHz samples the model's CNN turns into one frame (400 for every paper model)."""
+    """Fewest 16 kHz samples the model accepts: for SSL models those its CNN turns
+    into one frame (400 for every paper model), else the model's `min_samples`."""
+    if not hasattr(model, "backbone"):
+        return model.min_samples
     field_ = 1
     for _, kernel, stride in reversed(model.config["extractor_conv_layer_config"]):
         field_ = (field_ - 1) * stride + kernel
     return field_
+
+
+def check_input_policy(model, policy):
+    """ValueError unless a fixed-input `policy` gives `model` enough samples."""
+    if policy.fixed and policy.samples < receptive_field(model):
+        raise ValueError(f"input policy {policy.name} gives {policy.samples} samples; the model "
+                         f"needs at least {receptive_field(model)}")
 
 
 def probe(item, limits=None):
@@ -176,9 +189,10 @@ class _PieceDataset(torch.utils.data.Dataset):
     """Decodes and preprocesses one piece; errors come back as text, never raised,
     so one bad file cannot stop a DataLoader worker."""
 
-    def __init__(self, pieces, items):
+    def __init__(self, pieces, items, policy):
         self.pieces = pieces
         self.paths = [item.path for item in items]
+        self.policy = policy
 
     def __len__(self):
         return len(self.pieces)
@@ -186,7 +200,7 @@ class _PieceDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         piece = self.pieces[i]
         try:
-            return i, load_for_model(self.paths[piece.index], piece.start, piece.stop), None
+            return i, self.policy.for_scoring(load_16k(self.paths[piece.index], piece.start, piece.stop)), None
         except AudioError as err:
             return i, None, err.problem
         except MemoryError:
@@ -221,20 +235,25 @@ def autocast_context(device, precision):
     return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
 
 
-def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile_layers=False):
+def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile_layers=False, input_policy=None):
     """(model in eval mode, precision Choice): `ckpt` loaded on `device` in the
     precision `precision` resolves to (adf.precision.resolve: "auto" picks bf16
     only where the device computes it natively). bf16/fp16 weights are read
     straight into that dtype (no fp32 copy; norms and head stay fp32); int8
-    loads fp32 and quantizes the transformer layers' linear maps."""
+    loads fp32 and quantizes the transformer layers' linear maps. `input_policy`
+    (a name, adf.input_policy) overrides the one the checkpoint records."""
     from adf.checkpoints import load_model
     from adf.precision import quantize_linear_layers, resolve
 
     choice = resolve(precision, device)
     dtype = PRECISIONS[choice.precision] if choice.precision in PRECISIONS else None
-    model = load_model(ckpt, model_name=model_name, device=device, dtype=dtype)
-    if choice.precision == "int8":
-        for layer in model.backbone.encoder.transformer.layers:
+    model = load_model(ckpt, model_name=model_name, device=device, dtype=dtype, input_policy=input_policy)
+    check_input_policy(model, policy_of(model))
+    if choice.precision == "int8":  # the transformer's linear maps: nearly all of an SSL model's FLOPs
+        encoder = getattr(getattr(model, "backbone", None), "encoder", None)
+        if encoder is None:
+            raise ValueError(f"int8 quantizes an SSL transformer; model {model.name!r} has none (use fp32)")
+        for layer in encoder.transformer.layers:
             quantize_linear_layers(layer)
     if compile_layers:
         model.compile_layers()
@@ -252,7 +271,8 @@ def _min_logits(windows):
 
 
 def score_items(model, items, batch_size=8, device="cpu", precision="fp32", workers=0,
-                window=None, hop=None, aggregate="mean", progress=None, embeddings=False, limits=None):
+                window=None, hop=None, aggregate="mean", progress=None, embeddings=False, limits=None,
+                input_policy=None):
     """Score `items` (a sequence of Item); yields one Score per item as soon as it
     is finished (failed items first, then in batch order, not input order).
 
@@ -268,6 +288,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     its defaults) bounds the sample rate and the length of each model input
     before anything is decoded. A batch that runs out of memory is retried one
     input at a time; an input that does not fit alone fails, the rest go on.
+    `input_policy` (a name, adf.input_policy) overrides the model's own
+    (`model.input_policy`, what it was trained with).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -283,7 +305,9 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     amp = autocast_context(device, precision)
     if model.backbone_dtype == PRECISIONS.get(precision, torch.float32):
         amp = nullcontext()  # weights already in that precision (load_model dtype / set_precision): no autocast
-    min_16k = receptive_field(model)
+    policy = get_policy(input_policy) if input_policy else policy_of(model)
+    min_16k = 1 if policy.fixed else receptive_field(model)  # fixed inputs: shorter clips are tiled
+    check_input_policy(model, policy)
 
     # 1. Headers -> pieces; items that cannot be scored are reported at once.
     limits = limits or AudioLimits()
@@ -315,9 +339,9 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
         return
 
     # 2. Longest first, batches of similar lengths, decoded by DataLoader workers.
-    batches = plan_batches([piece.length_16k for piece in pieces], batch_size)
+    batches = plan_batches([policy.scored_length(piece.length_16k) for piece in pieces], batch_size)
     loader = torch.utils.data.DataLoader(
-        _PieceDataset(pieces, items), batch_sampler=batches, collate_fn=_collate,
+        _PieceDataset(pieces, items, policy), batch_sampler=batches, collate_fn=_collate,
         num_workers=workers, pin_memory=device.type == "cuda",
     )
     done = {index: [] for index in spans}
