@@ -28,6 +28,9 @@ AUDIO_EXTENSIONS = {
     ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc", ".htk", ".sd2", ".paf",
 }
 ID_RULES = ("stem", "path")  # see file_id
+# Whole-utterance scoring time grows with the square of the length (attention):
+# inputs longer than this get a warning that suggests --window.
+LONG_INPUT_SECONDS = 600
 
 
 def positive_seconds(text):
@@ -103,6 +106,9 @@ def add_arguments(parser):
     parser.add_argument("--max-rate", type=int, default=AudioLimits.max_rate,
                         help="highest accepted sample rate in Hz (default %(default)d)")
     parser.add_argument("--strict", action="store_true", help="stop with an error at the first bad input")
+    parser.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                        help="when stderr is not a terminal, print a progress line this often "
+                             "(default %(default)g; 0: after every batch)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming an existing output (resuming needs the "
                              "same checkpoint, score options and inputs; the old output is removed)")
@@ -219,11 +225,11 @@ def run(args):
     import time
 
     import torch
-    from tqdm import tqdm
 
     from adf.audio import TARGET_SR
     from adf.checkpoints import CheckpointError, load_model
     from adf.checkpoints.files import check_checkpoint_path
+    from adf.progress import progress
     from adf.inference import (NONFINITE, SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, autocast_context,
                                receptive_field, score_items, score_row, window_rows)
     from adf.run_record import file_sha256, make_record
@@ -334,12 +340,14 @@ def run(args):
         out.append(rows)
         rows, windows, flushed = [], [], time.monotonic()
 
-    bar = tqdm(total=0, unit="input", desc="detect", disable=None, file=sys.stderr)
+    bar = progress("detect", "input", args.progress_every)
     stopped = False
     try:
         for score in score_items(model, todo, batch_size=args.batch_size, device=device,
                                  precision=args.precision, workers=args.workers, window=args.window,
-                                 hop=args.hop, aggregate=args.aggregate, progress=bar, limits=limits):
+                                 hop=args.hop, aggregate=args.aggregate, progress=bar, limits=limits,
+                                 long_input_seconds=LONG_INPUT_SECONDS,
+                                 notice=lambda text: bar.write(f"warning: {text}", file=sys.stderr)):
             if not score.ok:
                 skipped += 1
                 nonfinite += score.error == NONFINITE

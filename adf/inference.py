@@ -227,7 +227,8 @@ def _min_logits(windows):
 
 
 def score_items(model, items, batch_size=8, device="cpu", precision="fp32", workers=0,
-                window=None, hop=None, aggregate="mean", progress=None, embeddings=False, limits=None):
+                window=None, hop=None, aggregate="mean", progress=None, embeddings=False, limits=None,
+                long_input_seconds=None, notice=None):
     """Score `items` (a sequence of Item); yields one Score per item as soon as it
     is finished (failed items first, then in batch order, not input order).
 
@@ -243,6 +244,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     its defaults) bounds the sample rate and the length of each model input
     before anything is decoded. A batch that runs out of memory is retried one
     input at a time; an input that does not fit alone fails, the rest go on.
+    `notice(text)` is told once when model inputs are longer than
+    `long_input_seconds` (their cost grows with the square of the length).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -283,6 +286,13 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
             continue
         spans[index] = len(windows)
         pieces.extend(_Piece(index, a, b, sr) for a, b in windows)
+    if notice is not None and long_input_seconds is not None:
+        long = [p for p in pieces if p.length_16k > long_input_seconds * TARGET_SR]
+        if long:
+            worst = max(long, key=lambda p: p.length_16k)
+            notice(f"{len(long)} input(s) longer than {long_input_seconds:g} s (longest "
+                   f"{worst.length_16k / TARGET_SR:.0f} s, {items[worst.index].path}): scoring time grows "
+                   "with the square of an input's length; --window 30 scores long audio in 30 s windows")
     if progress is not None:
         progress.total = len(pieces)
         progress.refresh()
