@@ -8,23 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
-from adf.checkpoints import save_checkpoint
 from adf.cli import main
 from adf.inference import Item, score_items
 from adf.models.classifier import build_classifier
 from adf.progress import LogProgress
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.ckpt"
-    save_checkpoint(build_classifier("tiny"), path)
-    return str(path)
 
 
 def clips(folder, lengths):
