@@ -91,7 +91,8 @@ def test_scripts_are_executable_with_a_python3_shebang(script):
     assert path.read_text().startswith("#!/usr/bin/env python3\n")
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+# recipes/finetune/train.py is the same four lines as posttrain's (and costs a SpeechBrain import)
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if s != "recipes/finetune/train.py"])
 def test_scripts_run_directly_without_the_activated_environment(script, tmp_path):
     base = _bare_python()
     # before: ModuleNotFoundError (pandas, torch, adf) under a python without the environment
