@@ -81,8 +81,10 @@ def add_arguments(parser):
                              "path as given, normalised (path); manifest rows keep their ID. Two inputs "
                              "with one id are an error")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
-                        help="weight precision of the backbone (fp16 needs CUDA)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
+                        help="backbone precision: auto = bf16 where the device computes it natively "
+                             "(CUDA with bf16, CPUs with AMX or AVX-512 BF16), else fp32; fp16 needs CUDA; "
+                             "int8 = dynamic quantization of the transformer's linear maps (CPU)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the transformer layers (fused kernels, same scores); the first "
                              "batches pay the compilation (tens of seconds). Meant for large GPU jobs; about "
@@ -114,13 +116,14 @@ def add_arguments(parser):
                              "same checkpoint, score options and inputs; the old output is removed)")
 
 
-def score_options(args):
+def score_options(args, precision):
     """Every option that changes a score, as recorded with the output (adf.run_record):
-    a run resumes an output only when these are equal. Add a key for a new one."""
+    a run resumes an output only when these are equal. Add a key for a new one.
+    `precision` is the resolved one (`--precision auto` differs between machines)."""
     windowed = args.window is not None
     return {
         "model": args.model,
-        "precision": args.precision,
+        "precision": precision,
         "window": args.window,
         "hop": (args.hop if args.hop is not None else args.window) if windowed else None,
         "aggregate": args.aggregate if windowed else None,
@@ -227,11 +230,12 @@ def run(args):
     import torch
 
     from adf.audio import TARGET_SR
-    from adf.checkpoints import CheckpointError, load_model
+    from adf.checkpoints import CheckpointError
     from adf.checkpoints.files import check_checkpoint_path
-    from adf.progress import progress
-    from adf.inference import (NONFINITE, SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, autocast_context,
+    from adf.inference import (NONFINITE, SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, load_detector,
                                receptive_field, score_items, score_row, window_rows)
+    from adf.precision import resolve
+    from adf.progress import progress
     from adf.run_record import file_sha256, make_record
 
     def fail(message):
@@ -241,7 +245,7 @@ def run(args):
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = str(check_device(device))
-        autocast_context(device, args.precision)
+        choice = resolve(args.precision, device)
     except ValueError as err:
         return fail(err)
     if args.batch_size < 1 or args.workers < 0:
@@ -273,7 +277,7 @@ def run(args):
         return fail("; ".join(clashes) + "; choose another output")
     try:
         check_checkpoint_path(args.ckpt)  # before hashing: a FIFO would block
-        record = make_record(file_sha256(args.ckpt), {**score_options(args), "ids": args.ids})
+        record = make_record(file_sha256(args.ckpt), {**score_options(args, choice.precision), "ids": args.ids})
     except CheckpointError as err:
         return fail(err)
     except OSError as err:
@@ -312,12 +316,7 @@ def run(args):
         print(f"resuming: {resumed} input(s) already scored in {args.output}", file=sys.stderr)
 
     try:
-        # bf16/fp16: weights loaded straight into that precision (no fp32 copy)
-        # and run without autocast; norms and the head stay fp32.
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
-        model = load_model(args.ckpt, model_name=args.model, device=device, dtype=dtype)
-        if args.compile:
-            model.compile_layers()
+        model, _ = load_detector(args.ckpt, args.model, device, choice.precision, args.compile)
     except (CheckpointError, KeyError, OSError) as err:
         close_outputs()
         return fail(err if isinstance(err, CheckpointError) else f"cannot load checkpoint {args.ckpt}: {err}")
@@ -344,7 +343,7 @@ def run(args):
     stopped = False
     try:
         for score in score_items(model, todo, batch_size=args.batch_size, device=device,
-                                 precision=args.precision, workers=args.workers, window=args.window,
+                                 precision=choice.precision, workers=args.workers, window=args.window,
                                  hop=args.hop, aggregate=args.aggregate, progress=bar, limits=limits,
                                  long_input_seconds=LONG_INPUT_SECONDS,
                                  notice=lambda text: bar.write(f"warning: {text}", file=sys.stderr)):
@@ -381,7 +380,8 @@ def run(args):
     print(f"adf detect: scored {scored} input(s)"
           + (f" ({resumed} already scored)" if resumed else "")
           + f", skipped {skipped}, {seconds / 3600:.3f} h of audio in {wall:.1f} s "
-          f"({seconds / max(wall, 1e-9):.1f}x real time) -> {args.output} ({total} rows)")
+          f"({seconds / max(wall, 1e-9):.1f}x real time) in {choice.precision} [{choice.reason}] "
+          f"-> {args.output} ({total} rows)")
     if stopped:
         return fail("stopped at the first bad input (--strict)")
     if todo and scored == 0:
