@@ -57,7 +57,7 @@ def test_record_names_checkpoint_hash_options_and_version(ckpts, files, tmp_path
         assert record["checkpoint_sha256"] == hashlib.sha256(fh.read()).hexdigest()
     assert record["adf_version"] == adf.__version__
     assert record["options"] == {"model": None, "precision": "fp32", "window": 0.25, "hop": 0.25,
-                                 "aggregate": "min"}
+                                 "aggregate": "min", "ids": "stem"}
 
 
 def test_changed_checkpoint_content_is_refused(ckpts, files, tmp_path, capsys):
