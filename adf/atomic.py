@@ -89,6 +89,7 @@ class ExclusiveLock:
         import fcntl
 
         self.path = side_path(path, ".lock")
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)  # outputs may go to new folders
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
             try:

@@ -32,6 +32,9 @@ AUDIO_EXTENSIONS = {
     ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc", ".htk", ".sd2", ".paf",
 }
 ID_RULES = ("stem", "path")  # see file_id
+# Whole-utterance scoring time grows with the square of the length (attention):
+# inputs longer than this get a warning that suggests --window.
+LONG_INPUT_SECONDS = 600
 
 
 def positive_seconds(text):
@@ -116,18 +119,22 @@ def add_arguments(parser):
                         help="also write the pooled embeddings (.npy, rows in the output's row order; "
                              "`adf embed` does this with the id list beside it)")
     parser.add_argument("--strict", action="store_true", help="stop with an error at the first bad input")
+    parser.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                        help="when stderr is not a terminal, print a progress line this often "
+                             "(default %(default)g; 0: after every batch)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming an existing output (resuming needs the "
                              "same checkpoint, score options and inputs; the old output is removed)")
 
 
-def score_options(args):
+def score_options(args, precision):
     """Every option that changes a score, as recorded with the output (adf.run_record):
-    a run resumes an output only when these are equal. Add a key for a new one."""
+    a run resumes an output only when these are equal. Add a key for a new one.
+    `precision` is the resolved one (`--precision auto` differs between machines)."""
     windowed = args.window is not None
     return {
         "model": args.model,
-        "precision": args.precision,
+        "precision": precision,
         "input": args.input,  # None: the checkpoint's own policy (covered by its hash)
         "window": args.window,
         "hop": (args.hop if args.hop is not None else args.window) if windowed else None,
@@ -233,7 +240,6 @@ def run(args):
     import time
 
     import torch
-    from tqdm import tqdm
 
     from adf.audio import TARGET_SR
     from adf.checkpoints import CheckpointError
@@ -241,6 +247,7 @@ def run(args):
     from adf.inference import (NONFINITE, SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, load_detector,
                                receptive_field, score_items, score_row, window_rows)
     from adf.precision import resolve
+    from adf.progress import progress
     from adf.run_record import file_sha256, make_record
 
     def fail(message):
@@ -290,7 +297,7 @@ def run(args):
         return fail("; ".join(clashes) + "; choose another output")
     try:
         check_checkpoint_path(args.ckpt)  # before hashing: a FIFO would block
-        record = make_record(file_sha256(args.ckpt), {**score_options(args), "ids": args.ids})
+        record = make_record(file_sha256(args.ckpt), {**score_options(args, choice.precision), "ids": args.ids})
     except CheckpointError as err:
         return fail(err)
     except OSError as err:
@@ -362,13 +369,14 @@ def run(args):
         out.append(rows)
         rows, windows, vectors, flushed = [], [], [], time.monotonic()
 
-    bar = tqdm(total=0, unit="input", desc="detect", disable=None, file=sys.stderr)
+    bar = progress("detect", "input", args.progress_every)
     stopped = False
     try:
         for score in score_items(model, todo, batch_size=args.batch_size, device=device,
                                  precision=choice.precision, workers=args.workers, window=args.window,
                                  hop=args.hop, aggregate=args.aggregate, progress=bar, limits=limits,
-                                 embeddings=store is not None):
+                                 embeddings=store is not None, long_input_seconds=LONG_INPUT_SECONDS,
+                                 notice=lambda text: bar.write(f"warning: {text}", file=sys.stderr)):
             if not score.ok:
                 skipped += 1
                 nonfinite += score.error == NONFINITE

@@ -272,7 +272,7 @@ def _min_logits(windows):
 
 def score_items(model, items, batch_size=8, device="cpu", precision="fp32", workers=0,
                 window=None, hop=None, aggregate="mean", progress=None, embeddings=False, limits=None,
-                input_policy=None):
+                input_policy=None, long_input_seconds=None, notice=None):
     """Score `items` (a sequence of Item); yields one Score per item as soon as it
     is finished (failed items first, then in batch order, not input order).
 
@@ -290,6 +290,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     input at a time; an input that does not fit alone fails, the rest go on.
     `input_policy` (a name, adf.input_policy) overrides the model's own
     (`model.input_policy`, what it was trained with).
+    `notice(text)` is told once when model inputs are longer than
+    `long_input_seconds` (their cost grows with the square of the length).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -332,6 +334,13 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
             continue
         spans[index] = len(windows)
         pieces.extend(_Piece(index, a, b, sr) for a, b in windows)
+    if notice is not None and long_input_seconds is not None:
+        long = [p for p in pieces if p.length_16k > long_input_seconds * TARGET_SR]
+        if long:
+            worst = max(long, key=lambda p: p.length_16k)
+            notice(f"{len(long)} input(s) longer than {long_input_seconds:g} s (longest "
+                   f"{worst.length_16k / TARGET_SR:.0f} s, {items[worst.index].path}): scoring time grows "
+                   "with the square of an input's length; --window 30 scores long audio in 30 s windows")
     if progress is not None:
         progress.total = len(pieces)
         progress.refresh()

@@ -222,11 +222,11 @@ def _main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     argv, auto = _take_auto_precision(argv)
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    with open(hparams_file, encoding="utf-8") as fin:
+        check_hparams(fin.read(), overrides, hparams_file)
     if auto:
         run_opts = dataclasses.replace(run_opts, **{k: "auto" for k in auto},
                                        overridden_args=run_opts.overridden_args | auto)
-    with open(hparams_file, encoding="utf-8") as fin:
-        check_hparams(fin.read(), overrides, hparams_file)
     run_opts, overrides = _share_run_options(hparams_file, run_opts, overrides)
     # Under torchrun (RANK set) join the process group before anything else, so
     # that only rank 0 creates the experiment folder, TensorBoard writer and logs.

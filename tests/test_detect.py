@@ -10,20 +10,11 @@ import soundfile as sf
 import torch
 
 from adf.audio import load_for_model
-from adf.checkpoints import load_model, save_checkpoint
+from adf.checkpoints import load_model
 from adf.cli import main
 from adf.data.manifest import COLUMNS
-from adf.models.classifier import build_classifier
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.ckpt"
-    save_checkpoint(build_classifier("tiny"), path)
-    return str(path)
 
 
 def noise(path, seconds, sr, channels=1, seed=0):

@@ -13,21 +13,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from adf.checkpoints import CheckpointError, load_model, save_checkpoint
+from adf.checkpoints import CheckpointError, load_model
 from adf.checkpoints.files import read_file
 from adf.cli import main
 from adf.data.manifest import COLUMNS, read_manifest
 from adf.models.classifier import build_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.ckpt"
-    save_checkpoint(build_classifier("tiny"), path)
-    return str(path)
 
 
 @pytest.fixture

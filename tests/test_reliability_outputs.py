@@ -6,21 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import torch
 
 from adf.atomic import ExclusiveLock, atomic_open, side_path
-from adf.checkpoints import save_checkpoint
 from adf.cli import main
 from adf.data.manifest import COLUMNS
-from adf.models.classifier import build_classifier
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.ckpt"
-    save_checkpoint(build_classifier("tiny"), path)
-    return str(path)
 
 
 def clip(path, seed=0):
@@ -97,6 +86,13 @@ def test_second_writer_of_an_output_fails_clearly(ckpt, tmp_path, capsys):
     assert detect("--ckpt", ckpt, "-o", out, audio) == 0
     assert len(pd.read_csv(out)) == 1
     assert not os.path.exists(side_path(out, ".lock"))
+
+
+def test_output_in_a_new_folder_still_works(ckpt, tmp_path):
+    audio = clip(tmp_path / "x.wav")
+    out = tmp_path / "new" / "deeper" / "s.csv"
+    assert detect("--ckpt", ckpt, "-o", out, audio) == 0
+    assert pd.read_csv(out)["id"].tolist() == ["x"]
 
 
 def test_lock_is_exclusive_and_reusable(tmp_path):

@@ -54,13 +54,13 @@ def test_record_names_checkpoint_hash_options_and_version(ckpts, files, tmp_path
     import adf
 
     out = tmp_path / "s.csv"
-    finished_run(ckpts[0], out, files, "--window", "0.25", "--aggregate", "min")
+    finished_run(ckpts[0], out, files, "--window", "0.25", "--aggregate", "min", "--precision", "fp32")
     record = json.loads((tmp_path / "s.csv.run.json").read_text())
     with open(ckpts[0], "rb") as fh:
         assert record["checkpoint_sha256"] == hashlib.sha256(fh.read()).hexdigest()
     assert record["adf_version"] == adf.__version__
     assert record["options"] == {"model": None, "precision": "fp32", "input": None, "window": 0.25, "hop": 0.25,
-                                 "aggregate": "min"}
+                                 "aggregate": "min", "ids": "stem"}
 
 
 def test_changed_checkpoint_content_is_refused(ckpts, files, tmp_path, capsys):
@@ -82,7 +82,7 @@ def test_changed_checkpoint_content_is_refused(ckpts, files, tmp_path, capsys):
     ((), ("--window", "0.25"), "window"),
     (("--window", "0.25"), ("--window", "0.25", "--aggregate", "min"), "aggregate"),
     (("--window", "0.25"), ("--window", "0.25", "--hop", "0.125"), "hop"),
-    ((), ("--precision", "bf16"), "precision"),
+    (("--precision", "fp32"), ("--precision", "bf16"), "precision"),
     ((), ("--model", "tiny"), "model"),
 ])
 def test_changed_score_options_are_refused(ckpts, files, tmp_path, capsys, first, second, field):

@@ -1,4 +1,4 @@
-#!/usr/bin/env python
+#!/usr/bin/env python3
 """Convert a checkpoint to safetensors with adf's SSLClassifier keys.
 
 adf refuses pickled checkpoints that need types outside its allow-list,
@@ -17,6 +17,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from adf.environment import use_repo_environment  # noqa: E402 - standard library only
+
+use_repo_environment()  # called directly without the venv: re-run under <repo>/.venv
 
 from adf.checkpoints import CheckpointError, convert_checkpoint  # noqa: E402
 

@@ -41,8 +41,13 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
-import soundfile as sf
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from adf.environment import use_repo_environment  # noqa: E402 - standard library only
+
+use_repo_environment(("numpy", "soundfile", "torch", "torchaudio"))
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
 
 SR = 8000
 BAND_HZ = (300.0, 3400.0)  # telephone band, applied to every clip

@@ -15,6 +15,9 @@ import sys
 
 # Use the adf package of this checkout, not another installed copy.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from adf.environment import use_repo_environment  # noqa: E402 - standard library only
+
+use_repo_environment()  # called directly without the venv: re-run under <repo>/.venv
 
 from adf import scoring  # noqa: E402
 

@@ -43,15 +43,18 @@ def _row_problems(path, df):
         (ch.isna() | ~(ch >= 1) | (ch % 1 != 0), "AudioChannel", "must be an integer >= 1"),
         (df["Path"].isna() | (df["Path"].astype(str).str.strip() == ""), "Path", "empty path"),
     ]
-    # Segment columns: empty = the whole file; a value that does not parse must
-    # not silently become "whole file" (Stop -1 = to the end, as adf writes it).
+    # Segment columns: empty (or -1 in both) = the whole file, Stop -1 = to the
+    # end; a value that does not parse, or another negative one, must not
+    # silently become "whole file".
     if "Start" in df.columns:
-        start = pd.to_numeric(df["Start"].replace("", "0"), errors="coerce")
-        checks.append((start.isna() | (start < 0) | (start % 1 != 0), "Start",
+        start = pd.to_numeric(df["Start"].replace("", "-1"), errors="coerce")
+        whole = (start == -1) & (pd.to_numeric(df["Stop"].replace("", "-1"), errors="coerce") == -1
+                                 if "Stop" in df.columns else True)
+        checks.append((start.isna() | ((start < 0) & ~whole) | (start % 1 != 0), "Start",
                        "must be empty or a whole number of samples >= 0"))
     if "Stop" in df.columns:
         stop = pd.to_numeric(df["Stop"].replace("", "-1"), errors="coerce")
-        low = start.fillna(0) if "Start" in df.columns else 0
+        low = start.fillna(0).clip(lower=0) if "Start" in df.columns else 0
         checks.append((stop.isna() | (stop % 1 != 0) | ((stop != -1) & (stop <= low)), "Stop",
                        "must be empty, -1 (to the end) or a whole number of samples > Start"))
     for bad, column, what in checks:

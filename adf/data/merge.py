@@ -351,7 +351,7 @@ def run(args):
         print("\n".join(dict.fromkeys(config["train"] + config["test"])))
         return 0
     if not args.out:
-        raise SystemExit("adf merge: --out is required")
+        raise ValueError("--out is required (the folder for train.csv, valid.csv and test.csv)")
     holdout = ()
     if args.config:
         config = load_config(args.config)
