@@ -2,7 +2,8 @@
 
 Shapes give the CNN (channels, kernel sizes, conv bias, group-norm vs
 layer-norm extractor), the embedding size, the layer count, the FFN size and
-the positional convolution; they do not give the head count, the stride or
+the positional convolution, and WavLM's relative position parameters tell its
+attention from wav2vec 2.0's; they do not give the head count, the stride or
 where the layer norms sit, which the named configuration supplies. Some names
 share one architecture (w2v_large = mms_300m, mms_1b = xlsr_1b): such a state
 dict resolves to the first of them in BACKBONES, which builds the identical
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 
 from adf.checkpoints.files import CheckpointError
-from adf.models.backbones import BACKBONES
+from adf.models.backbones import BACKBONES, is_wavlm
 
 _FE = "backbone.feature_extractor.conv_layers"
 _TR = "backbone.encoder.transformer"
@@ -32,6 +33,7 @@ def signature_of_config(cfg):
         layers=cfg["encoder_num_layers"],
         ffn=cfg["encoder_ff_interm_features"],
         pos_conv=(cfg["encoder_pos_conv_kernel"], cfg["encoder_pos_conv_groups"]),
+        attention="wavlm" if is_wavlm(cfg) else "wav2vec2",
     )
 
 
@@ -64,6 +66,7 @@ def signature_of_state_dict(sd):
         layers=len(layers),
         ffn=int(sd[_FFN].shape[0]),
         pos_conv=(int(pos[2]), embed_dim // int(pos[1])),
+        attention="wavlm" if f"{_TR}.layers.0.attention.gru_rel_pos_const" in sd else "wav2vec2",
     )
 
 

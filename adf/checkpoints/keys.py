@@ -9,6 +9,12 @@ difference is the positional convolution's weight norm, which fairseq stores
 in the old style (`weight_g` / `weight_v`) and torchaudio as a parametrization
 (`parametrizations.weight.original0` / `original1`, same shapes).
 
+Hugging Face transformers checkpoints (Wav2Vec2, HuBERT, UniSpeech-SAT,
+WavLM; bare or under their model prefix `wav2vec2.` ...) differ from
+torchaudio by prefixes only, except WavLM's attention, whose separate q/k/v
+projections torchaudio keeps as one `in_proj_weight` / `in_proj_bias` in
+q, k, v order.
+
 Keys that only pre-training uses are dropped by name; any other key that the
 table does not know is kept under its own name, so that strict loading reports
 it as unexpected instead of silently ignoring it.
@@ -16,6 +22,8 @@ it as unexpected instead of silently ignoring it.
 from __future__ import annotations
 
 import re
+
+import torch
 
 ANTIDEEPFAKE_PREFIX = "m_ssl.model."
 BACKBONE_PREFIX = "backbone."
@@ -72,12 +80,76 @@ def _from_fairseq(tensors, prefix):
     return out
 
 
+# transformers: the base model's attribute in its *ForPreTraining / *ForCTC ... classes
+TRANSFORMERS_PREFIXES = ("wav2vec2.", "hubert.", "unispeech_sat.", "wavlm.")
+# pre-training-only parameters of transformers' Wav2Vec2/UniSpeech-SAT/HuBERT/WavLM
+TRANSFORMERS_PRETRAINING_ONLY = re.compile(
+    r"masked_spec_embed|label_embeddings_concat|dropout_features|"
+    r"(quantizer|project_q|project_hid|speaker_proj|layer_norm_for_extract)\..+")
+_TRANSFORMERS_TO_TORCHAUDIO = [
+    (r"(feature_extractor\.conv_layers\.\d+\.(conv|layer_norm)\.(weight|bias))", r"\1"),
+    (r"feature_projection\.(layer_norm|projection)\.(weight|bias)", r"encoder.feature_projection.\1.\2"),
+    (r"encoder\.pos_conv_embed\.conv\.bias", "encoder.transformer.pos_conv_embed.conv.bias"),
+    (r"encoder\.pos_conv_embed\.conv\.(weight_g|parametrizations\.weight\.original0)",
+     "encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original0"),
+    (r"encoder\.pos_conv_embed\.conv\.(weight_v|parametrizations\.weight\.original1)",
+     "encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original1"),
+    (r"encoder\.layer_norm\.(weight|bias)", r"encoder.transformer.layer_norm.\1"),
+    (r"encoder\.layers\.(\d+)\.(layer_norm|final_layer_norm|feed_forward\.\w+|attention\.\w+)\.(weight|bias)",
+     rf"{_LAYER}.\1.\2.\3"),
+    (r"encoder\.layers\.(\d+)\.attention\.gru_rel_pos_const", rf"{_LAYER}.\1.attention.gru_rel_pos_const"),
+]
+_TRANSFORMERS_RULES = [(re.compile(p), r) for p, r in _TRANSFORMERS_TO_TORCHAUDIO]
+_WAVLM_QKV = re.compile(rf"{re.escape(_LAYER)}\.(\d+)\.attention\.(q|k|v)_proj\.(weight|bias)")
+
+
+def _transformers_inner(key):
+    for prefix in TRANSFORMERS_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def _from_transformers(tensors):
+    """Rename transformers keys; fuse WavLM's q/k/v (see the module docstring)."""
+    out = {}
+    for key, value in tensors.items():
+        if key in HEAD_KEYS:
+            out[key] = value
+            continue
+        inner = _transformers_inner(key)
+        if TRANSFORMERS_PRETRAINING_ONLY.fullmatch(inner):
+            continue
+        name = next((p.sub(r, inner) for p, r in _TRANSFORMERS_RULES if p.fullmatch(inner)), None)
+        out[BACKBONE_PREFIX + name if name else key] = value
+    if not any(k.endswith("attention.gru_rel_pos_const") for k in out):
+        return out
+    # WavLM: torchaudio's attention holds an nn.MultiheadAttention; its out_proj sits inside it
+    fused, parts = {}, {}
+    for key, value in out.items():
+        m = _WAVLM_QKV.fullmatch(key[len(BACKBONE_PREFIX):]) if key.startswith(BACKBONE_PREFIX) else None
+        if m:
+            parts.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = (key, value)
+        else:
+            fused[key.replace(".attention.out_proj.", ".attention.attention.out_proj.")] = value
+    for (layer, param), qkv in parts.items():
+        if set(qkv) != {"q", "k", "v"}:  # incomplete: keep the stored names, strict loading reports them
+            fused.update(dict(qkv.values()))
+            continue
+        target = f"{BACKBONE_PREFIX}{_LAYER}.{layer}.attention.attention.in_proj_{param}"
+        fused[target] = torch.cat([qkv[p][1] for p in "qkv"], dim=0)
+    return fused
+
+
 def key_style(tensors):
-    """'adf' (SSLClassifier keys), 'antideepfake' (`m_ssl.model.` prefix) or 'fairseq' (bare)."""
+    """'adf' (SSLClassifier keys), 'antideepfake' (`m_ssl.model.` prefix), 'transformers'
+    (Hugging Face transformers model) or 'fairseq' (bare)."""
     if any(k.startswith(BACKBONE_PREFIX) for k in tensors):
         return "adf"
     if any(k.startswith(ANTIDEEPFAKE_PREFIX) for k in tensors):
         return "antideepfake"
+    if any(_transformers_inner(k).startswith("feature_projection.") for k in tensors):
+        return "transformers"
     return "fairseq"
 
 
@@ -86,4 +158,6 @@ def to_adf_keys(tensors):
     style = key_style(tensors)
     if style == "adf":
         return dict(tensors)
+    if style == "transformers":
+        return _from_transformers(tensors)
     return _from_fairseq(tensors, ANTIDEEPFAKE_PREFIX if style == "antideepfake" else "")

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from adf.models import batched_convs
-from adf.models.backbones import BACKBONES, backbone_config, build_backbone, feature_grad_mult
+from adf.models.backbones import BACKBONES, backbone_config, build_backbone, feature_grad_mult, is_wavlm
 from adf.models.frontend import batch_features
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -82,6 +82,7 @@ class SSLClassifier(nn.Module):
         self.embed_dim = self.config["encoder_embed_dim"]
         self.proj_fc = nn.Linear(self.embed_dim, 2)
         self.grad_mult = feature_grad_mult(name)
+        self.wavlm = is_wavlm(self.config)
         # group_norm normalises the first conv layer over time, so padding would
         # change its statistics: such CNNs run on each unpadded utterance.
         self.per_utterance_cnn = self.config["extractor_mode"] == "group_norm"
@@ -175,8 +176,13 @@ class SSLClassifier(nn.Module):
                     module.to(dtype)
         return self
 
-    def frames(self, wav, lengths=None):
-        """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None)."""
+    def frames(self, wav, lengths=None, all_layers=False):
+        """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None).
+
+        With `all_layers`, the features are every transformer layer's output
+        stacked, [B, L, F, D] (as fairseq's `layer_results`: before the final
+        layer norm of pre-LN models), for back-ends that weight the layers.
+        """
         on_cpu = wav.device.type == "cpu"
         forced = self.fast_frontend == "batched"
         fast = self.fast_frontend is not False
@@ -199,35 +205,51 @@ class SSLClassifier(nn.Module):
             mask_lengths = None  # no padding (e.g. batch size 1): skip the all-zero attention bias
         if self.training and self.grad_mult != 1.0:
             x = _GradScale.apply(x, self.grad_mult)
-        x = self._encode(x, mask_lengths, batched_pos)
+        x = self._encode(x, mask_lengths, batched_pos, all_layers)
         return x, frame_lengths
 
-    def _encode(self, features, lengths, batched=False):
+    def _encode(self, features, lengths, batched=False, all_layers=False):
         """torchaudio's `Encoder.forward` and `Transformer.forward` (feature
         projection, padded frames zeroed, additive attention mask of -10000,
         positional convolution, layers with layer drop), with two changes: the
         boolean-index assignment `x[mask] = 0` becomes `masked_fill` (on CUDA the
         former waits for the GPU, nonzero, in the middle of every forward pass),
         and with `batched` the positional convolution runs through
-        adf.models.batched_convs."""
+        adf.models.batched_convs. WavLM's attention takes the padding as a
+        boolean key mask and passes its relative position bias from layer to
+        layer. `all_layers`: see `frames` (a dropped layer repeats its input,
+        so the count stays fixed)."""
         encoder = self.backbone.encoder
         x = encoder.feature_projection(features)
-        mask = None
+        mask = key_padding = None
         if lengths is not None:
             batch, frames, _ = x.shape
             padded = torch.arange(frames, device=x.device)[None, :] >= lengths[:, None]
             x = x.masked_fill(padded[:, :, None], 0.0)
-            mask = (-10000.0 * padded[:, None, None, :].to(features.dtype)).expand(batch, 1, frames, frames)
+            if self.wavlm:  # additive, in the compute dtype (torchaudio warns on a boolean one)
+                key_padding = torch.zeros(padded.shape, dtype=x.dtype, device=x.device).masked_fill(
+                    padded, float("-inf"))
+            else:
+                mask = (-10000.0 * padded[:, None, None, :].to(features.dtype)).expand(batch, 1, frames, frames)
         transformer = encoder.transformer
         pos = transformer.pos_conv_embed
         x = x + (batched_convs.positional_embedding(pos, x, self.pos_conv_impl) if batched else pos(x))
         if transformer.layer_norm_first:
             x = transformer.layer_norm(x)
         x = transformer.dropout(x)
+        position_bias = None
+        outputs = []
         for layer in transformer.layers:
             # the same draw as torchaudio's (one number from the CPU generator per layer)
             if not (self.training and torch.rand(1).item() <= transformer.layer_drop):
-                x, _ = layer(x, mask)
+                if self.wavlm:
+                    x, position_bias = layer(x, None, position_bias=position_bias, key_padding_mask=key_padding)
+                else:
+                    x, _ = layer(x, mask)
+            if all_layers:
+                outputs.append(x)
+        if all_layers:
+            return torch.stack(outputs, dim=1)
         if not transformer.layer_norm_first:
             x = transformer.layer_norm(x)
         return x
