@@ -1,0 +1,48 @@
+"""VIB back-end: variational information bottleneck head (Wav2Vec + VIB, Eom et al., Interspeech 2022).
+
+The utterance embedding (mean of the valid frames) is encoded into a Gaussian
+q(z|x) = N(mu, diag(sigma^2)) by one Linear(D, 2K) (mu, and sigma = softplus
+of the second half); z is sampled with the reparameterisation
+z = mu + sigma * eps in training and is mu at evaluation; Linear(K, 2)
+classifies z. The bottleneck's loss term, beta * KL(q(z|x) || N(0, I)) averaged
+over the batch, is left in `aux_loss` for training to add to the
+cross-entropy (the Brain adds every back-end's `aux_loss`).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adf.models.backends.masking import masked_mean
+
+
+def gaussian_kl(mu, sigma):
+    """KL(N(mu, diag(sigma^2)) || N(0, I)) per row: 0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2)."""
+    return 0.5 * (mu.pow(2) + sigma.pow(2) - 1.0 - 2.0 * torch.log(sigma)).sum(dim=-1)
+
+
+class VIBBackend(nn.Module):
+    """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]`; sets `aux_loss`."""
+
+    layers = "last"
+
+    def __init__(self, in_dim, bottleneck=256, beta=1e-3):
+        super().__init__()
+        self.bottleneck = bottleneck
+        self.beta = beta
+        self.encoder = nn.Linear(in_dim, 2 * bottleneck)
+        self.classifier = nn.Linear(bottleneck, 2)
+        self.aux_loss = None
+
+    def posterior(self, feats, mask=None):
+        """(mu, sigma) [B, K] of q(z|x)."""
+        stats = self.encoder(masked_mean(feats, mask, dim=1))
+        mu, raw = stats.split(self.bottleneck, dim=-1)
+        return mu, F.softplus(raw) + 1e-6  # floor: log(sigma) stays finite
+
+    def forward(self, feats, mask=None):
+        mu, sigma = self.posterior(feats, mask)
+        z = mu + sigma * torch.randn_like(sigma) if self.training else mu
+        self.aux_loss = self.beta * gaussian_kl(mu, sigma).mean()
+        return self.classifier(z)
