@@ -1,0 +1,142 @@
+"""Conformer + TCM back-end: the published model's outputs, key layout, padding."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from adf.checkpoints import CheckpointError
+from adf.checkpoints.published import load_published_backend
+from adf.models.backends.tcm import PUBLISHED_KEYS, TCMBackend, sinusoidal_table
+from published_layouts import seeded_input, seeded_state_dict
+
+
+def published_shapes(n_encoders=2, emb=144, heads=4, kernel=31, in_dim=1024, ff=4, expansion=2):
+    """The state-dict layout of tcm_add's `Model` (without the SSL model)."""
+    shapes = {"LL.weight": (emb, in_dim), "LL.bias": (emb,), "conformer.class_token": (1, emb),
+              "conformer.positional_emb": (1, 10000, emb),
+              "conformer.fc5.weight": (2, emb), "conformer.fc5.bias": (2,),
+              **{f"first_bn.{p}": (1,) for p in ("weight", "bias", "running_mean", "running_var")},
+              "first_bn.num_batches_tracked": ()}
+    inner, dh = emb * expansion, emb // heads
+    for i in range(n_encoders):
+        b = f"conformer.encoder_blocks.{i}."
+        for ff_name in ("ff1", "ff2"):
+            shapes.update({f"{b}{ff_name}.fn.norm.weight": (emb,), f"{b}{ff_name}.fn.norm.bias": (emb,),
+                           f"{b}{ff_name}.fn.fn.net.0.weight": (emb * ff, emb),
+                           f"{b}{ff_name}.fn.fn.net.0.bias": (emb * ff,),
+                           f"{b}{ff_name}.fn.fn.net.3.weight": (emb, emb * ff),
+                           f"{b}{ff_name}.fn.fn.net.3.bias": (emb,)})
+        shapes.update({
+            f"{b}attn.norm.weight": (emb,), f"{b}attn.norm.bias": (emb,),
+            f"{b}attn.fn.qkv.weight": (3 * emb, emb), f"{b}attn.fn.proj.weight": (emb, emb),
+            f"{b}attn.fn.proj.bias": (emb,), f"{b}attn.fn.ht_proj.weight": (emb, dh),
+            f"{b}attn.fn.ht_proj.bias": (emb,), f"{b}attn.fn.ht_norm.weight": (dh,),
+            f"{b}attn.fn.ht_norm.bias": (dh,), f"{b}attn.fn.pos_embed": (1, heads, emb),
+            f"{b}conv.net.0.weight": (emb,), f"{b}conv.net.0.bias": (emb,),
+            f"{b}conv.net.2.weight": (2 * inner, emb, 1), f"{b}conv.net.2.bias": (2 * inner,),
+            f"{b}conv.net.4.conv.weight": (inner, 1, kernel), f"{b}conv.net.4.conv.bias": (inner,),
+            **{f"{b}conv.net.5.{p}": (inner,) for p in ("weight", "bias", "running_mean", "running_var")},
+            f"{b}conv.net.5.num_batches_tracked": (),
+            f"{b}conv.net.7.weight": (emb, inner, 1), f"{b}conv.net.7.bias": (emb,),
+            f"{b}post_norm.weight": (emb,), f"{b}post_norm.bias": (emb,),
+        })
+    return shapes
+
+
+# tcm_add's `Model` (emb 144, 2 encoders, 4 heads, kernel 31) with fairseq stubbed out to return
+# seeded_input((2, 1, 201, 1024), 77)[:, 0] as XLS-R's last layer, weights
+# seeded_state_dict(published_shapes(), 4321) with the position table put back to its own
+# (a fixed sinusoid), eval mode: its logits.
+PUBLISHED_LOGITS = [[0.12664306163787842, -0.006849315017461777],
+                    [0.1301555335521698, -0.005310196429491043]]
+
+
+def _published_checkpoint():
+    sd = seeded_state_dict(published_shapes(), 4321)
+    sd["conformer.positional_emb"] = sinusoidal_table(10000, 144)[None]  # == the published table, bit for bit
+    sd["ssl_model.model.post_extract_proj.weight"] = torch.zeros(1024, 512)  # the backbone's: not loaded here
+    return sd
+
+
+def test_position_table_is_the_published_formula():
+    table = sinusoidal_table(10000, 144)
+    for p, i in [(0, 0), (0, 1), (1, 2), (200, 7), (9999, 143), (5000, 100)]:
+        angle = p / 10000 ** (2 * (i // 2) / 144)
+        ref = math.sin(angle) if i % 2 == 0 else math.cos(angle)
+        assert abs(table[p, i].item() - ref) < 2e-5 * max(1.0, angle / 100)
+
+
+def test_published_checkpoint_gives_the_published_outputs():
+    head = load_published_backend(TCMBackend(1024, n_encoders=2), _published_checkpoint(), PUBLISHED_KEYS,
+                                  "tcm.pth").eval()
+    with torch.no_grad():
+        logits = head(seeded_input((2, 1, 201, 1024), 77)[:, 0], None)
+    diff = (logits - torch.tensor(PUBLISHED_LOGITS)).abs().max().item()
+    print(f"TCM vs published model: max |logit diff| {diff:.2e}")
+    assert diff < 1e-5
+
+
+def test_published_layout_mismatches_are_listed():
+    sd = _published_checkpoint()
+    sd["conformer.encoder_blocks.1.conv.net.4.conv.weight"] = torch.zeros(288, 1, 15)
+    sd["conformer.encoder_blocks.2.post_norm.weight"] = torch.zeros(144)
+    del sd["conformer.class_token"]
+    with pytest.raises(CheckpointError) as err:
+        load_published_backend(TCMBackend(1024, n_encoders=2), sd, PUBLISHED_KEYS, "tcm.pth")
+    msg = str(err.value)
+    assert "1 missing: class_token" in msg
+    assert "1 unexpected: blocks.2.post_norm.weight" in msg
+    assert "blocks.1.conv.depthwise.weight (288, 1, 15) vs (288, 1, 31) expected" in msg
+
+
+def _small(seed=0, kernel=5):
+    torch.manual_seed(seed)
+    head = TCMBackend(in_dim=12, emb_size=16, heads=4, n_encoders=2, kernel_size=kernel, positions=50)
+    with torch.no_grad():  # non-trivial running statistics
+        for m in head.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+    return head.eval()
+
+
+@pytest.mark.parametrize("kernel", [5, 4])
+def test_padded_batch_scores_as_alone(kernel):
+    head = _small(kernel=kernel)
+    feats = seeded_input((3, 40, 12), 8)
+    lengths = [40, 23, 9]
+    mask = torch.arange(40)[None, :] < torch.tensor(lengths)[:, None]
+    noisy = feats.clone()
+    noisy[~mask] = 50.0  # whatever the padding holds
+    with torch.no_grad():
+        batched = head(noisy, mask)
+        alone = torch.cat([head(feats[i:i + 1, :n], None) for i, n in enumerate(lengths)])
+    assert (batched - alone).abs().max() < 1e-5
+
+
+def test_longer_than_the_position_table():
+    head = _small()
+    feats = seeded_input((1, 80, 12), 9)  # table holds 50 rows
+    with torch.no_grad():
+        out = head(feats)
+    assert torch.isfinite(out).all()
+    assert torch.allclose(head._positions(80, "cpu"), sinusoidal_table(80, 16))
+
+
+def test_trains():
+    torch.manual_seed(1)
+    head = TCMBackend(in_dim=12, emb_size=16, heads=4, n_encoders=1, kernel_size=5).train()
+    feats = seeded_input((8, 20, 12), 10) + torch.tensor([0, 1] * 4)[:, None, None].float()
+    labels = torch.tensor([0, 1] * 4)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.cross_entropy(head(feats), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert not head.positional.requires_grad
