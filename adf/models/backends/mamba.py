@@ -134,6 +134,15 @@ class MambaBackend(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(d_model, 2)
 
+    @staticmethod
+    def config_from_state_dict(sd):
+        """The constructor arguments that give state dict `sd` (this module's keys) its shapes."""
+        d_model, in_dim = sd["proj.weight"].shape
+        inner, d_state = sd["forward_layers.0.mixer.A_log"].shape
+        return dict(in_dim=in_dim, d_model=d_model, d_state=d_state, expand=inner // d_model,
+                    n_layer=len({k.split(".")[1] for k in sd if k.startswith("forward_layers.")}),
+                    d_conv=sd["forward_layers.0.mixer.conv1d.weight"].shape[2])
+
     def _direction(self, layers, x, stack_input):
         residual = None
         for layer in layers:

@@ -44,6 +44,16 @@ class SLSBackend(nn.Module):
         self.hidden = nn.Linear(self.pooled_frames * (in_dim // pool), hidden)
         self.out = nn.Linear(hidden, 2)
 
+    @staticmethod
+    def config_from_state_dict(sd):
+        """The constructor arguments that give state dict `sd` (this module's keys) its shapes."""
+        in_dim = sd["layer_score.weight"].shape[1]
+        hidden, flat = sd["hidden.weight"].shape
+        pooled, rest = divmod(flat, in_dim // 3)
+        if rest:
+            raise ValueError(f"hidden.weight {tuple(sd['hidden.weight'].shape)} does not fit {in_dim}-dim features")
+        return dict(in_dim=in_dim, hidden=hidden, frames=3 * pooled)
+
     def layer_weights(self, feats, mask):
         """The sigmoid weight of each layer [B, L] from its time-averaged output."""
         return torch.sigmoid(self.layer_score(masked_mean(feats, mask, dim=2))).squeeze(-1)

@@ -164,6 +164,16 @@ class TCMBackend(nn.Module):
                                     for _ in range(n_encoders))
         self.out = nn.Linear(emb_size, 2)
 
+    @staticmethod
+    def config_from_state_dict(sd):
+        """The constructor arguments that give state dict `sd` (this module's keys) its shapes."""
+        emb, in_dim = sd["proj.weight"].shape
+        depthwise = sd["blocks.0.conv.depthwise.weight"].shape
+        return dict(in_dim=in_dim, emb_size=emb, heads=sd["blocks.0.attn.head_pos"].shape[1],
+                    n_encoders=len({k.split(".")[1] for k in sd if k.startswith("blocks.")}),
+                    kernel_size=depthwise[2], ff_mult=sd["blocks.0.ff1.up.weight"].shape[0] // emb,
+                    conv_expansion=depthwise[0] // emb, positions=sd["positional"].shape[1])
+
     def _positions(self, frames, device):
         table = self.positional[0, :frames]
         if frames > table.shape[0]:

@@ -35,6 +35,12 @@ class VIBBackend(nn.Module):
         self.classifier = nn.Linear(bottleneck, 2)
         self.aux_loss = None
 
+    @staticmethod
+    def config_from_state_dict(sd):
+        """The constructor arguments that give state dict `sd` (this module's keys) its shapes
+        (beta, a training weight, is not among them)."""
+        return dict(in_dim=sd["encoder.weight"].shape[1], bottleneck=sd["classifier.weight"].shape[1])
+
     def posterior(self, feats, mask=None):
         """(mu, sigma) [B, K] of q(z|x)."""
         stats = self.encoder(masked_mean(feats, mask, dim=1))
