@@ -74,10 +74,10 @@ def test_cuda_kernel_agrees_with_pure_pytorch():
     assert (selective_scan(**x) - chunked_scan(**x)).abs().max() < 1e-3
 
 
-def published_shapes(d=144, n_layer=2, in_dim=1024, d_state=16, d_conv=4, expand=2):
+def published_shapes(d=144, n_layer=2, embed_dim=1024, d_state=16, d_conv=4, expand=2):
     """The state-dict layout of XLSR-Mamba's `Model` (without the SSL model)."""
     inner, rank = expand * d, -(-d // 16)
-    shapes = {"LL.weight": (d, in_dim), "LL.bias": (d,),
+    shapes = {"LL.weight": (d, embed_dim), "LL.bias": (d,),
               **{f"first_bn.{p}": (1,) for p in ("weight", "bias", "running_mean", "running_var")},
               "first_bn.num_batches_tracked": (), "conformer.norm_f.weight": (d,),
               "conformer.f_attention_pool.weight": (1, d), "conformer.f_attention_pool.bias": (1,),
@@ -162,7 +162,7 @@ def test_reverse_within_lengths():
 
 def _small(seed=0):
     torch.manual_seed(seed)
-    head = MambaBackend(in_dim=12, d_model=16, n_layer=2, d_state=4)
+    head = MambaBackend(embed_dim=12, d_model=16, n_layer=2, d_state=4)
     with torch.no_grad():
         head.norm.running_mean.fill_(0.1)
         head.norm.running_var.fill_(1.5)
@@ -186,7 +186,7 @@ def test_padded_batch_scores_as_alone(published):
 
 def test_trains():
     torch.manual_seed(2)
-    head = MambaBackend(in_dim=12, d_model=16, n_layer=1, d_state=4, dropout=0.0).train()
+    head = MambaBackend(embed_dim=12, d_model=16, n_layer=1, d_state=4, dropout=0.0).train()
     feats = seeded_input((8, 20, 12), 11) + torch.tensor([0, 1] * 4)[:, None, None].float()
     labels = torch.tensor([0, 1] * 4)
     opt = torch.optim.Adam(head.parameters(), lr=1e-2)

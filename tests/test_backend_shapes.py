@@ -10,11 +10,11 @@ from adf.models.backends.tcm import TCMBackend
 from adf.models.backends.vib import VIBBackend
 
 CASES = [
-    (SLSBackend, dict(in_dim=20, hidden=8, frames=99)),
-    (TCMBackend, dict(in_dim=20, emb_size=24, heads=3, n_encoders=3, kernel_size=6, ff_mult=2,
+    (SLSBackend, dict(embed_dim=20, hidden=8, frames=99)),
+    (TCMBackend, dict(embed_dim=20, emb_size=24, heads=3, n_encoders=3, kernel_size=6, ff_mult=2,
                       conv_expansion=3, positions=40)),
-    (MambaBackend, dict(in_dim=20, d_model=12, n_layer=3, d_state=5, d_conv=3, expand=3)),
-    (VIBBackend, dict(in_dim=20, bottleneck=7)),
+    (MambaBackend, dict(embed_dim=20, d_model=12, n_layer=3, d_state=5, d_conv=3, expand=3)),
+    (VIBBackend, dict(embed_dim=20, bottleneck=7)),
 ]
 
 

@@ -51,7 +51,7 @@ def test_published_layout_mismatches_are_listed():
 
 def _small_head(seed=0):
     torch.manual_seed(seed)
-    head = SLSBackend(in_dim=12, hidden=16)
+    head = SLSBackend(embed_dim=12, hidden=16)
     with torch.no_grad():
         head.norm.running_mean.fill_(0.1)
         head.norm.running_var.fill_(2.0)
@@ -87,7 +87,7 @@ def test_layer_weights_ignore_padding_and_follow_the_published_rule():
 
 def test_trains():
     torch.manual_seed(0)
-    head = SLSBackend(in_dim=12, hidden=16).train()
+    head = SLSBackend(embed_dim=12, hidden=16).train()
     feats = seeded_input((4, 3, 201, 12), 7)
     labels = torch.tensor([0, 1, 0, 1])
     opt = torch.optim.Adam(head.parameters(), lr=1e-3)

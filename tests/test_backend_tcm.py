@@ -12,9 +12,9 @@ from adf.models.backends.tcm import PUBLISHED_KEYS, TCMBackend, sinusoidal_table
 from published_layouts import seeded_input, seeded_state_dict
 
 
-def published_shapes(n_encoders=2, emb=144, heads=4, kernel=31, in_dim=1024, ff=4, expansion=2):
+def published_shapes(n_encoders=2, emb=144, heads=4, kernel=31, embed_dim=1024, ff=4, expansion=2):
     """The state-dict layout of tcm_add's `Model` (without the SSL model)."""
-    shapes = {"LL.weight": (emb, in_dim), "LL.bias": (emb,), "conformer.class_token": (1, emb),
+    shapes = {"LL.weight": (emb, embed_dim), "LL.bias": (emb,), "conformer.class_token": (1, emb),
               "conformer.positional_emb": (1, 10000, emb),
               "conformer.fc5.weight": (2, emb), "conformer.fc5.bias": (2,),
               **{f"first_bn.{p}": (1,) for p in ("weight", "bias", "running_mean", "running_var")},
@@ -93,7 +93,7 @@ def test_published_layout_mismatches_are_listed():
 
 def _small(seed=0, kernel=5):
     torch.manual_seed(seed)
-    head = TCMBackend(in_dim=12, emb_size=16, heads=4, n_encoders=2, kernel_size=kernel, positions=50)
+    head = TCMBackend(embed_dim=12, emb_size=16, heads=4, n_encoders=2, kernel_size=kernel, positions=50)
     with torch.no_grad():  # non-trivial running statistics
         for m in head.modules():
             if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
@@ -127,7 +127,7 @@ def test_longer_than_the_position_table():
 
 def test_trains():
     torch.manual_seed(1)
-    head = TCMBackend(in_dim=12, emb_size=16, heads=4, n_encoders=1, kernel_size=5).train()
+    head = TCMBackend(embed_dim=12, emb_size=16, heads=4, n_encoders=1, kernel_size=5).train()
     feats = seeded_input((8, 20, 12), 10) + torch.tensor([0, 1] * 4)[:, None, None].float()
     labels = torch.tensor([0, 1] * 4)
     opt = torch.optim.Adam(head.parameters(), lr=1e-2)

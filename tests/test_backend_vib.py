@@ -24,16 +24,19 @@ def test_kl_matches_hand_computed_values():
 
 def _head():
     torch.manual_seed(0)
-    return VIBBackend(in_dim=8, bottleneck=4, beta=0.5)
+    return VIBBackend(embed_dim=8, bottleneck=4, beta=0.5)
 
 
-def test_aux_loss_is_beta_times_batch_mean_kl():
-    head = _head().eval()
+def test_aux_loss_is_beta_times_batch_mean_kl_in_training_only():
+    head = _head().train()
     feats = torch.randn(3, 10, 8)
     head(feats, None)
     mu, sigma = head.posterior(feats)
     assert torch.allclose(head.aux_loss, 0.5 * gaussian_kl(mu, sigma).mean())
     assert head.aux_loss.requires_grad
+    head.eval()
+    head(feats, None)
+    assert head.aux_loss is None
 
 
 def test_eval_uses_the_mean_and_training_samples():

@@ -114,16 +114,22 @@ def reverse_within_lengths(x, lengths):
 
 
 class MambaBackend(nn.Module):
-    """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]` (module docstring)."""
+    """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]` (module docstring);
+    the embedding is the merged pooled vector."""
 
     layers = "last"
+    takes_mask = True
+    default_input = "first-64600"
+    paper_name = "BiMamba"
+    aux_loss = None
 
-    def __init__(self, in_dim, d_model=144, n_layer=6, d_state=16, d_conv=4, expand=2, dropout=0.1,
+    def __init__(self, embed_dim, num_layers=None, d_model=144, n_layer=6, d_state=16, d_conv=4, expand=2, dropout=0.1,
                  published_final_norm=True):
+        del num_layers  # reads the last layer only
         super().__init__()
         self.published_final_norm = published_final_norm
         mixer = dict(d_state=d_state, d_conv=d_conv, expand=expand)
-        self.proj = nn.Linear(in_dim, d_model)
+        self.proj = nn.Linear(embed_dim, d_model)
         self.norm = nn.BatchNorm2d(num_features=1)
         self.forward_layers = nn.ModuleList(MambaBlock(d_model, **mixer) for _ in range(n_layer))
         self.backward_layers = nn.ModuleList(MambaBlock(d_model, **mixer) for _ in range(n_layer))
@@ -137,9 +143,9 @@ class MambaBackend(nn.Module):
     @staticmethod
     def config_from_state_dict(sd):
         """The constructor arguments that give state dict `sd` (this module's keys) its shapes."""
-        d_model, in_dim = sd["proj.weight"].shape
+        d_model, embed_dim = sd["proj.weight"].shape
         inner, d_state = sd["forward_layers.0.mixer.A_log"].shape
-        return dict(in_dim=in_dim, d_model=d_model, d_state=d_state, expand=inner // d_model,
+        return dict(embed_dim=embed_dim, d_model=d_model, d_state=d_state, expand=inner // d_model,
                     n_layer=len({k.split(".")[1] for k in sd if k.startswith("forward_layers.")}),
                     d_conv=sd["forward_layers.0.mixer.conv1d.weight"].shape[2])
 
@@ -154,7 +160,7 @@ class MambaBackend(nn.Module):
         weights = masked_softmax(score(x), mask, dim=1)  # [B, T, 1]
         return (weights * x).sum(dim=1)
 
-    def forward(self, feats, mask=None):
+    def forward(self, feats, mask=None, return_embedding=False):
         batch, frames, _ = feats.shape
         x = F.selu(self.norm(self.proj(feats).unsqueeze(1))).squeeze(1)
         x = self.dropout(x)
@@ -163,4 +169,6 @@ class MambaBackend(nn.Module):
         backward = self._direction(self.backward_layers, reverse_within_lengths(x, lengths), x)
         pooled = torch.cat([self._pool(self.forward_pool, forward, mask),
                             self._pool(self.backward_pool, backward, mask)], dim=-1)
-        return self.out(self.dropout(self.merge(pooled)))
+        emb = self.merge(pooled)
+        logits = self.out(self.dropout(emb))
+        return (logits, emb) if return_embedding else logits

@@ -31,34 +31,40 @@ PUBLISHED_FRAMES = 201  # 64,600 samples through the wav2vec 2.0 CNN
 
 
 class SLSBackend(nn.Module):
-    """`forward(feats [B, L, T, D], mask [B, T] or None) -> logits [B, 2]` (see module docstring)."""
+    """`forward(feats [B, L, T, D], mask [B, T] or None) -> logits [B, 2]` (see module docstring);
+    the embedding is the hidden layer's output."""
 
     layers = "all"
+    takes_mask = True
+    default_input = "first-64600"
+    paper_name = "SLS"
+    aux_loss = None
 
-    def __init__(self, in_dim, hidden=1024, frames=PUBLISHED_FRAMES, pool=3):
+    def __init__(self, embed_dim, num_layers=None, hidden=1024, frames=PUBLISHED_FRAMES, pool=3):
+        del num_layers  # one weight per layer from a shared Linear: any count
         super().__init__()
         self.pool = pool
         self.pooled_frames = frames // pool
-        self.layer_score = nn.Linear(in_dim, 1)
+        self.layer_score = nn.Linear(embed_dim, 1)
         self.norm = nn.BatchNorm2d(num_features=1)
-        self.hidden = nn.Linear(self.pooled_frames * (in_dim // pool), hidden)
+        self.hidden = nn.Linear(self.pooled_frames * (embed_dim // pool), hidden)
         self.out = nn.Linear(hidden, 2)
 
     @staticmethod
     def config_from_state_dict(sd):
         """The constructor arguments that give state dict `sd` (this module's keys) its shapes."""
-        in_dim = sd["layer_score.weight"].shape[1]
+        embed_dim = sd["layer_score.weight"].shape[1]
         hidden, flat = sd["hidden.weight"].shape
-        pooled, rest = divmod(flat, in_dim // 3)
+        pooled, rest = divmod(flat, embed_dim // 3)
         if rest:
-            raise ValueError(f"hidden.weight {tuple(sd['hidden.weight'].shape)} does not fit {in_dim}-dim features")
-        return dict(in_dim=in_dim, hidden=hidden, frames=3 * pooled)
+            raise ValueError(f"hidden.weight {tuple(sd['hidden.weight'].shape)} does not fit {embed_dim}-dim features")
+        return dict(embed_dim=embed_dim, hidden=hidden, frames=3 * pooled)
 
     def layer_weights(self, feats, mask):
         """The sigmoid weight of each layer [B, L] from its time-averaged output."""
         return torch.sigmoid(self.layer_score(masked_mean(feats, mask, dim=2))).squeeze(-1)
 
-    def forward(self, feats, mask=None):
+    def forward(self, feats, mask=None, return_embedding=False):
         batch, _, frames, _ = feats.shape
         fused = (feats * self.layer_weights(feats, mask)[:, :, None, None]).sum(dim=1)
         x = F.selu(self.norm(fused.unsqueeze(1)))
@@ -69,5 +75,6 @@ class SLSBackend(nn.Module):
         else:  # each utterance pooled over its own valid frames
             x = torch.cat([F.adaptive_max_pool2d(x[i:i + 1, :, :n], (self.pooled_frames, x.shape[-1]))
                            for i, n in enumerate(lengths)])
-        x = F.selu(self.hidden(x.flatten(1)))
-        return F.selu(self.out(x))
+        emb = F.selu(self.hidden(x.flatten(1)))
+        logits = F.selu(self.out(emb))
+        return (logits, emb) if return_embedding else logits

@@ -148,14 +148,20 @@ class _ConformerBlock(nn.Module):
 
 
 class TCMBackend(nn.Module):
-    """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]` (module docstring)."""
+    """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]` (module docstring);
+    the embedding is the class token's output."""
 
     layers = "last"
+    takes_mask = True
+    default_input = "first-64600"
+    paper_name = "Conformer+TCM"
+    aux_loss = None
 
-    def __init__(self, in_dim, emb_size=144, heads=4, n_encoders=4, kernel_size=31, ff_mult=4,
+    def __init__(self, embed_dim, num_layers=None, emb_size=144, heads=4, n_encoders=4, kernel_size=31, ff_mult=4,
                  conv_expansion=2, positions=PUBLISHED_POSITIONS):
+        del num_layers  # reads the last layer only
         super().__init__()
-        self.proj = nn.Linear(in_dim, emb_size)
+        self.proj = nn.Linear(embed_dim, emb_size)
         self.norm = nn.BatchNorm2d(num_features=1)
         # a checkpoint tensor in the published layout, never trained; longer inputs extend it
         self.positional = nn.Parameter(sinusoidal_table(positions, emb_size)[None], requires_grad=False)
@@ -167,9 +173,9 @@ class TCMBackend(nn.Module):
     @staticmethod
     def config_from_state_dict(sd):
         """The constructor arguments that give state dict `sd` (this module's keys) its shapes."""
-        emb, in_dim = sd["proj.weight"].shape
+        emb, embed_dim = sd["proj.weight"].shape
         depthwise = sd["blocks.0.conv.depthwise.weight"].shape
-        return dict(in_dim=in_dim, emb_size=emb, heads=sd["blocks.0.attn.head_pos"].shape[1],
+        return dict(embed_dim=embed_dim, emb_size=emb, heads=sd["blocks.0.attn.head_pos"].shape[1],
                     n_encoders=len({k.split(".")[1] for k in sd if k.startswith("blocks.")}),
                     kernel_size=depthwise[2], ff_mult=sd["blocks.0.ff1.up.weight"].shape[0] // emb,
                     conv_expansion=depthwise[0] // emb, positions=sd["positional"].shape[1])
@@ -181,7 +187,7 @@ class TCMBackend(nn.Module):
             table = torch.cat([table, extra.to(device=device, dtype=table.dtype)])
         return table
 
-    def forward(self, feats, mask=None):
+    def forward(self, feats, mask=None, return_embedding=False):
         batch, frames, _ = feats.shape
         x = F.selu(self.norm(self.proj(feats).unsqueeze(1))).squeeze(1)
         x = x + self._positions(frames, x.device)
@@ -189,4 +195,6 @@ class TCMBackend(nn.Module):
         token_mask = None if mask is None else torch.cat([mask.new_ones(batch, 1), mask], dim=1)
         for block in self.blocks:
             x = block(x, token_mask)
-        return self.out(x[:, 0])
+        emb = x[:, 0]
+        logits = self.out(emb)
+        return (logits, emb) if return_embedding else logits

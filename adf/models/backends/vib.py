@@ -5,8 +5,8 @@ q(z|x) = N(mu, diag(sigma^2)) by one Linear(D, 2K) (mu, and sigma = softplus
 of the second half); z is sampled with the reparameterisation
 z = mu + sigma * eps in training and is mu at evaluation; Linear(K, 2)
 classifies z. The bottleneck's loss term, beta * KL(q(z|x) || N(0, I)) averaged
-over the batch, is left in `aux_loss` for training to add to the
-cross-entropy (the Brain adds every back-end's `aux_loss`).
+over the batch, is left in `aux_loss` by training forward passes for the
+Brain to add to the cross-entropy.
 """
 from __future__ import annotations
 
@@ -23,15 +23,20 @@ def gaussian_kl(mu, sigma):
 
 
 class VIBBackend(nn.Module):
-    """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]`; sets `aux_loss`."""
+    """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]`; sets `aux_loss`;
+    the embedding is z."""
 
     layers = "last"
+    takes_mask = True
+    default_input = "whole"  # no published input length: AntiDeepfake's whole-utterance policy
+    paper_name = "VIB"
 
-    def __init__(self, in_dim, bottleneck=256, beta=1e-3):
+    def __init__(self, embed_dim, num_layers=None, bottleneck=256, beta=1e-3):
+        del num_layers  # reads the last layer only
         super().__init__()
         self.bottleneck = bottleneck
         self.beta = beta
-        self.encoder = nn.Linear(in_dim, 2 * bottleneck)
+        self.encoder = nn.Linear(embed_dim, 2 * bottleneck)
         self.classifier = nn.Linear(bottleneck, 2)
         self.aux_loss = None
 
@@ -39,7 +44,7 @@ class VIBBackend(nn.Module):
     def config_from_state_dict(sd):
         """The constructor arguments that give state dict `sd` (this module's keys) its shapes
         (beta, a training weight, is not among them)."""
-        return dict(in_dim=sd["encoder.weight"].shape[1], bottleneck=sd["classifier.weight"].shape[1])
+        return dict(embed_dim=sd["encoder.weight"].shape[1], bottleneck=sd["classifier.weight"].shape[1])
 
     def posterior(self, feats, mask=None):
         """(mu, sigma) [B, K] of q(z|x)."""
@@ -47,8 +52,10 @@ class VIBBackend(nn.Module):
         mu, raw = stats.split(self.bottleneck, dim=-1)
         return mu, F.softplus(raw) + 1e-6  # floor: log(sigma) stays finite
 
-    def forward(self, feats, mask=None):
+    def forward(self, feats, mask=None, return_embedding=False):
         mu, sigma = self.posterior(feats, mask)
         z = mu + sigma * torch.randn_like(sigma) if self.training else mu
-        self.aux_loss = self.beta * gaussian_kl(mu, sigma).mean()
-        return self.classifier(z)
+        # the loss term only in training (evaluation leaves it None, as the interface asks)
+        self.aux_loss = self.beta * gaussian_kl(mu, sigma).mean() if self.training else None
+        logits = self.classifier(z)
+        return (logits, z) if return_embedding else logits
