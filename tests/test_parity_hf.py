@@ -191,3 +191,20 @@ def test_wavlm_incomplete_qkv_is_reported(tmp_path):
     msg = str(err.value)
     assert "missing: backbone.encoder.transformer.layers.1.attention.attention.in_proj_weight" in msg
     assert "unexpected: backbone.encoder.transformer.layers.1.attention.q_proj.weight" in msg
+
+
+def test_transformers_pytorch_model_bin_starts_post_training(tmp_path):
+    """--init_from pytorch_model.bin (torch.save of a *ForPreTraining state dict): backbone only."""
+    hf_model, name, overrides = small_pair("wavlm_large_like", seed=8)
+    sd = {f"wavlm.{k}": v for k, v in hf_model.state_dict().items()}
+    sd["quantizer.weight_proj.weight"] = torch.randn(640, 32)
+    path = tmp_path / "pytorch_model.bin"
+    torch.save(sd, path)
+    model = SSLClassifier(name, **overrides).eval()
+    ckpt = load_backbone_into(model, path)
+    assert ckpt.source == "transformers" and not ckpt.has_head
+    wav = _wav(batch=1, seconds=0.8)
+    with torch.no_grad():
+        hidden, _ = model.frames(wav)
+        ref = hf_model(wav).last_hidden_state
+    assert (hidden - ref).abs().max() < TOL
