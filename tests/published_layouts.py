@@ -33,3 +33,15 @@ def seeded_state_dict(shapes, seed):
 
 def seeded_input(shape, seed):
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def assert_matches_published(head, feats, published, label, log_softmax=False, tol=1e-5):
+    """`head`'s logits on `feats` (their log-softmax with `log_softmax`) against the numbers
+    recorded from the published code."""
+    with torch.no_grad():
+        got = head(feats, None)
+    if log_softmax:
+        got = torch.log_softmax(got, dim=-1)
+    diff = (got - torch.tensor(published)).abs().max().item()
+    print(f"{label} vs published code: max |difference| {diff:.2e}")
+    assert diff < tol

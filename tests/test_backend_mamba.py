@@ -11,7 +11,7 @@ from adf.checkpoints.published import load_published_backend
 from adf.models.backends import selective_scan as scan_module
 from adf.models.backends.mamba import PUBLISHED_KEYS, MambaBackend, reverse_within_lengths
 from adf.models.backends.selective_scan import chunked_scan, selective_scan
-from published_layouts import seeded_input, seeded_state_dict
+from published_layouts import assert_matches_published, seeded_input, seeded_state_dict
 
 
 def naive_scan(u, delta, A, B, C, D, z, delta_bias):
@@ -121,12 +121,8 @@ def _published_model():
 
 
 def test_published_checkpoint_gives_the_published_outputs():
-    head = _published_model()
-    with torch.no_grad():
-        logits = head(seeded_input((2, 1, 201, 1024), 55)[:, 0], None)
-    diff = (logits - torch.tensor(PUBLISHED_LOGITS)).abs().max().item()
-    print(f"Mamba vs published model: max |logit diff| {diff:.2e}")
-    assert diff < 1e-5
+    assert_matches_published(_published_model(), seeded_input((2, 1, 201, 1024), 55)[:, 0], PUBLISHED_LOGITS,
+                             "Mamba")
 
 
 def test_published_final_norm_ignores_the_last_mixers():

@@ -9,7 +9,7 @@ import torch
 from adf.checkpoints import CheckpointError
 from adf.checkpoints.published import load_published_backend
 from adf.models.backends.tcm import PUBLISHED_KEYS, TCMBackend, sinusoidal_table
-from published_layouts import seeded_input, seeded_state_dict
+from published_layouts import assert_matches_published, seeded_input, seeded_state_dict
 
 
 def published_shapes(n_encoders=2, emb=144, heads=4, kernel=31, embed_dim=1024, ff=4, expansion=2):
@@ -71,11 +71,7 @@ def test_position_table_is_the_published_formula():
 def test_published_checkpoint_gives_the_published_outputs():
     head = load_published_backend(TCMBackend(1024, n_encoders=2), _published_checkpoint(), PUBLISHED_KEYS,
                                   "tcm.pth").eval()
-    with torch.no_grad():
-        logits = head(seeded_input((2, 1, 201, 1024), 77)[:, 0], None)
-    diff = (logits - torch.tensor(PUBLISHED_LOGITS)).abs().max().item()
-    print(f"TCM vs published model: max |logit diff| {diff:.2e}")
-    assert diff < 1e-5
+    assert_matches_published(head, seeded_input((2, 1, 201, 1024), 77)[:, 0], PUBLISHED_LOGITS, "TCM")
 
 
 def test_published_layout_mismatches_are_listed():
