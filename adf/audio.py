@@ -99,7 +99,13 @@ def random_crop(wav, sr, generator=None, max_s=13.0, min_s=10.0):
     return wav[..., begin : begin + length]
 
 
-def load_for_model(path, start=0, stop=None):
-    """What the reference feeds a model at test time: mono, 16 kHz, layer-normed, whole."""
+def load_16k(path, start=0, stop=None):
+    """Mono 16 kHz waveform [T] of `path` (or its native-rate sample range)."""
     wav, sr = read_audio(path, start=start, stop=stop)
-    return waveform_layer_norm(resample(to_mono(wav), sr))
+    return resample(to_mono(wav), sr)
+
+
+def load_for_model(path, start=0, stop=None):
+    """What the reference feeds a model at test time: mono, 16 kHz, layer-normed, whole
+    (the "whole" input policy, adf.input_policy)."""
+    return waveform_layer_norm(load_16k(path, start, stop))

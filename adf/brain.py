@@ -139,7 +139,14 @@ class SSLBrain(sb.Brain):
     def compute_objectives(self, predictions, batch, stage):
         logits, emb = predictions
         targets = batch.target.to(self.device)
-        loss = F.cross_entropy(logits.float(), targets)
+        # class_weights [fake, real]: the fixed-input systems' recipes weight bona fide 9x spoof
+        weights = getattr(self.hparams, "class_weights", None)
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float32, device=logits.device)
+        loss = F.cross_entropy(logits.float(), targets, weight=weights)
+        aux = getattr(getattr(self.modules.model, "module", self.modules.model), "aux_loss", None)
+        if aux is not None and stage == sb.Stage.TRAIN:
+            loss = loss + aux.float()  # a back-end's own term, e.g. VIB's beta * KL
         if getattr(self.hparams, "loss", "ce") == "ocsoftmax":
             # OC-softmax shapes the embedding space; the linear head keeps
             # training beside it, so every scorer (validation, adf detect,

@@ -4,9 +4,13 @@
 
 Writes one row per input: `id,path,logit_fake,logit_real,prob_real` (+ `label`,
 1 = real, when a manifest gives one). Higher logit_real - logit_fake = more
-likely real. Preprocessing is the reference's test-time one (mono, 16 kHz,
-per-utterance layer norm, whole utterance); `--window/--hop` score long files
-in windows instead (each window layer-normed on its own, see adf.inference).
+likely real. Audio is mixed to mono and resampled to 16 kHz, then cut and
+scaled by the model's input policy, recorded in its checkpoint (adf.input_policy):
+the AntiDeepfake models see the whole utterance, layer-normed; the fixed-input
+systems (AASIST, RawNet2, SSL + AASIST ...) the first 64,600 samples, tiled
+when shorter, unnormalised. `--input` overrides it. `--window/--hop` score
+long files in windows instead (each window treated as an utterance of its
+own, see adf.inference).
 
 Bad files are reported and skipped. Finished rows go to `OUT.partial` as they
 come and `OUT` is written atomically at the end; running the same command
@@ -32,6 +36,10 @@ def add_arguments(parser):
                         help="architecture name (default: inferred from the checkpoint)")
     parser.add_argument("-o", "--output", required=True, help="score CSV to write")
     parser.add_argument("--data-root", default=None, help="replaces $ROOT in manifest paths")
+    parser.add_argument("--input", default=None, metavar="POLICY",
+                        help="input policy: whole (whole utterance, layer-normed) or first-N (the first N "
+                             "samples at 16 kHz, tiled when shorter, e.g. first-64600); default: the one the "
+                             "checkpoint records (else the model's published one)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                         help="weight precision of the backbone (fp16 needs CUDA)")
@@ -137,6 +145,13 @@ def run(args):
         return fail("--window and --hop must be > 0 seconds")
     if args.segments and args.window is None:
         return fail("--segments needs --window")
+    if args.input is not None:
+        from adf.input_policy import get_policy
+
+        try:
+            get_policy(args.input)
+        except ValueError as err:
+            return fail(err)
 
     items, problems = collect_items(args.inputs, args.data_root)
     for line in problems:
@@ -172,7 +187,8 @@ def run(args):
         # bf16/fp16: weights loaded straight into that precision (no fp32 copy)
         # and run without autocast; norms and the head stay fp32.
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
-        model = load_model(args.ckpt, model_name=args.model, device=device, dtype=dtype)
+        model = load_model(args.ckpt, model_name=args.model, device=device, dtype=dtype,
+                           input_policy=args.input)
         if args.compile:
             model.compile_layers()
     except (CheckpointError, KeyError, OSError) as err:

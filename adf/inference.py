@@ -17,9 +17,11 @@ Pipeline:
 3. Inputs are sorted by length and grouped into batches of up to `batch_size`
    with at most 5 % padding (`plan_batches`), the longest first (an
    out-of-memory shows up at once). Worker processes of a
-   torch DataLoader decode, mix to mono, resample to 16 kHz and layer-norm
-   each input (`adf.audio.load_for_model`, exactly the reference's test-time
-   preprocessing) while the model runs on the previous batch.
+   torch DataLoader decode, mix to mono, resample to 16 kHz and apply the
+   model's input policy (adf.input_policy: for the AntiDeepfake models the
+   whole input, layer-normed, exactly the reference's test-time
+   preprocessing; for fixed-input systems the first 64,600 samples, tiled)
+   while the model runs on the previous batch.
 4. Padded batches are scored; SSLClassifier masks the padding, so a batch
    gives the scores of scoring each input alone. One batch stays in flight:
    its outputs are read after the next batch is queued, so a GPU does not
@@ -45,7 +47,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from adf.audio import TARGET_SR, AudioError, audio_header, load_for_model
+from adf.audio import TARGET_SR, AudioError, audio_header, load_16k
+from adf.input_policy import get_policy, policy_of
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 AGGREGATES = ("mean", "min")
@@ -135,7 +138,10 @@ class _Piece:
 
 
 def receptive_field(model):
-    """Fewest 16 kHz samples the model's CNN turns into one frame (400 for every paper model)."""
+    """Fewest 16 kHz samples the model accepts: for SSL models those its CNN turns
+    into one frame (400 for every paper model), else the model's `min_samples`."""
+    if not hasattr(model, "backbone"):
+        return model.min_samples
     field_ = 1
     for _, kernel, stride in reversed(model.config["extractor_conv_layer_config"]):
         field_ = (field_ - 1) * stride + kernel
@@ -173,9 +179,10 @@ class _PieceDataset(torch.utils.data.Dataset):
     """Decodes and preprocesses one piece; errors come back as text, never raised,
     so one bad file cannot stop a DataLoader worker."""
 
-    def __init__(self, pieces, items):
+    def __init__(self, pieces, items, policy):
         self.pieces = pieces
         self.paths = [item.path for item in items]
+        self.policy = policy
 
     def __len__(self):
         return len(self.pieces)
@@ -183,7 +190,7 @@ class _PieceDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         piece = self.pieces[i]
         try:
-            return i, load_for_model(self.paths[piece.index], piece.start, piece.stop), None
+            return i, self.policy.for_scoring(load_16k(self.paths[piece.index], piece.start, piece.stop)), None
         except AudioError as err:
             return i, None, err.problem
 
@@ -221,7 +228,8 @@ def _min_logits(windows):
 
 
 def score_items(model, items, batch_size=8, device="cpu", precision="fp32", workers=0,
-                window=None, hop=None, aggregate="mean", progress=None, embeddings=False):
+                window=None, hop=None, aggregate="mean", progress=None, embeddings=False,
+                input_policy=None):
     """Score `items` (a sequence of Item); yields one Score per item as soon as it
     is finished (failed items first, then in batch order, not input order).
 
@@ -233,7 +241,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     Score also carries the pooled embedding (the analysis mode of the recipes).
     `precision` bf16/fp16 runs autocast over fp32 weights, or, faster, nothing
     when the backbone's weights already are in that precision
-    (SSLClassifier.set_precision).
+    (SSLClassifier.set_precision). `input_policy` (a name, adf.input_policy)
+    overrides the model's own (`model.input_policy`, what it was trained with).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -249,7 +258,13 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     amp = autocast_context(device, precision)
     if model.backbone_dtype == PRECISIONS[precision]:
         amp = nullcontext()  # weights already in that precision (load_model dtype / set_precision): no autocast
+    policy = get_policy(input_policy) if input_policy else policy_of(model)
     min_16k = receptive_field(model)
+    if policy.fixed:
+        if policy.samples < min_16k:
+            raise ValueError(f"input policy {policy.name} gives {policy.samples} samples; the model "
+                             f"needs at least {min_16k}")
+        min_16k = 1  # shorter inputs are tiled to the policy's length
 
     # 1. Headers -> pieces; items that cannot be scored are reported at once.
     pieces, spans = [], {}
@@ -274,9 +289,9 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
         return
 
     # 2. Longest first, batches of similar lengths, decoded by DataLoader workers.
-    batches = plan_batches([piece.length_16k for piece in pieces], batch_size)
+    batches = plan_batches([policy.scored_length(piece.length_16k) for piece in pieces], batch_size)
     loader = torch.utils.data.DataLoader(
-        _PieceDataset(pieces, items), batch_sampler=batches, collate_fn=_collate,
+        _PieceDataset(pieces, items, policy), batch_sampler=batches, collate_fn=_collate,
         num_workers=workers, pin_memory=device.type == "cuda",
     )
     done = {index: [] for index in spans}

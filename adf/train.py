@@ -23,7 +23,9 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
+from adf.audio import TARGET_SR
 from adf.brain import SSLBrain
+from adf.input_policy import get_policy, policy_of
 from adf.data.pipeline import MAX_TRAIN_SECONDS, collate_skip_bad, dynamic_batches, load_dataset
 
 logger = logging.getLogger(__name__)
@@ -43,14 +45,21 @@ def _train(hparams, run_opts):
         augment = None
     crop = dict(max_seconds=hparams.get("crop_max_seconds", MAX_TRAIN_SECONDS),
                 min_seconds=hparams.get("crop_min_seconds", 10.0))
+    # The input policy (adf.input_policy): the hparams' `input_policy`, else the
+    # model's own; the model records it, so its checkpoints are scored the same way.
+    model = hparams["model"]
+    policy = get_policy(hparams.get("input_policy") or policy_of(model))
+    model.input_policy = policy.name
     train_set = load_dataset(hparams["train_csv"], hparams["data_folder"], "train",
-                             augment=augment, seed=hparams["seed"], **crop)
+                             augment=augment, seed=hparams["seed"], input_policy=policy, **crop)
     valid_set = load_dataset(hparams["valid_csv"], hparams["data_folder"], "valid",
                              augment=augment, augment_valid=hparams.get("augment_valid", False),
-                             seed=hparams["seed"], **crop)
+                             seed=hparams["seed"], input_policy=policy, **crop)
+    # a fixed-input item is at most the policy's length long (shorter ones are tiled)
+    batch_max_seconds = policy.samples / TARGET_SR if policy.fixed else crop["max_seconds"]
     sampler = dynamic_batches(train_set, hparams["max_batch_seconds"], hparams["num_buckets"],
                               seed=hparams["seed"], max_batch_size=hparams.get("max_batch_size"),
-                              max_seconds=crop["max_seconds"])
+                              max_seconds=batch_max_seconds)
     modules = {"model": hparams["model"]}
     if hparams.get("loss") == "ocsoftmax":
         from adf.models.losses import OCSoftmax

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from adf.checkpoints import CheckpointError
 from adf.checkpoints.published import load_published_backend
 from adf.models.backends import selective_scan as scan_module
-from adf.models.backends.mamba import PUBLISHED_KEYS, MambaBackend, reverse_within_lengths
+from adf.models.backends.mamba import MambaBackend, reverse_within_lengths
 from adf.models.backends.selective_scan import chunked_scan, selective_scan
 from published_layouts import assert_matches_published, seeded_input, seeded_state_dict
 
@@ -116,8 +116,7 @@ def _published_checkpoint():
 
 
 def _published_model():
-    return load_published_backend(MambaBackend(1024, n_layer=2), _published_checkpoint(), PUBLISHED_KEYS,
-                                  "mamba.pth").eval()
+    return load_published_backend(MambaBackend(1024, n_layer=2), _published_checkpoint(), "mamba.pth").eval()
 
 
 def test_published_checkpoint_gives_the_published_outputs():
@@ -143,7 +142,7 @@ def test_published_layout_mismatches_are_listed():
     sd["conformer.forward_layers.2.norm.weight"] = torch.zeros(144)
     del sd["conformer.norm_f.weight"]
     with pytest.raises(CheckpointError) as err:
-        load_published_backend(MambaBackend(1024, n_layer=2), sd, PUBLISHED_KEYS, "mamba.pth")
+        load_published_backend(MambaBackend(1024, n_layer=2), sd, "mamba.pth")
     msg = str(err.value)
     assert "1 missing: final_norm.weight" in msg
     assert "1 unexpected: forward_layers.2.norm.weight" in msg

@@ -6,7 +6,7 @@ import torch
 
 from adf.checkpoints import CheckpointError
 from adf.checkpoints.published import load_published_backend
-from adf.models.backends.sls import PUBLISHED_KEYS, SLSBackend
+from adf.models.backends.sls import SLSBackend
 from published_layouts import assert_matches_published, seeded_input, seeded_state_dict
 
 # The published `Model` (SLSforASVspoof-2021-DF, model.py) with fairseq stubbed out to
@@ -24,7 +24,7 @@ PUBLISHED_LOG_PROBS = [[-0.16188526153564453, -1.9007184505462646],
 def _published_head():
     sd = {f"module.{k}": v for k, v in seeded_state_dict(PUBLISHED_SHAPES, 1234).items()}  # DataParallel
     sd["module.ssl_model.model.encoder.layer_norm.weight"] = torch.ones(1024)  # backbone: not the head's
-    return load_published_backend(SLSBackend(1024), sd, PUBLISHED_KEYS, "sls.pth").eval()
+    return load_published_backend(SLSBackend(1024), sd, "sls.pth").eval()
 
 
 def test_published_checkpoint_gives_the_published_outputs_on_64600_samples():
@@ -37,7 +37,7 @@ def test_published_layout_mismatches_are_listed():
     sd["fc2.weight"] = sd.pop("fc3.weight")
     sd["fc1.weight"] = sd["fc1.weight"][:, :-1]
     with pytest.raises(CheckpointError) as err:
-        load_published_backend(SLSBackend(1024), sd, PUBLISHED_KEYS, "sls.pth")
+        load_published_backend(SLSBackend(1024), sd, "sls.pth")
     msg = str(err.value)
     assert msg.startswith("sls.pth: ")
     assert "1 missing: out.weight" in msg and "1 unexpected: fc2.weight" in msg

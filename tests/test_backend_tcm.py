@@ -8,7 +8,7 @@ import torch
 
 from adf.checkpoints import CheckpointError
 from adf.checkpoints.published import load_published_backend
-from adf.models.backends.tcm import PUBLISHED_KEYS, TCMBackend, sinusoidal_table
+from adf.models.backends.tcm import TCMBackend, sinusoidal_table
 from published_layouts import assert_matches_published, seeded_input, seeded_state_dict
 
 
@@ -69,8 +69,7 @@ def test_position_table_is_the_published_formula():
 
 
 def test_published_checkpoint_gives_the_published_outputs():
-    head = load_published_backend(TCMBackend(1024, n_encoders=2), _published_checkpoint(), PUBLISHED_KEYS,
-                                  "tcm.pth").eval()
+    head = load_published_backend(TCMBackend(1024, n_encoders=2), _published_checkpoint(), "tcm.pth").eval()
     assert_matches_published(head, seeded_input((2, 1, 201, 1024), 77)[:, 0], PUBLISHED_LOGITS, "TCM")
 
 
@@ -80,7 +79,7 @@ def test_published_layout_mismatches_are_listed():
     sd["conformer.encoder_blocks.2.post_norm.weight"] = torch.zeros(144)
     del sd["conformer.class_token"]
     with pytest.raises(CheckpointError) as err:
-        load_published_backend(TCMBackend(1024, n_encoders=2), sd, PUBLISHED_KEYS, "tcm.pth")
+        load_published_backend(TCMBackend(1024, n_encoders=2), sd, "tcm.pth")
     msg = str(err.value)
     assert "1 missing: class_token" in msg
     assert "1 unexpected: blocks.2.post_norm.weight" in msg

@@ -18,15 +18,29 @@ q, k, v order.
 Keys that only pre-training uses are dropped by name; any other key that the
 table does not know is kept under its own name, so that strict loading reports
 it as unexpected instead of silently ignoring it.
+
+Other published layouts:
+
+* SSL_Anti-spoofing ("XLS-R + AASIST") and its descendants: the fairseq model
+  under `ssl_model.model.` and the back-end's parameters at the top level;
+  they become `backbone.*` (the table above) and `backend.*` (the published
+  names, or the back-end's own through its `published_keys`: see
+  adf.checkpoints.published);
+* the raw-waveform systems (clovaai/aasist's AASIST.pth, the ASVspoof 2021
+  RawNet2): adf's AASIST and RawNet2 use their parameter names, so their
+  state dicts are read as they are ("waveform").
+
+A `module.` prefix on every key (saved from torch's DataParallel) is removed.
 """
 from __future__ import annotations
 
 import re
 
-import torch
-
 ANTIDEEPFAKE_PREFIX = "m_ssl.model."
+SSL_ANTI_SPOOFING_PREFIX = "ssl_model.model."
 BACKBONE_PREFIX = "backbone."
+BACKEND_PREFIX = "backend."
+DATA_PARALLEL_PREFIX = "module."
 HEAD_KEYS = ("proj_fc.weight", "proj_fc.bias")
 
 # Pre-training-only parameters of fairseq wav2vec 2.0 (mask embedding, quantiser,
@@ -112,6 +126,8 @@ def _transformers_inner(key):
 
 def _from_transformers(tensors):
     """Rename transformers keys; fuse WavLM's q/k/v (see the module docstring)."""
+    import torch
+
     out = {}
     for key, value in tensors.items():
         if key in HEAD_KEYS:
@@ -141,23 +157,53 @@ def _from_transformers(tensors):
     return fused
 
 
+def _strip_data_parallel(tensors):
+    if tensors and all(k.startswith(DATA_PARALLEL_PREFIX) for k in tensors):
+        return {k[len(DATA_PARALLEL_PREFIX):]: v for k, v in tensors.items()}
+    return tensors
+
+
 def key_style(tensors):
-    """'adf' (SSLClassifier keys), 'antideepfake' (`m_ssl.model.` prefix), 'transformers'
-    (Hugging Face transformers model) or 'fairseq' (bare)."""
+    """'adf' (adf keys), 'antideepfake' (`m_ssl.model.` prefix), 'ssl_anti_spoofing'
+    (`ssl_model.model.` prefix), 'transformers' (Hugging Face transformers model),
+    'waveform' (no SSL backbone keys: AASIST, RawNet2) or 'fairseq' (bare)."""
+    tensors = _strip_data_parallel(tensors)
     if any(k.startswith(BACKBONE_PREFIX) for k in tensors):
         return "adf"
     if any(k.startswith(ANTIDEEPFAKE_PREFIX) for k in tensors):
         return "antideepfake"
+    if any(k.startswith(SSL_ANTI_SPOOFING_PREFIX) for k in tensors):
+        return "ssl_anti_spoofing"
     if any(_transformers_inner(k).startswith("feature_projection.") for k in tensors):
         return "transformers"
+    if not any(fairseq_to_torchaudio(k) or PRETRAINING_ONLY.fullmatch(k) for k in tensors):
+        return "waveform"
     return "fairseq"
 
 
+def _from_ssl_anti_spoofing(tensors):
+    """Backbone under `ssl_model.model.` -> `backbone.*`; everything else is the back-end's,
+    under adf's back-end names (adf.checkpoints.published)."""
+    from adf.checkpoints.published import published_head_to_adf
+
+    out, head = {}, {}
+    for key, value in tensors.items():
+        if key.startswith(SSL_ANTI_SPOOFING_PREFIX):
+            out.update(_from_fairseq({key: value}, SSL_ANTI_SPOOFING_PREFIX))
+        else:
+            head[key] = value
+    out.update({BACKEND_PREFIX + k: v for k, v in published_head_to_adf(head).items()})
+    return out
+
+
 def to_adf_keys(tensors):
-    """The state dict renamed to SSLClassifier keys (see the module docstring)."""
+    """The state dict renamed to adf's keys (see the module docstring)."""
+    tensors = _strip_data_parallel(tensors)
     style = key_style(tensors)
-    if style == "adf":
+    if style in ("adf", "waveform"):
         return dict(tensors)
+    if style == "ssl_anti_spoofing":
+        return _from_ssl_anti_spoofing(tensors)
     if style == "transformers":
         return _from_transformers(tensors)
     return _from_fairseq(tensors, ANTIDEEPFAKE_PREFIX if style == "antideepfake" else "")

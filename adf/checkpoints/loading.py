@@ -5,10 +5,14 @@ fails with one CheckpointError that names the file and lists the missing,
 unexpected and mis-shaped keys (the reference skipped what it could not place
 and went on with random weights).
 
-adf's own checkpoints are safetensors files with SSLClassifier keys and
-metadata: `format` (FORMAT), `model_name`, `backbone_config` (JSON of the
-torchaudio configuration, so test-sized or modified models round-trip) and
-`extra` (JSON, free for the caller: step, validation EER, ...).
+adf's own checkpoints are safetensors files with the model's keys and
+metadata: `format` (FORMAT), `model_name` (a registry name), `backbone_config`
+(SSL models: JSON of the torchaudio configuration, so test-sized or modified
+models round-trip), `model_config` (raw-waveform models, for information),
+`backend_options` (JSON of the back-end's options), `input_policy` (how the
+model was trained and is to be scored, adf.input_policy) and `extra` (JSON,
+free for the caller: step, validation EER, ...). Files without the newer
+fields get the registry's defaults.
 """
 from __future__ import annotations
 
@@ -19,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from adf.checkpoints.architecture import equivalent_names, infer_model_name
+from adf.checkpoints.architecture import equivalent_names, infer_backend_options, infer_model_name
 from adf.checkpoints.files import (CheckpointError, metadata_json, read_file,
                                    write_safetensors)
-from adf.checkpoints.keys import BACKBONE_PREFIX, HEAD_KEYS, key_style, to_adf_keys
+from adf.checkpoints.keys import BACKBONE_PREFIX, BACKEND_PREFIX, HEAD_KEYS, key_style, to_adf_keys
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +48,14 @@ class Checkpoint:
     model_name: str | None = None
     backbone_config: dict | None = None
     extra: dict = field(default_factory=dict)
+    input_policy: str | None = None
+    backend_options: dict | None = None
 
     @property
     def has_head(self):
-        return all(k in self.state_dict for k in HEAD_KEYS)
+        """Whether the file holds more than a backbone (a mean head, a back-end or a whole
+        raw-waveform detector)."""
+        return not all(k.startswith(BACKBONE_PREFIX) for k in self.state_dict)
 
 
 def read_checkpoint(path, trust_pickle=False, dtype=None):
@@ -56,7 +64,7 @@ def read_checkpoint(path, trust_pickle=False, dtype=None):
     raw = read_file(path, trust_pickle=trust_pickle, dtype=dtype)
     meta = raw.metadata if raw.metadata.get("format") == FORMAT else {}
     config = metadata_json(meta, "backbone_config", raw.path)
-    if config is not None:  # JSON turns the CNN's tuples into lists
+    if config is not None and "extractor_conv_layer_config" in config:  # JSON turns the CNN's tuples into lists
         config["extractor_conv_layer_config"] = [tuple(x) for x in config["extractor_conv_layer_config"]]
     return Checkpoint(
         path=raw.path,
@@ -65,6 +73,8 @@ def read_checkpoint(path, trust_pickle=False, dtype=None):
         model_name=meta.get("model_name"),
         backbone_config=config,
         extra=metadata_json(meta, "extra", raw.path) or {},
+        input_policy=meta.get("input_policy"),
+        backend_options=metadata_json(meta, "backend_options", raw.path),
     )
 
 
@@ -115,15 +125,30 @@ def _choose_architecture(ckpt, model_name, overrides):
     return name, overrides
 
 
-def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overrides):
-    """An SSLClassifier in eval mode with all weights (backbone and head) from `path`.
+def _published_backend_options(state_dict, name):
+    """Back-end options implied by the weights of a file without adf metadata ({} if none)."""
+    from adf.models.registry import model_spec
+
+    try:
+        spec = model_spec(name)
+    except KeyError:
+        return {}
+    if spec.kind != "ssl" or spec.backend == "mean":
+        return {}
+    return infer_backend_options(state_dict, spec.backend) or {}
+
+
+def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=None, **backbone_overrides):
+    """A detector (any registry model) in eval mode with all weights from `path`.
 
     `model_name` picks the architecture; without it adf metadata names it or
     it is inferred from the weight shapes (logged). `backbone_overrides` go to
     SSLClassifier (e.g. test-sized configurations). The model is built on the
     meta device and the weights are assigned on `device` in `dtype` (default
     float32; bfloat16/float16 as SSLClassifier.set_precision leaves them: norms
-    and head in fp32), so a bf16 model never exists as an fp32 copy.
+    and head in fp32), so a bf16 model never exists as an fp32 copy. The
+    model's `input_policy` is `input_policy`, else the file's, else the
+    registry default of its name.
     """
     from adf.models.classifier import PRECISIONS, build_on_meta
 
@@ -134,13 +159,23 @@ def load_model(path, model_name=None, device="cpu", dtype=None, **backbone_overr
     ckpt = read_checkpoint(path, dtype=dtype)
     if not ckpt.has_head:
         raise CheckpointError(
-            f"{ckpt.path}: holds no detector head (proj_fc): it is a {ckpt.source} backbone; "
+            f"{ckpt.path}: holds no detector head (proj_fc or backend): it is a {ckpt.source} backbone; "
             "start post-training from it with adf.checkpoints.load_backbone_into")
     name, overrides = _choose_architecture(ckpt, model_name, backbone_overrides)
+    if ckpt.backend_options:
+        overrides = {**overrides, "backend_options": ckpt.backend_options}
+    elif "backend_options" not in overrides:  # a published file: the sizes its shapes give
+        options = _published_backend_options(ckpt.state_dict, name)
+        if options:
+            overrides = {**overrides, "backend_options": options}
     model = build_on_meta(name, **overrides)
     check_fits(model.state_dict(), ckpt.state_dict, ckpt.path, f"model {name!r}")
     weights = {k: v.to(device=device) for k, v in ckpt.state_dict.items()}
     model.load_state_dict(weights, strict=True, assign=True)
+    if input_policy or ckpt.input_policy:
+        from adf.input_policy import get_policy
+
+        model.input_policy = get_policy(input_policy or ckpt.input_policy).name
     return model.set_precision(precision).eval()
 
 
@@ -152,7 +187,8 @@ def load_backbone_into(model, path, include_head=False):
     `include_head`, which requires the file to hold one. Returns the Checkpoint.
     """
     ckpt = read_checkpoint(path)
-    given = {k: v for k, v in ckpt.state_dict.items() if include_head or k not in HEAD_KEYS}
+    given = {k: v for k, v in ckpt.state_dict.items()
+             if include_head or not (k in HEAD_KEYS or k.startswith(BACKEND_PREFIX))}
     expected = {k: v for k, v in model.state_dict().items()
                 if include_head or k.startswith(BACKBONE_PREFIX)}
     what = f"the backbone{' and head' if include_head else ''} of model {model.name!r}"
@@ -170,8 +206,13 @@ def save_checkpoint(model, path, extra=None):
         extra_json = json.dumps(extra or {})
     except TypeError as err:
         raise ValueError(f"extra metadata for {path} is not JSON-serialisable: {err}") from None
-    metadata = {"format": FORMAT, "source": "adf", "model_name": model.name,
-                "backbone_config": json.dumps(model.config), "extra": extra_json}
+    metadata = {"format": FORMAT, "source": "adf", "model_name": model.name, "extra": extra_json,
+                "input_policy": getattr(model, "input_policy", None) or "whole"}
+    if hasattr(model, "backbone"):
+        metadata["backbone_config"] = json.dumps(model.config)
+        metadata["backend_options"] = json.dumps(getattr(model, "backend_options", {}))
+    else:
+        metadata["model_config"] = json.dumps(model.config)
     write_safetensors(model.state_dict(), path, metadata)
 
 
@@ -185,8 +226,10 @@ def convert_checkpoint(src, dst, trust_pickle=False):
     ckpt = read_checkpoint(src, trust_pickle=trust_pickle)
     metadata = {"source": ckpt.source, "converted_from": Path(src).name}
     if ckpt.model_name is not None:
-        metadata.update(format=FORMAT, model_name=ckpt.model_name,
-                        backbone_config=json.dumps(ckpt.backbone_config),
-                        extra=json.dumps(ckpt.extra))
+        metadata.update(format=FORMAT, model_name=ckpt.model_name, extra=json.dumps(ckpt.extra))
+        for key in ("backbone_config", "backend_options", "input_policy"):
+            value = getattr(ckpt, key)
+            if value is not None:
+                metadata[key] = value if isinstance(value, str) else json.dumps(value)
     write_safetensors(ckpt.state_dict, dst, metadata)
     return ckpt

@@ -1,65 +1,62 @@
-"""Key layouts of the published SSL + back-end detectors (SLS, Conformer+TCM, XLSR-Mamba).
+"""Back-end key layouts of the published SSL + back-end detectors (SLS, Conformer+TCM, XLSR-Mamba).
 
 Their training scripts save `model.state_dict()` of a `Model` holding the
 fairseq XLS-R under `ssl_model.model.` and the back-end's layers beside it
-(with `module.` in front when trained under nn.DataParallel, as SLS is). The
-backbone part is renamed by the fairseq table (adf.checkpoints.keys), the
-back-end part by the rules of its adf module (`PUBLISHED_KEYS`: regular
-expressions matched against the whole key). Keys no rule knows keep their
-names, so that strict loading lists them as unexpected.
+(adf.checkpoints.keys splits the two). A back-end whose adf parameter names
+differ from the published ones declares `published_keys`: regular
+expressions, matched against the whole published key, with their
+replacements. The back-end whose rules name the most keys of a file renames
+them; keys no rule names keep their published names, so that strict loading
+lists them as unexpected.
 """
 from __future__ import annotations
 
 import re
 
-from adf.checkpoints.keys import BACKBONE_PREFIX, PRETRAINING_ONLY, fairseq_to_torchaudio
-
-PUBLISHED_SSL_PREFIX = "ssl_model.model."
-DATA_PARALLEL_PREFIX = "module."
-
-
-def is_published_layout(tensors):
-    """Whether `tensors` look like a published SSL + back-end `Model` state dict."""
-    return any(k.removeprefix(DATA_PARALLEL_PREFIX).startswith(PUBLISHED_SSL_PREFIX) for k in tensors)
+from adf.checkpoints.keys import DATA_PARALLEL_PREFIX, SSL_ANTI_SPOOFING_PREFIX
 
 
 def rename_backend_key(key, rules):
-    """The adf name of back-end key `key` under `rules` [(pattern, replacement)], or None."""
+    """The adf name of published back-end key `key` under `rules` [(pattern, replacement)], or None."""
     for pattern, replacement in rules:
         if re.fullmatch(pattern, key):
             return re.sub(pattern, replacement, key)
     return None
 
 
-def published_to_adf(tensors, rules, backend_prefix="backend."):
-    """A published state dict renamed to adf keys: `backbone.<torchaudio>` and
-    `<backend_prefix><adf back-end name>` (see the module docstring)."""
-    out = {}
-    for key, value in tensors.items():
-        inner = key.removeprefix(DATA_PARALLEL_PREFIX)
-        if inner.startswith(PUBLISHED_SSL_PREFIX):
-            fairseq_key = inner[len(PUBLISHED_SSL_PREFIX):]
-            if PRETRAINING_ONLY.fullmatch(fairseq_key):
-                continue
-            name = fairseq_to_torchaudio(fairseq_key)
-            out[BACKBONE_PREFIX + name if name else key] = value
-            continue
-        name = rename_backend_key(inner, rules)
-        out[backend_prefix + name if name else key] = value
-    return out
+def rename_with(head, rules):
+    """`head` {published key: tensor} renamed by `rules`; unknown keys keep their names."""
+    return {rename_backend_key(k, rules) or k: v for k, v in head.items()}
 
 
-def load_published_backend(backend, tensors, rules, source):
+def published_head_to_adf(head):
+    """The back-end part of a published state dict under adf's back-end names (module docstring)."""
+    from adf.models.backends import BACKENDS, backend_names
+
+    best, best_count = None, 0
+    for name in backend_names():
+        rules = getattr(BACKENDS[name], "published_keys", None)
+        count = sum(rename_backend_key(k, rules) is not None for k in head) if rules else 0
+        if count > best_count:
+            best, best_count = rules, count
+    return rename_with(head, best) if best else dict(head)
+
+
+def load_published_backend(backend, tensors, source):
     """Copy the back-end part of published state dict `tensors` into `backend`, strictly.
 
-    Backbone keys (`ssl_model.model.*`) are left out; any other key must be
-    one of `backend`'s, with its shape (CheckpointError naming `source`
-    otherwise).
+    Backbone keys (`ssl_model.model.*`) are left out; every other key must
+    name one of `backend`'s parameters or buffers, with its shape
+    (CheckpointError naming `source` otherwise).
     """
     from adf.checkpoints.loading import check_fits
 
-    renamed = {k: v for k, v in published_to_adf(tensors, rules, backend_prefix="").items()
-               if not k.startswith(BACKBONE_PREFIX)}
+    head = {}
+    for key, value in tensors.items():
+        key = key.removeprefix(DATA_PARALLEL_PREFIX)
+        if not key.startswith(SSL_ANTI_SPOOFING_PREFIX):
+            head[key] = value
+    renamed = rename_with(head, backend.published_keys)
     check_fits(backend.state_dict(), renamed, source, f"the {type(backend).__name__} back-end")
     backend.load_state_dict(renamed, strict=True)
     return backend

@@ -53,7 +53,8 @@ class ItemRandomness:
 
 
 def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
-                 crop=True, max_seconds=MAX_TRAIN_SECONDS, min_seconds=10.0, seed=None):
+                 crop=True, max_seconds=MAX_TRAIN_SECONDS, min_seconds=10.0, seed=None,
+                 input_policy="whole"):
     """A DynamicItemDataset over a manifest with items `id`, `wav`, `target`, `duration`.
 
     stage: "train", "valid" or "test". Train and valid clips longer than
@@ -64,7 +65,15 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
     manifest rows are reported and skipped.
     With a `seed`, crops and augmentation are drawn per item and epoch
     (`dataset.randomness`, an ItemRandomness); without one they are not reproducible.
+    `input_policy` (adf.input_policy) cuts and scales the model input: "whole"
+    (the crop above, then per-utterance layer norm) or a fixed-input policy
+    ("first-64600": training items get a random window of that length, tiled
+    when shorter, validation and test items the first one; no crop by
+    duration, no normalisation).
     """
+    from adf.input_policy import get_policy
+
+    policy = get_policy(input_policy)
     if stage not in ("train", "valid", "test"):
         raise ValueError(f"stage must be train, valid or test, not {stage!r}")
     df, problems = read_manifest(csv_path, root=data_root, on_error="skip")
@@ -81,7 +90,7 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
             "start": int(start), "stop": int(stop),
         }
     dataset = DynamicItemDataset(data)
-    cropping = crop and stage in ("train", "valid")
+    cropping = crop and stage in ("train", "valid") and not policy.fixed
     augmenting = augment is not None and (stage == "train" or (stage == "valid" and augment_valid))
     randomness = ItemRandomness(seed) if seed is not None else None
 
@@ -101,7 +110,14 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
         if augmenting:
             rng = randomness.item_seed(item_id, "augment") if randomness is not None else None
             wav = torch.as_tensor(augment(wav, rng=rng), dtype=torch.float32)
-        return waveform_layer_norm(wav)
+        if not policy.fixed:
+            return waveform_layer_norm(wav)
+        if stage != "train":
+            return policy.for_scoring(wav)
+        generator = None
+        if randomness is not None:
+            generator = torch.Generator().manual_seed(randomness.item_seed(item_id, "window"))
+        return policy.for_training(wav, generator)
 
     dataset.add_dynamic_item(audio_pipeline, takes=["id", "path", "start", "stop"], provides="wav")
     dataset.add_dynamic_item(lambda label: LABEL_TO_TARGET[label], takes="label", provides="target")

@@ -1,4 +1,8 @@
-"""SSLClassifier: SSL backbone -> mean over valid frames -> Linear(D, 2).
+"""SSLClassifier: SSL backbone -> back-end (default: mean over valid frames -> Linear(D, 2)).
+
+The back-end is any of adf.models.backends (interface documented there); the
+default mean back-end is held as `proj_fc`, other back-ends as `backend`, so
+the AntiDeepfake checkpoints' key names are unchanged.
 
 Logits are ordered [fake, real] as in AntiDeepfake, so label 1 = real and
 `logits[:, 1] - logits[:, 0]` is the bona fide score. Unlike the reference,
@@ -24,7 +28,8 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from adf.models import batched_convs
-from adf.models.backbones import BACKBONES, backbone_config, build_backbone, feature_grad_mult, is_wavlm
+from adf.models.backbones import backbone_config, build_backbone, feature_grad_mult, is_wavlm
+from adf.models.backends import MeanLinear, build_backend, stack_layers, uses_all_layers
 from adf.models.frontend import batch_features
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -71,16 +76,30 @@ class SSLClassifier(nn.Module):
     `activation_checkpointing` recomputes each transformer layer's activations
     during the backward pass (about a third more compute, far less memory).
     Speed option: `compile_layers` (see `compile_layers`).
+    `name` is the backbone; `backend` / `backend_options` choose the back-end
+    (adf.models.backends); `self.name` is the registry name
+    (`<backbone>` for the mean back-end, else `<backbone>_<backend>`).
     """
 
     def __init__(self, name, freeze_cnn=False, activation_checkpointing=False, compile_layers=False,
-                 **backbone_overrides):
+                 backend="mean", backend_options=None, **backbone_overrides):
         super().__init__()
-        self.name = name
+        self.backbone_name = name
+        self.backend_name = backend
+        self.backend_options = dict(backend_options or {})
+        self.name = name if backend == "mean" else f"{name}_{backend}"
         self.config = backbone_config(name, **backbone_overrides)
         self.backbone = build_backbone(name, **backbone_overrides)
         self.embed_dim = self.config["encoder_embed_dim"]
-        self.proj_fc = nn.Linear(self.embed_dim, 2)
+        if backend == "mean":
+            if self.backend_options:
+                raise ValueError("the mean back-end takes no options")
+            self.proj_fc = MeanLinear(self.embed_dim)
+        else:
+            self.backend = build_backend(backend, self.embed_dim, self.config["encoder_num_layers"],
+                                         **self.backend_options)
+        # how inputs are cut and scaled (adf.input_policy); the registry and checkpoints set it
+        self.input_policy = getattr(self.head, "default_input", "whole")
         self.grad_mult = feature_grad_mult(name)
         self.wavlm = is_wavlm(self.config)
         # group_norm normalises the first conv layer over time, so padding would
@@ -136,6 +155,16 @@ class SSLClassifier(nn.Module):
         return nn.utils.rnn.pad_sequence(feats, batch_first=True), frame_lengths
 
     @property
+    def head(self):
+        """The back-end module (`proj_fc` for the mean back-end, else `backend`)."""
+        return self.proj_fc if self.backend_name == "mean" else self.backend
+
+    @property
+    def aux_loss(self):
+        """The back-end's auxiliary training loss of the last forward pass, or None."""
+        return getattr(self.head, "aux_loss", None)
+
+    @property
     def backbone_dtype(self):
         """The dtype the backbone computes in: that of its weight matrices (see `set_precision`)."""
         return self.backbone.encoder.feature_projection.projection.weight.dtype
@@ -157,11 +186,11 @@ class SSLClassifier(nn.Module):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
         dtype = PRECISIONS[precision]
-        exact_norms = self.proj_fc.weight.device.type == "cpu"
+        exact_norms = self._device.type == "cpu"
         for module in self.backbone.modules():
             keep = torch.float32 if exact_norms and isinstance(module, nn.LayerNorm) else dtype
             module._apply(lambda t, keep=keep: t.to(keep) if t.is_floating_point() else t, recurse=False)
-        self.proj_fc.float()
+        self.head.float()
         return self
 
     def _apply(self, fn, recurse=True):
@@ -169,20 +198,20 @@ class SSLClassifier(nn.Module):
         the CPU, layer norms kept in fp32 by `set_precision` take the weights'
         dtype again: there layer norm needs input and parameters in one dtype."""
         super()._apply(fn, recurse)
-        if self.proj_fc.weight.device.type != "cpu":
+        if self._device.type != "cpu":
             dtype = self.backbone_dtype
             for module in self.backbone.modules():
                 if isinstance(module, nn.LayerNorm) and module.weight is not None and module.weight.dtype != dtype:
                     module.to(dtype)
         return self
 
-    def frames(self, wav, lengths=None, all_layers=False):
-        """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None).
+    @property
+    def _device(self):
+        return self.backbone.encoder.feature_projection.projection.weight.device
 
-        With `all_layers`, the features are every transformer layer's output
-        stacked, [B, L, F, D] (as fairseq's `layer_results`: before the final
-        layer norm of pre-LN models), for back-ends that weight the layers.
-        """
+    def frames(self, wav, lengths=None, layer_outputs=None):
+        """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None).
+        A list given as `layer_outputs` receives every transformer layer's output."""
         on_cpu = wav.device.type == "cpu"
         forced = self.fast_frontend == "batched"
         fast = self.fast_frontend is not False
@@ -205,10 +234,10 @@ class SSLClassifier(nn.Module):
             mask_lengths = None  # no padding (e.g. batch size 1): skip the all-zero attention bias
         if self.training and self.grad_mult != 1.0:
             x = _GradScale.apply(x, self.grad_mult)
-        x = self._encode(x, mask_lengths, batched_pos, all_layers)
+        x = self._encode(x, mask_lengths, batched_pos, layer_outputs)
         return x, frame_lengths
 
-    def _encode(self, features, lengths, batched=False, all_layers=False):
+    def _encode(self, features, lengths, batched=False, layer_outputs=None):
         """torchaudio's `Encoder.forward` and `Transformer.forward` (feature
         projection, padded frames zeroed, additive attention mask of -10000,
         positional convolution, layers with layer drop), with two changes: the
@@ -216,9 +245,9 @@ class SSLClassifier(nn.Module):
         former waits for the GPU, nonzero, in the middle of every forward pass),
         and with `batched` the positional convolution runs through
         adf.models.batched_convs. WavLM's attention takes the padding as a
-        boolean key mask and passes its relative position bias from layer to
-        layer. `all_layers`: see `frames` (a dropped layer repeats its input,
-        so the count stays fixed)."""
+        key mask and passes its relative position bias from layer to layer.
+        `layer_outputs` (a list) collects each layer's output (a dropped
+        layer's is its input)."""
         encoder = self.backbone.encoder
         x = encoder.feature_projection(features)
         mask = key_padding = None
@@ -238,7 +267,6 @@ class SSLClassifier(nn.Module):
             x = transformer.layer_norm(x)
         x = transformer.dropout(x)
         position_bias = None
-        outputs = []
         for layer in transformer.layers:
             # the same draw as torchaudio's (one number from the CPU generator per layer)
             if not (self.training and torch.rand(1).item() <= transformer.layer_drop):
@@ -246,35 +274,39 @@ class SSLClassifier(nn.Module):
                     x, position_bias = layer(x, None, position_bias=position_bias, key_padding_mask=key_padding)
                 else:
                     x, _ = layer(x, mask)
-            if all_layers:
-                outputs.append(x)
-        if all_layers:
-            return torch.stack(outputs, dim=1)
+            if layer_outputs is not None:
+                layer_outputs.append(x)
         if not transformer.layer_norm_first:
             x = transformer.layer_norm(x)
         return x
 
     def embed(self, wav, lengths=None):
-        """Utterance embedding [B, D] in fp32: the mean of the valid frames."""
-        x, frame_lengths = self.frames(wav, lengths)
-        x = x.float()
-        if frame_lengths is None:
-            return x.mean(dim=1)
-        mask = (torch.arange(x.shape[1], device=x.device)[None, :] < frame_lengths[:, None])
-        mask = mask.to(x.dtype).unsqueeze(-1)
-        return (x * mask).sum(dim=1) / frame_lengths.clamp(min=1).to(x.dtype)[:, None]
+        """Utterance embedding [B, E] in fp32 (the mean back-end: the mean of the valid frames)."""
+        return self.forward(wav, lengths, return_embedding=True)[1]
 
     def forward(self, wav, lengths=None, return_embedding=False):
-        emb = self.embed(wav, lengths)
-        logits = self.proj_fc(emb.to(self.proj_fc.weight.dtype))
-        return (logits, emb) if return_embedding else logits
+        head = self.head
+        layers = [] if uses_all_layers(head) else None
+        x, frame_lengths = self.frames(wav, lengths, layers)
+        feats = (stack_layers(layers) if layers is not None else x).float()
+        mask = None
+        if frame_lengths is not None:
+            mask = torch.arange(feats.shape[-2], device=feats.device)[None, :] < frame_lengths[:, None]
+        if mask is not None and not getattr(head, "takes_mask", True):
+            # back-ends that cannot mask padding see each utterance's valid frames alone
+            outs = [head(feats[i : i + 1, ..., :n, :], None, return_embedding=True)
+                    for i, n in enumerate(frame_lengths.tolist())]
+            logits, emb = torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+        else:
+            logits, emb = head(feats, mask, return_embedding=True)
+        return (logits, emb.float()) if return_embedding else logits
 
 
 def build_classifier(name, **kwargs):
-    """A randomly initialised detector for model `name` (see adf.models.backbones.BACKBONES)."""
-    if name not in BACKBONES:
-        raise KeyError(f"unknown model {name!r}; choose one of: {', '.join(BACKBONES)}")
-    return SSLClassifier(name, **kwargs)
+    """A randomly initialised detector `name` (any name of adf.models.registry)."""
+    from adf.models.registry import build_model
+
+    return build_model(name, **kwargs)
 
 
 @contextmanager

@@ -1,29 +1,56 @@
 """`adf models`: the detector architectures with their parameter counts.
 
-Models are built on the meta device (no memory, no initialisation), so even
-XLS-R-2B is listed instantly.
+Every name of the registry (adf.models.registry): the SSL backbones with the
+mean back-end, the raw-waveform systems, then every backbone with every other
+back-end. Models are built on the meta device (no memory, no
+initialisation), so even XLS-R-2B is listed instantly; a backbone is built
+once and each back-end on its own. "backbone" counts the front-end (SSL
+backbone or waveform encoder + the rest of a raw-waveform system), "head"
+the back-end.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 
-def parameter_counts(name):
-    """(backbone, head) parameter counts of detector `name`."""
+
+@lru_cache(maxsize=None)
+def _backbone_params(backbone):
     from adf.models.classifier import build_on_meta
 
-    model = build_on_meta(name)
-    return (sum(p.numel() for p in model.backbone.parameters()),
-            sum(p.numel() for p in model.proj_fc.parameters()))
+    return sum(p.numel() for p in build_on_meta(backbone).backbone.parameters())
+
+
+def parameter_counts(name):
+    """(front-end, back-end) parameter counts of detector `name`."""
+    import torch
+
+    from adf.models.backbones import backbone_config
+    from adf.models.backends import build_backend
+    from adf.models.classifier import build_on_meta
+    from adf.models.registry import model_spec
+
+    spec = model_spec(name)
+    if spec.kind != "ssl":
+        return build_on_meta(name).parameter_split()
+    cfg = backbone_config(spec.backbone)
+    with torch.device("meta"):
+        head = build_backend(spec.backend, cfg["encoder_embed_dim"], cfg["encoder_num_layers"])
+    return _backbone_params(spec.backbone), sum(p.numel() for p in head.parameters())
 
 
 def table_rows():
-    """One dict per name in BACKBONES: name, paper name, architecture and parameter counts."""
-    from adf.models.backbones import BACKBONES
+    """One dict per registered model: name, paper name, input policy, SSL dim and
+    layers (None for raw-waveform systems) and parameter counts."""
+    from adf.models.backbones import backbone_config
+    from adf.models.registry import model_specs
 
     rows = []
-    for name, (paper, cfg, _) in BACKBONES.items():
+    for name, spec in model_specs().items():
         backbone, head = parameter_counts(name)
-        rows.append(dict(name=name, paper=paper, dim=cfg["encoder_embed_dim"],
-                         layers=cfg["encoder_num_layers"], backbone=backbone, head=head))
+        cfg = backbone_config(spec.backbone) if spec.kind == "ssl" else {}
+        rows.append(dict(name=name, paper=spec.paper, input=spec.input_policy,
+                         dim=cfg.get("encoder_embed_dim"), layers=cfg.get("encoder_num_layers"),
+                         backbone=backbone, head=head))
     return rows
 
 
@@ -33,15 +60,18 @@ def add_arguments(parser):
 
 def run(args):
     rows = table_rows()
+    show = lambda v: "" if v is None else v  # noqa: E731
     if args.csv:
-        print("name,paper,dim,layers,backbone_params,head_params")
+        print("name,paper,dim,layers,backbone_params,head_params,input")
         for r in rows:
-            print(f"{r['name']},{r['paper']},{r['dim']},{r['layers']},{r['backbone']},{r['head']}")
+            print(f"{r['name']},{r['paper']},{show(r['dim'])},{show(r['layers'])},{r['backbone']},{r['head']},"
+                  f"{r['input']}")
         return 0
-    header = f"{'name':<10} {'paper name':<13} {'dim':>5} {'layers':>6} {'backbone params':>22} {'head':>6}"
+    header = (f"{'name':<18} {'paper name':<22} {'dim':>5} {'layers':>6} {'front-end params':>24} "
+              f"{'head':>9}  input")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['name']:<10} {r['paper']:<13} {r['dim']:>5} {r['layers']:>6} "
-              f"{r['backbone']:>13,} ({r['backbone'] / 1e6:6.1f}M) {r['head']:>6,}")
+        print(f"{r['name']:<18} {r['paper']:<22} {show(r['dim']):>5} {show(r['layers']):>6} "
+              f"{r['backbone']:>15,} ({r['backbone'] / 1e6:6.1f}M) {r['head']:>9,}  {r['input']}")
     return 0

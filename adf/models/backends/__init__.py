@@ -1,9 +1,119 @@
-"""Back-ends: what turns SSL frame features into detector logits.
+"""Back-ends: what turns an SSL backbone's frame features into [fake, real] logits.
 
-Every back-end is an nn.Module with `forward(feats, mask) -> logits [B, 2]`
-ordered [fake, real]. `feats` is the last layer's output [B, T, D], or, when
-the class sets `layers = "all"`, every transformer layer's output stacked
-[B, L, T, D]; `mask` is [B, T] bool (True = valid frame) or None (no padding).
-A back-end may set `self.aux_loss` (a scalar tensor) in `forward`; training
-adds it to the classification loss.
+A detector on an SSL backbone is `SSLClassifier(backbone, backend=NAME)`; the
+registry (adf.models.registry) names each combination `<backbone>_<NAME>`
+(`<backbone>` alone for the mean back-end). Adding a back-end = one class
+registered with `register_backend` (one small module per back-end in this
+package: sls, tcm, mamba, vib; aasist in adf.models.aasist); training,
+`adf detect`, checkpoints and scoring need no change.
+
+The back-end interface
+----------------------
+A back-end is an `nn.Module` built as `cls(embed_dim=D, num_layers=L, **options)`
+(D: the backbone's feature size, L: its transformer layer count; options come
+from the hparams / checkpoint metadata and must be JSON-serialisable) with
+
+* `forward(feats, mask, return_embedding=False)` -> logits [B, 2] in the order
+  **[fake, real]** (label 1 = real), or `(logits, embedding [B, E])` with
+  `return_embedding` (the utterance embedding that OC-softmax and the analysis
+  mode use; E is free);
+* `feats`: the last transformer layer's output [B, T, D] (after the
+  encoder's final layer norm, i.e. fairseq's `features_only=True` "x"), or,
+  when the class sets `layers = "all"`, a tensor [B, L, T, D] with the output
+  of every transformer layer (before the final layer norm, as fairseq's
+  `layer_results`; a layer skipped by layer drop repeats its input, so L is
+  fixed);
+* `mask`: [B, T] bool, True = valid frame, or None when nothing is padded.
+  A back-end that cannot mask padding sets the class attribute
+  `takes_mask = False`: it then always gets mask None and SSLClassifier calls
+  it once per utterance on that utterance's valid frames, so a padded batch
+  gives the same scores as each utterance alone;
+* optionally `aux_loss`: a scalar tensor the back-end sets during a training
+  forward pass (e.g. VIB's beta * KL); SSLBrain adds it to the loss. Leave it
+  None otherwise.
+
+Back-ends run in fp32 (SSLClassifier casts the features). A published
+checkpoint layout (`ssl_model.model.*` + the back-end's keys) becomes
+`backend.*` by a prefix rename when the back-end keeps the published
+parameter names (AASIST), or else through the class attribute
+`published_keys`: [(regular expression, replacement)] from each published
+key to the back-end's own name (adf.checkpoints.keys applies the first
+back-end whose rules name every key).
+
+The class attribute `default_input` names the input policy its published
+system was trained with (adf.input_policy): "first-64600" for the
+fixed-input systems (SSL_Anti-spoofing and its descendants).
 """
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from adf.models.backends.masking import masked_mean
+
+
+class MeanLinear(nn.Linear):
+    """The AntiDeepfake back-end: mean over valid frames, then Linear(D, 2).
+
+    A subclass of nn.Linear so that, held as SSLClassifier's `proj_fc`, its
+    weights keep the names of the released checkpoints (`proj_fc.weight`,
+    `proj_fc.bias`). The embedding is the pooled feature vector.
+    """
+
+    layers = "last"
+    takes_mask = True
+    default_input = "whole"
+    aux_loss = None
+
+    def __init__(self, embed_dim, num_layers=None):
+        del num_layers
+        super().__init__(embed_dim, 2)
+
+    def forward(self, feats, mask=None, return_embedding=False):
+        emb = masked_mean(feats, mask, dim=1)
+        logits = super().forward(emb.to(self.weight.dtype))
+        return (logits, emb) if return_embedding else logits
+
+
+# name -> class; "mean" is the plain SSL detector (registered without a suffix)
+BACKENDS = {"mean": MeanLinear}
+
+
+def register_backend(name, cls):
+    """Make back-end `cls` available as `<backbone>_<name>` for every backbone."""
+    if name in BACKENDS and BACKENDS[name] is not cls:
+        raise ValueError(f"back-end {name!r} is already registered")
+    BACKENDS[name] = cls
+    return cls
+
+
+def build_backend(name, embed_dim, num_layers, **options):
+    """A randomly initialised back-end `name` for a backbone of size (D, L)."""
+    _register_known()
+    if name not in BACKENDS:
+        raise KeyError(f"unknown back-end {name!r}; choose one of: {', '.join(BACKENDS)}")
+    return BACKENDS[name](embed_dim=embed_dim, num_layers=num_layers, **options)
+
+
+def backend_names():
+    """Every registered back-end name, "mean" first."""
+    _register_known()
+    return list(BACKENDS)
+
+
+def _register_known():
+    """Import the modules that register the library's back-ends (lazily: torch-free start-up)."""
+    import adf.models.aasist  # noqa: F401  (registers "aasist")
+    import adf.models.backends.mamba  # noqa: F401  (the others register themselves too)
+    import adf.models.backends.sls  # noqa: F401
+    import adf.models.backends.tcm  # noqa: F401
+    import adf.models.backends.vib  # noqa: F401
+
+
+def uses_all_layers(backend):
+    return getattr(backend, "layers", "last") == "all"
+
+
+def stack_layers(layer_outputs):
+    """[L] x [B, T, D] -> [B, L, T, D] (what an all-layer back-end gets)."""
+    return torch.stack(layer_outputs, dim=1)

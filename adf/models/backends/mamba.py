@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adf.models.backends import register_backend
 from adf.models.backends.masking import lengths_of, masked_softmax
 from adf.models.backends.selective_scan import selective_scan
 
@@ -122,6 +123,7 @@ class MambaBackend(nn.Module):
     default_input = "first-64600"
     paper_name = "BiMamba"
     aux_loss = None
+    published_keys = PUBLISHED_KEYS
 
     def __init__(self, embed_dim, num_layers=None, d_model=144, n_layer=6, d_state=16, d_conv=4, expand=2, dropout=0.1,
                  published_final_norm=True):
@@ -172,3 +174,6 @@ class MambaBackend(nn.Module):
         emb = self.merge(pooled)
         logits = self.out(self.dropout(emb))
         return (logits, emb) if return_embedding else logits
+
+
+register_backend("mamba", MambaBackend)

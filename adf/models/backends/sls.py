@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adf.models.backends import register_backend
 from adf.models.backends.masking import lengths_of, masked_mean
 
 # published checkpoint (SLSforASVspoof-2021-DF / -5, `Model`) -> this module's parameter names
@@ -39,6 +40,7 @@ class SLSBackend(nn.Module):
     default_input = "first-64600"
     paper_name = "SLS"
     aux_loss = None
+    published_keys = PUBLISHED_KEYS
 
     def __init__(self, embed_dim, num_layers=None, hidden=1024, frames=PUBLISHED_FRAMES, pool=3):
         del num_layers  # one weight per layer from a shared Linear: any count
@@ -78,3 +80,6 @@ class SLSBackend(nn.Module):
         emb = F.selu(self.hidden(x.flatten(1)))
         logits = F.selu(self.out(emb))
         return (logits, emb) if return_embedding else logits
+
+
+register_backend("sls", SLSBackend)

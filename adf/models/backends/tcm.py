@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adf.models.backends import register_backend
 from adf.models.backends.masking import masked_mean, masked_softmax, zero_padding
 
 # published checkpoint (tcm_add, `Model`) -> this module's parameter names
@@ -156,6 +157,7 @@ class TCMBackend(nn.Module):
     default_input = "first-64600"
     paper_name = "Conformer+TCM"
     aux_loss = None
+    published_keys = PUBLISHED_KEYS
 
     def __init__(self, embed_dim, num_layers=None, emb_size=144, heads=4, n_encoders=4, kernel_size=31, ff_mult=4,
                  conv_expansion=2, positions=PUBLISHED_POSITIONS):
@@ -198,3 +200,6 @@ class TCMBackend(nn.Module):
         emb = x[:, 0]
         logits = self.out(emb)
         return (logits, emb) if return_embedding else logits
+
+
+register_backend("tcm", TCMBackend)

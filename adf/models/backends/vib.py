@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adf.models.backends import register_backend
 from adf.models.backends.masking import masked_mean
 
 
@@ -59,3 +60,6 @@ class VIBBackend(nn.Module):
         self.aux_loss = self.beta * gaussian_kl(mu, sigma).mean() if self.training else None
         logits = self.classifier(z)
         return (logits, z) if return_embedding else logits
+
+
+register_backend("vib", VIBBackend)
