@@ -11,7 +11,7 @@ from adf.checkpoints.published import load_published_backend
 from adf.models.backends import selective_scan as scan_module
 from adf.models.backends.mamba import MambaBackend, reverse_within_lengths
 from adf.models.backends.selective_scan import chunked_scan, selective_scan
-from published_layouts import assert_matches_published, seeded_input, seeded_state_dict
+from published_layouts import assert_matches_published, mamba_published_shapes, seeded_input, seeded_state_dict
 
 
 def naive_scan(u, delta, A, B, C, D, z, delta_bias):
@@ -74,31 +74,10 @@ def test_cuda_kernel_agrees_with_pure_pytorch():
     assert (selective_scan(**x) - chunked_scan(**x)).abs().max() < 1e-3
 
 
-def published_shapes(d=144, n_layer=2, embed_dim=1024, d_state=16, d_conv=4, expand=2):
-    """The state-dict layout of XLSR-Mamba's `Model` (without the SSL model)."""
-    inner, rank = expand * d, -(-d // 16)
-    shapes = {"LL.weight": (d, embed_dim), "LL.bias": (d,),
-              **{f"first_bn.{p}": (1,) for p in ("weight", "bias", "running_mean", "running_var")},
-              "first_bn.num_batches_tracked": (), "conformer.norm_f.weight": (d,),
-              "conformer.f_attention_pool.weight": (1, d), "conformer.f_attention_pool.bias": (1,),
-              "conformer.b_attention_pool.weight": (1, d), "conformer.b_attention_pool.bias": (1,),
-              "conformer.LL.weight": (d, 2 * d), "conformer.LL.bias": (d,),
-              "conformer.classifier.weight": (2, d), "conformer.classifier.bias": (2,)}
-    for side in ("forward", "backward"):
-        for i in range(n_layer):
-            m = f"conformer.{side}_layers.{i}.mixer."
-            shapes.update({
-                f"conformer.{side}_layers.{i}.norm.weight": (d,), m + "A_log": (inner, d_state),
-                m + "D": (inner,), m + "in_proj.weight": (2 * inner, d), m + "conv1d.weight": (inner, 1, d_conv),
-                m + "conv1d.bias": (inner,), m + "x_proj.weight": (rank + 2 * d_state, inner),
-                m + "dt_proj.weight": (inner, rank), m + "dt_proj.bias": (inner,), m + "out_proj.weight": (d, inner),
-            })
-    return shapes
-
 
 # XLSR-Mamba's `Model` (emb 144, num_encoders 4: 2 blocks per direction) with fairseq stubbed out
 # to return seeded_input((2, 1, 201, 1024), 55)[:, 0] as XLS-R's last layer, weights
-# seeded_state_dict(published_shapes(), 2024) with A_log = log(1..16) + 0.1 x its seeded value,
+# seeded_state_dict(mamba_published_shapes(), 2024) with A_log = log(1..16) + 0.1 x its seeded value,
 # eval mode, on the CPU with mamba_ssm 1.1.4's own reference ops (selective_scan_ref,
 # rms_norm_ref) in place of its CUDA/Triton kernels: its logits.
 PUBLISHED_LOGITS = [[-0.4978618323802948, -0.010383255779743195],
@@ -106,7 +85,7 @@ PUBLISHED_LOGITS = [[-0.4978618323802948, -0.010383255779743195],
 
 
 def _published_checkpoint():
-    shapes = published_shapes()
+    shapes = mamba_published_shapes()
     sd = seeded_state_dict(shapes, 2024)
     for k in sd:
         if k.endswith("A_log"):

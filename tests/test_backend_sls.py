@@ -7,16 +7,12 @@ import torch
 from adf.checkpoints import CheckpointError
 from adf.checkpoints.published import load_published_backend
 from adf.models.backends.sls import SLSBackend
-from published_layouts import assert_matches_published, seeded_input, seeded_state_dict
+from published_layouts import assert_matches_published, seeded_input, seeded_state_dict, sls_published_shapes
 
 # The published `Model` (SLSforASVspoof-2021-DF, model.py) with fairseq stubbed out to
 # return these layer results (3 layers of 201 frames x 1024: 64,600 samples of XLS-R),
 # head weights seeded_state_dict(PUBLISHED_SHAPES, 1234), eval mode: its log-softmax output.
-PUBLISHED_SHAPES = {
-    "fc0.weight": (1, 1024), "fc0.bias": (1,), "fc1.weight": (1024, 22847), "fc1.bias": (1024,),
-    "fc3.weight": (2, 1024), "fc3.bias": (2,), "first_bn.weight": (1,), "first_bn.bias": (1,),
-    "first_bn.running_mean": (1,), "first_bn.running_var": (1,), "first_bn.num_batches_tracked": (),
-}
+PUBLISHED_SHAPES = sls_published_shapes()  # 22,847 = (201 // 3) x (1024 // 3) inputs to fc1
 PUBLISHED_LOG_PROBS = [[-0.16188526153564453, -1.9007184505462646],
                        [-0.2741281986236572, -1.4280941486358643]]
 

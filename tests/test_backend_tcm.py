@@ -9,52 +9,20 @@ import torch
 from adf.checkpoints import CheckpointError
 from adf.checkpoints.published import load_published_backend
 from adf.models.backends.tcm import TCMBackend, sinusoidal_table
-from published_layouts import assert_matches_published, seeded_input, seeded_state_dict
+from published_layouts import assert_matches_published, seeded_input, seeded_state_dict, tcm_published_shapes
 
-
-def published_shapes(n_encoders=2, emb=144, heads=4, kernel=31, embed_dim=1024, ff=4, expansion=2):
-    """The state-dict layout of tcm_add's `Model` (without the SSL model)."""
-    shapes = {"LL.weight": (emb, embed_dim), "LL.bias": (emb,), "conformer.class_token": (1, emb),
-              "conformer.positional_emb": (1, 10000, emb),
-              "conformer.fc5.weight": (2, emb), "conformer.fc5.bias": (2,),
-              **{f"first_bn.{p}": (1,) for p in ("weight", "bias", "running_mean", "running_var")},
-              "first_bn.num_batches_tracked": ()}
-    inner, dh = emb * expansion, emb // heads
-    for i in range(n_encoders):
-        b = f"conformer.encoder_blocks.{i}."
-        for ff_name in ("ff1", "ff2"):
-            shapes.update({f"{b}{ff_name}.fn.norm.weight": (emb,), f"{b}{ff_name}.fn.norm.bias": (emb,),
-                           f"{b}{ff_name}.fn.fn.net.0.weight": (emb * ff, emb),
-                           f"{b}{ff_name}.fn.fn.net.0.bias": (emb * ff,),
-                           f"{b}{ff_name}.fn.fn.net.3.weight": (emb, emb * ff),
-                           f"{b}{ff_name}.fn.fn.net.3.bias": (emb,)})
-        shapes.update({
-            f"{b}attn.norm.weight": (emb,), f"{b}attn.norm.bias": (emb,),
-            f"{b}attn.fn.qkv.weight": (3 * emb, emb), f"{b}attn.fn.proj.weight": (emb, emb),
-            f"{b}attn.fn.proj.bias": (emb,), f"{b}attn.fn.ht_proj.weight": (emb, dh),
-            f"{b}attn.fn.ht_proj.bias": (emb,), f"{b}attn.fn.ht_norm.weight": (dh,),
-            f"{b}attn.fn.ht_norm.bias": (dh,), f"{b}attn.fn.pos_embed": (1, heads, emb),
-            f"{b}conv.net.0.weight": (emb,), f"{b}conv.net.0.bias": (emb,),
-            f"{b}conv.net.2.weight": (2 * inner, emb, 1), f"{b}conv.net.2.bias": (2 * inner,),
-            f"{b}conv.net.4.conv.weight": (inner, 1, kernel), f"{b}conv.net.4.conv.bias": (inner,),
-            **{f"{b}conv.net.5.{p}": (inner,) for p in ("weight", "bias", "running_mean", "running_var")},
-            f"{b}conv.net.5.num_batches_tracked": (),
-            f"{b}conv.net.7.weight": (emb, inner, 1), f"{b}conv.net.7.bias": (emb,),
-            f"{b}post_norm.weight": (emb,), f"{b}post_norm.bias": (emb,),
-        })
-    return shapes
 
 
 # tcm_add's `Model` (emb 144, 2 encoders, 4 heads, kernel 31) with fairseq stubbed out to return
 # seeded_input((2, 1, 201, 1024), 77)[:, 0] as XLS-R's last layer, weights
-# seeded_state_dict(published_shapes(), 4321) with the position table put back to its own
+# seeded_state_dict(tcm_published_shapes(), 4321) with the position table put back to its own
 # (a fixed sinusoid), eval mode: its logits.
 PUBLISHED_LOGITS = [[0.12664306163787842, -0.006849315017461777],
                     [0.1301555335521698, -0.005310196429491043]]
 
 
 def _published_checkpoint():
-    sd = seeded_state_dict(published_shapes(), 4321)
+    sd = seeded_state_dict(tcm_published_shapes(), 4321)
     sd["conformer.positional_emb"] = sinusoidal_table(10000, 144)[None]  # == the published table, bit for bit
     sd["ssl_model.model.post_extract_proj.weight"] = torch.zeros(1024, 512)  # the backbone's: not loaded here
     return sd
