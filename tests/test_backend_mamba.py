@@ -11,6 +11,7 @@ from adf.checkpoints.published import load_published_backend
 from adf.models.backends import selective_scan as scan_module
 from adf.models.backends.mamba import MambaBackend, reverse_within_lengths
 from adf.models.backends.selective_scan import chunked_scan, selective_scan
+from backend_checks import padding_gap, toy_task, train_losses
 from published_layouts import assert_matches_published, mamba_published_shapes, seeded_input, seeded_state_dict
 
 
@@ -147,28 +148,11 @@ def _small(seed=0):
 def test_padded_batch_scores_as_alone(published):
     head = _small()
     head.published_final_norm = published
-    feats = seeded_input((3, 30, 12), 4)
-    lengths = [30, 17, 5]
-    mask = torch.arange(30)[None, :] < torch.tensor(lengths)[:, None]
-    noisy = feats.clone()
-    noisy[~mask] = 40.0
-    with torch.no_grad():
-        batched = head(noisy, mask)
-        alone = torch.cat([head(feats[i:i + 1, :n], None) for i, n in enumerate(lengths)])
-    assert (batched - alone).abs().max() < 1e-5
+    assert padding_gap(head, seeded_input((3, 30, 12), 4), [30, 17, 5]) < 1e-5
 
 
 def test_trains():
     torch.manual_seed(2)
     head = MambaBackend(embed_dim=12, d_model=16, n_layer=1, d_state=4, dropout=0.0).train()
-    feats = seeded_input((8, 20, 12), 11) + torch.tensor([0, 1] * 4)[:, None, None].float()
-    labels = torch.tensor([0, 1] * 4)
-    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = F.cross_entropy(head(feats), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_losses(head, *toy_task(seed=11))
     assert losses[-1] < 0.5 * losses[0]

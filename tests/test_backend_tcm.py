@@ -9,6 +9,7 @@ import torch
 from adf.checkpoints import CheckpointError
 from adf.checkpoints.published import load_published_backend
 from adf.models.backends.tcm import TCMBackend, sinusoidal_table
+from backend_checks import padding_gap, toy_task, train_losses
 from published_layouts import assert_matches_published, seeded_input, seeded_state_dict, tcm_published_shapes
 
 
@@ -68,15 +69,7 @@ def _small(seed=0, kernel=5):
 @pytest.mark.parametrize("kernel", [5, 4])
 def test_padded_batch_scores_as_alone(kernel):
     head = _small(kernel=kernel)
-    feats = seeded_input((3, 40, 12), 8)
-    lengths = [40, 23, 9]
-    mask = torch.arange(40)[None, :] < torch.tensor(lengths)[:, None]
-    noisy = feats.clone()
-    noisy[~mask] = 50.0  # whatever the padding holds
-    with torch.no_grad():
-        batched = head(noisy, mask)
-        alone = torch.cat([head(feats[i:i + 1, :n], None) for i, n in enumerate(lengths)])
-    assert (batched - alone).abs().max() < 1e-5
+    assert padding_gap(head, seeded_input((3, 40, 12), 8), [40, 23, 9]) < 1e-5
 
 
 def test_longer_than_the_position_table():
@@ -91,15 +84,6 @@ def test_longer_than_the_position_table():
 def test_trains():
     torch.manual_seed(1)
     head = TCMBackend(embed_dim=12, emb_size=16, heads=4, n_encoders=1, kernel_size=5).train()
-    feats = seeded_input((8, 20, 12), 10) + torch.tensor([0, 1] * 4)[:, None, None].float()
-    labels = torch.tensor([0, 1] * 4)
-    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = torch.nn.functional.cross_entropy(head(feats), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_losses(head, *toy_task())
     assert losses[-1] < 0.5 * losses[0]
     assert not head.positional.requires_grad
