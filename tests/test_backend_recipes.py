@@ -56,3 +56,24 @@ def test_recipe_trains_and_adf_detect_scores_the_export(corpus, backend, tmp_pat
             logits = model(policy.for_scoring(load_16k(wav))[None])[0]
             got = rows.loc[str(wav), ["logit_fake", "logit_real"]].to_numpy(dtype=float)
             assert abs(got - logits.numpy()).max() < 1e-4, wav
+
+
+@pytest.mark.parametrize("backend", list(OPTIONS))
+def test_padded_batch_through_the_backbone_scores_as_alone(backend):
+    """The backbone's padding mask reaches the back-end: whole-utterance batches of different
+    lengths give each utterance's own score."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    from adf.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(f"tiny_{backend}", input_policy="whole",
+                        backend_options=load_hyperpyyaml(OPTIONS[backend])).eval()
+    g = torch.Generator().manual_seed(1)
+    wav = torch.randn(2, 24000, generator=g)
+    lengths = torch.tensor([24000, 13000])
+    wav[1, 13000:] = 0
+    with torch.no_grad():
+        batched = model(wav, lengths)
+        alone = torch.cat([model(wav[i:i + 1, :n]) for i, n in enumerate(lengths.tolist())])
+    assert (batched - alone).abs().max() < 1e-4
