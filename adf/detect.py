@@ -126,7 +126,8 @@ def run(args):
 
     from adf.checkpoints import CheckpointError, load_model
     from adf.inference import (SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, autocast_context,
-                               score_items, score_row, window_rows)
+                               check_input_policy, score_items, score_row, window_rows)
+    from adf.input_policy import policy_of
 
     def fail(message):
         print(f"adf detect: error: {message}", file=sys.stderr)
@@ -191,11 +192,13 @@ def run(args):
                            input_policy=args.input)
         if args.compile:
             model.compile_layers()
-    except (CheckpointError, KeyError, OSError) as err:
+        check_input_policy(model, policy_of(model))
+    except (CheckpointError, KeyError, OSError, ValueError) as err:
         for csv_file in (out, segments):
             if csv_file is not None:
                 csv_file.close()
-        return fail(err if isinstance(err, CheckpointError) else f"cannot load checkpoint {args.ckpt}: {err}")
+        return fail(err if isinstance(err, (CheckpointError, ValueError)) else
+                    f"cannot load checkpoint {args.ckpt}: {err}")
 
     order = {(item.path, item.id): n for n, item in enumerate(items)}
     position = lambda row: order.get(key(row), len(order))  # noqa: E731

@@ -148,6 +148,13 @@ def receptive_field(model):
     return field_
 
 
+def check_input_policy(model, policy):
+    """ValueError unless a fixed-input `policy` gives `model` enough samples."""
+    if policy.fixed and policy.samples < receptive_field(model):
+        raise ValueError(f"input policy {policy.name} gives {policy.samples} samples; the model "
+                         f"needs at least {receptive_field(model)}")
+
+
 def probe(item):
     """(first sample, end sample, rate) of `item` from the file header; raises
     AudioError naming the file when it cannot be scored."""
@@ -259,12 +266,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     if model.backbone_dtype == PRECISIONS[precision]:
         amp = nullcontext()  # weights already in that precision (load_model dtype / set_precision): no autocast
     policy = get_policy(input_policy) if input_policy else policy_of(model)
-    min_16k = receptive_field(model)
-    if policy.fixed:
-        if policy.samples < min_16k:
-            raise ValueError(f"input policy {policy.name} gives {policy.samples} samples; the model "
-                             f"needs at least {min_16k}")
-        min_16k = 1  # shorter inputs are tiled to the policy's length
+    min_16k = 1 if policy.fixed else receptive_field(model)  # fixed inputs: shorter clips are tiled
+    check_input_policy(model, policy)
 
     # 1. Headers -> pieces; items that cannot be scored are reported at once.
     pieces, spans = [], {}

@@ -51,7 +51,8 @@ def _train(hparams, run_opts):
     policy = get_policy(hparams.get("input_policy") or policy_of(model))
     model.input_policy = policy.name
     train_set = load_dataset(hparams["train_csv"], hparams["data_folder"], "train",
-                             augment=augment, seed=hparams["seed"], input_policy=policy, **crop)
+                             augment=augment, seed=hparams["seed"], input_policy=policy,
+                             random_window=hparams.get("random_training_window", True), **crop)
     valid_set = load_dataset(hparams["valid_csv"], hparams["data_folder"], "valid",
                              augment=augment, augment_valid=hparams.get("augment_valid", False),
                              seed=hparams["seed"], input_policy=policy, **crop)
@@ -63,6 +64,10 @@ def _train(hparams, run_opts):
     modules = {"model": hparams["model"]}
     if hparams.get("loss") == "ocsoftmax":
         from adf.models.losses import OCSoftmax
+
+        if getattr(hparams["model"], "backend_name", None) != "mean":
+            raise SystemExit("loss ocsoftmax needs an SSL model with the mean back-end "
+                             f"(model {getattr(hparams['model'], 'name', '?')!r} has another head)")
 
         oc = hparams.get("oc_softmax") or OCSoftmax(hparams["model"].embed_dim)
         modules["oc_softmax"] = oc

@@ -5,9 +5,11 @@ fairseq XLS-R under `ssl_model.model.` and the back-end's layers beside it
 (adf.checkpoints.keys splits the two). A back-end whose adf parameter names
 differ from the published ones declares `published_keys`: regular
 expressions, matched against the whole published key, with their
-replacements. The back-end whose rules name the most keys of a file renames
-them; keys no rule names keep their published names, so that strict loading
-lists them as unexpected.
+replacements. The back-end whose rules name the most keys of a file, and more
+than half of them, renames them; keys no rule names keep their published
+names, so that strict loading lists them as unexpected. (More than half:
+SSL_Anti-spoofing's AASIST head shares a few layer names, `LL` and
+`first_bn`, with TCM's and Mamba's, and keeps all its names.)
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def published_head_to_adf(head):
     """The back-end part of a published state dict under adf's back-end names (module docstring)."""
     from adf.models.backends import BACKENDS, backend_names
 
-    best, best_count = None, 0
+    best, best_count = None, len(head) // 2  # must name more than half of the keys
     for name in backend_names():
         rules = getattr(BACKENDS[name], "published_keys", None)
         count = sum(rename_backend_key(k, rules) is not None for k in head) if rules else 0

@@ -54,7 +54,7 @@ class ItemRandomness:
 
 def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
                  crop=True, max_seconds=MAX_TRAIN_SECONDS, min_seconds=10.0, seed=None,
-                 input_policy="whole"):
+                 input_policy="whole", random_window=True):
     """A DynamicItemDataset over a manifest with items `id`, `wav`, `target`, `duration`.
 
     stage: "train", "valid" or "test". Train and valid clips longer than
@@ -69,7 +69,8 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
     (the crop above, then per-utterance layer norm) or a fixed-input policy
     ("first-64600": training items get a random window of that length, tiled
     when shorter, validation and test items the first one; no crop by
-    duration, no normalisation).
+    duration, no normalisation; `random_window=False`: training items too get
+    the first window, as SSL_Anti-spoofing trains).
     """
     from adf.input_policy import get_policy
 
@@ -112,7 +113,7 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
             wav = torch.as_tensor(augment(wav, rng=rng), dtype=torch.float32)
         if not policy.fixed:
             return waveform_layer_norm(wav)
-        if stage != "train":
+        if stage != "train" or not random_window:
             return policy.for_scoring(wav)
         generator = None
         if randomness is not None:

@@ -292,6 +292,8 @@ class SSLClassifier(nn.Module):
         mask = None
         if frame_lengths is not None:
             mask = torch.arange(feats.shape[-2], device=feats.device)[None, :] < frame_lengths[:, None]
+        if mask is not None and not getattr(head, "takes_mask", True) and bool(mask.all()):
+            mask = None  # nothing padded (fixed-length inputs): one call, batch statistics as published
         if mask is not None and not getattr(head, "takes_mask", True):
             # back-ends that cannot mask padding see each utterance's valid frames alone
             outs = [head(feats[i : i + 1, ..., :n, :], None, return_embedding=True)

@@ -37,12 +37,17 @@ checkpoint layout (`ssl_model.model.*` + the back-end's keys) becomes
 `backend.*` by a prefix rename when the back-end keeps the published
 parameter names (AASIST), or else through the class attribute
 `published_keys`: [(regular expression, replacement)] from each published
-key to the back-end's own name (adf.checkpoints.keys applies the first
-back-end whose rules name every key).
+key to the back-end's own name (adf.checkpoints.published applies the rules
+that name most of a file's keys).
 
-The class attribute `default_input` names the input policy its published
+Class attributes: `default_input` names the input policy its published
 system was trained with (adf.input_policy): "first-64600" for the
-fixed-input systems (SSL_Anti-spoofing and its descendants).
+fixed-input systems (SSL_Anti-spoofing and its descendants), "whole" by
+default; `paper_name` is the name `adf models` shows ("AASIST", "SLS", ...).
+
+Registering: call `register_backend("<name>", Class)` at the bottom of the
+back-end's module and add that module's import to `_register_known` below
+(imported lazily, so `adf --help` stays torch-free).
 """
 from __future__ import annotations
 
@@ -102,7 +107,8 @@ def backend_names():
 
 
 def _register_known():
-    """Import the modules that register the library's back-ends (lazily: torch-free start-up)."""
+    """Import the modules that register the library's back-ends (lazily: torch-free start-up).
+    One import per back-end module."""
     import adf.models.aasist  # noqa: F401  (registers "aasist")
     import adf.models.backends.mamba  # noqa: F401  (the others register themselves too)
     import adf.models.backends.sls  # noqa: F401
