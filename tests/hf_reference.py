@@ -9,7 +9,8 @@ implementation of the network.
 from __future__ import annotations
 
 import torch
-from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model
+from transformers import (HubertConfig, HubertModel, UniSpeechSatConfig, UniSpeechSatModel, Wav2Vec2Config,
+                          Wav2Vec2Model, WavLMConfig, WavLMModel)
 
 TINY_CNN = [(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2
 
@@ -19,6 +20,15 @@ VARIANTS = {
     "w2v_large_like": (Wav2Vec2Model, Wav2Vec2Config, "layer", True, True, "w2v_large"),
     "hubert_xl_like": (HubertModel, HubertConfig, "layer", False, True, "hubert_xl"),
 }
+# transformers-layout files only (no fairseq naming in hf_to_fairseq for them)
+HF_ONLY_VARIANTS = {
+    "xlsr_300m_like": (Wav2Vec2Model, Wav2Vec2Config, "layer", True, True, "xlsr_300m"),
+    "unispeech_sat_like": (UniSpeechSatModel, UniSpeechSatConfig, "layer", False, True, "unispeech_sat"),
+    "wavlm_large_like": (WavLMModel, WavLMConfig, "layer", False, True, "wavlm_large"),
+}
+# adf model name -> transformers (model, config) classes of the same architecture
+FAMILIES = {"hubert_xl": (HubertModel, HubertConfig), "unispeech_sat": (UniSpeechSatModel, UniSpeechSatConfig),
+            "wavlm_large": (WavLMModel, WavLMConfig)}
 
 
 def hf_config(config_cls, norm, conv_bias, pre_ln, cnn, dim, layers, heads, ffn, pos_kernel,
@@ -37,7 +47,7 @@ def hf_config(config_cls, norm, conv_bias, pre_ln, cnn, dim, layers, heads, ffn,
 
 def small_pair(variant, seed=0):
     """(transformers model with randomised weights in eval mode, adf model name, adf overrides)."""
-    model_cls, config_cls, norm, bias, pre_ln, adf_name = VARIANTS[variant]
+    model_cls, config_cls, norm, bias, pre_ln, adf_name = {**VARIANTS, **HF_ONLY_VARIANTS}[variant]
     dims = dict(dim=32, layers=2, heads=2, ffn=64, pos_kernel=16, pos_groups=4)
     torch.manual_seed(seed)
     model = model_cls(hf_config(config_cls, norm, bias, pre_ln, TINY_CNN, **dims))
@@ -57,9 +67,10 @@ def small_pair(variant, seed=0):
     return model.eval(), adf_name, overrides
 
 
-def full_size_on_meta(adf_cfg, hubert=False):
-    """A transformers model with the architecture of adf config `adf_cfg`, on the meta device."""
-    model_cls, config_cls = (HubertModel, HubertConfig) if hubert else (Wav2Vec2Model, Wav2Vec2Config)
+def full_size_on_meta(adf_cfg, name):
+    """A transformers model with the architecture of adf model `name` configured as `adf_cfg`,
+    on the meta device."""
+    model_cls, config_cls = FAMILIES.get(name, (Wav2Vec2Model, Wav2Vec2Config))
     cfg = hf_config(
         config_cls, "group" if adf_cfg["extractor_mode"] == "group_norm" else "layer",
         adf_cfg["extractor_conv_bias"], adf_cfg["encoder_layer_norm_first"],

@@ -242,7 +242,9 @@ def test_every_name_is_inferred_from_shapes():
 
 
 def test_architecture_identical_names():
-    assert equivalent_names("mms_300m") == ["w2v_large", "mms_300m"]
+    assert equivalent_names("mms_300m") == ["w2v_large", "mms_300m", "xlsr_300m"]
+    assert equivalent_names("unispeech_sat") == ["unispeech_sat"]  # no conv bias
+    assert equivalent_names("wavlm_large") == ["wavlm_large"]  # same shapes as unispeech_sat + WavLM's attention
     assert equivalent_names("xlsr_1b") == ["mms_1b", "xlsr_1b"]
     assert equivalent_names("hubert_xl") == ["hubert_xl"]
     assert equivalent_names("w2v_small") == ["w2v_small"]
@@ -251,7 +253,7 @@ def test_architecture_identical_names():
 @pytest.mark.parametrize("name", ["w2v_small", "w2v_large", "xlsr_1b", "xlsr_2b", "hubert_xl"])
 def test_inference_on_transformers_models_in_fairseq_naming(name):
     cfg = BACKBONES[name][1]
-    hf_model = full_size_on_meta(cfg, hubert=name.startswith("hubert"))
+    hf_model = full_size_on_meta(cfg, name)
     fairseq_sd = hf_to_fairseq(hf_model.state_dict(), cfg["extractor_mode"] == "group_norm")
     assert infer_model_name(to_adf_keys(fairseq_sd)) == equivalent_names(name)[0]
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("name", [n for n in BACKBONES if n != "tiny"])
 def test_backbone_parameter_counts_match_transformers(name):
     cfg = BACKBONES[name][1]
-    hf = full_size_on_meta(cfg, hubert=name.startswith("hubert"))
+    hf = full_size_on_meta(cfg, name)
     # transformers adds the pre-training mask embedding (one vector) to the inference network
     expected = sum(p.numel() for n, p in hf.named_parameters() if n != "masked_spec_embed")
     backbone, head = parameter_counts(name)
@@ -35,6 +35,8 @@ def test_counts_agree_with_the_published_model_sizes():
     assert 310 < millions["mms_300m"] < 320  # "300M" / 317M
     assert 950 < millions["xlsr_1b"] < 970  # "1B" / 965M
     assert 2100 < millions["xlsr_2b"] < 2200  # "2B" / 2.16B
+    assert 310 < millions["unispeech_sat"] < 320  # UniSpeech-SAT Large "317M"
+    assert 310 < millions["wavlm_large"] < 320  # WavLM Large "316.62M"
 
 
 def test_adf_models_cli_lists_every_name(capsys):

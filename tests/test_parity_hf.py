@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from adf.checkpoints import CheckpointError, load_backbone_into, load_model
 from adf.models.classifier import SSLClassifier
-from hf_reference import VARIANTS, antideepfake_state_dict, hf_to_fairseq, small_pair
+from hf_reference import HF_ONLY_VARIANTS, VARIANTS, antideepfake_state_dict, hf_to_fairseq, small_pair
 
 TOL = 1e-4
 
@@ -123,3 +123,89 @@ def test_fairseq_pretraining_pt_loads_backbone_and_drops_pretraining_keys(tmp_pa
     assert (hidden - ref_hidden).abs().max() < TOL
     with pytest.raises(CheckpointError, match="no detector head"):
         load_model(path, model_name=name, **overrides)
+
+
+# --- transformers-layout files: XLS-R 300M, UniSpeech-SAT, WavLM ---------------------------
+
+@pytest.mark.parametrize("variant", list(HF_ONLY_VARIANTS))
+@pytest.mark.parametrize("prefix", ["", "pretraining"])
+def test_transformers_files_match_transformers(tmp_path, variant, prefix):
+    hf_model, name, overrides = small_pair(variant, seed=5)
+    head = torch.nn.Linear(32, 2)
+    sd = dict(hf_model.state_dict())
+    if prefix:  # as saved by *ForPreTraining: model under its prefix, pre-training heads beside it
+        base = {"xlsr_300m": "wav2vec2.", "unispeech_sat": "unispeech_sat.", "wavlm_large": "wavlm."}[name]
+        sd = {base + k: v for k, v in sd.items()}
+        sd.update({"quantizer.codevectors": torch.randn(1, 640, 8), "project_q.weight": torch.randn(8, 8),
+                   "project_hid.weight": torch.randn(8, 32), "project_hid.bias": torch.randn(8)})
+    sd["proj_fc.weight"], sd["proj_fc.bias"] = head.weight.detach(), head.bias.detach()
+    path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+    wav = _wav()
+    ref_hidden, ref_logits = _reference(hf_model, head, wav)
+    model = load_model(path, model_name=name, **overrides)
+    with torch.no_grad():
+        hidden, _ = model.frames(wav)
+        logits = model(wav)
+    d_hidden = (hidden - ref_hidden).abs().max().item()
+    d_logits = (logits - ref_logits).abs().max().item()
+    print(f"{variant} ({prefix or 'bare'}): max |hidden diff| {d_hidden:.2e}, max |logit diff| {d_logits:.2e}")
+    assert d_hidden < TOL and d_logits < TOL
+    assert ref_hidden.abs().max() > 0.1
+    # every layer's output (for layer-weighting back-ends), against transformers' hidden states:
+    # transformers lists the input of each layer, then the last output after the final layer norm
+    layers = []
+    with torch.no_grad():
+        model.frames(wav, layer_outputs=layers)
+        ref_states = hf_model(wav, output_hidden_states=True).hidden_states
+    assert len(layers) == len(ref_states) - 1 == 2
+    assert (layers[0] - ref_states[1]).abs().max() < TOL
+
+
+def test_wavlm_padded_batch_equals_single_utterances(tmp_path):
+    hf_model, name, overrides = small_pair("wavlm_large_like", seed=6)
+    path = tmp_path / "wavlm.safetensors"
+    sd = {**hf_model.state_dict(), "proj_fc.weight": torch.randn(2, 32), "proj_fc.bias": torch.randn(2)}
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+    model = load_model(path, model_name=name, **overrides)
+    wav = _wav(batch=2)
+    lengths = torch.tensor([16000, 9000])
+    wav[1, 9000:] = 0
+    with torch.no_grad():
+        batched = model(wav, lengths)
+        alone = torch.cat([model(wav[i:i + 1, :n]) for i, n in enumerate(lengths.tolist())])
+        ref = hf_model(wav[1:, :9000]).last_hidden_state
+        hidden, _ = model.frames(wav[1:, :9000])
+    assert (batched - alone).abs().max() < TOL
+    assert (hidden - ref).abs().max() < TOL
+
+
+def test_wavlm_incomplete_qkv_is_reported(tmp_path):
+    hf_model, name, overrides = small_pair("wavlm_large_like")
+    sd = dict(hf_model.state_dict())
+    del sd["encoder.layers.1.attention.k_proj.weight"]
+    sd["proj_fc.weight"], sd["proj_fc.bias"] = torch.randn(2, 32), torch.randn(2)
+    path = tmp_path / "broken.safetensors"
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+    with pytest.raises(CheckpointError) as err:
+        load_model(path, model_name=name, **overrides)
+    msg = str(err.value)
+    assert "missing: backbone.encoder.transformer.layers.1.attention.attention.in_proj_weight" in msg
+    assert "unexpected: backbone.encoder.transformer.layers.1.attention.q_proj.weight" in msg
+
+
+def test_transformers_pytorch_model_bin_starts_post_training(tmp_path):
+    """--init_from pytorch_model.bin (torch.save of a *ForPreTraining state dict): backbone only."""
+    hf_model, name, overrides = small_pair("wavlm_large_like", seed=8)
+    sd = {f"wavlm.{k}": v for k, v in hf_model.state_dict().items()}
+    sd["quantizer.weight_proj.weight"] = torch.randn(640, 32)
+    path = tmp_path / "pytorch_model.bin"
+    torch.save(sd, path)
+    model = SSLClassifier(name, **overrides).eval()
+    ckpt = load_backbone_into(model, path)
+    assert ckpt.source == "transformers" and not ckpt.has_head
+    wav = _wav(batch=1, seconds=0.8)
+    with torch.no_grad():
+        hidden, _ = model.frames(wav)
+        ref = hf_model(wav).last_hidden_state
+    assert (hidden - ref).abs().max() < TOL

@@ -5,6 +5,8 @@ Supported files (recognised by content, not extension):
 * AntiDeepfake `.ckpt`: torch.save of a state dict, fairseq model under
   `m_ssl.model.` plus the head `proj_fc.*`;
 * Hugging Face `model.safetensors` of AntiDeepfake: the same keys;
+* Hugging Face transformers models (Wav2Vec2, HuBERT, UniSpeech-SAT, WavLM:
+  bare or under their pre-training prefix), backbone only;
 * fairseq pre-training `.pt`: `{"model": state dict, "cfg" or "args": ...}`,
   backbone only (the head stays random: a start for post-training);
 * adf checkpoints (`save_checkpoint`): safetensors with SSLClassifier keys and

@@ -2,7 +2,8 @@
 
 Shapes give the CNN (channels, kernel sizes, conv bias, group-norm vs
 layer-norm extractor), the embedding size, the layer count, the FFN size and
-the positional convolution; they do not give the head count, the stride or
+the positional convolution, and WavLM's relative position parameters tell its
+attention from wav2vec 2.0's; they do not give the head count, the stride or
 where the layer norms sit, which the named configuration supplies. Some names
 share one architecture (w2v_large = mms_300m, mms_1b = xlsr_1b): such a state
 dict resolves to the first of them in BACKBONES, which builds the identical
@@ -12,14 +13,17 @@ For the other models of the registry the back-end (or, for raw-waveform
 systems, the whole model) is recognised by comparing the keys and shapes with
 each candidate built on the meta device: `<backbone>_<backend>` for a state
 dict with `backend.*` keys, `aasist` / `aasist_l` / `rawnet2` for one
-without a backbone.
+without a backbone. A back-end class with `config_from_state_dict` is built
+with the options its weights' shapes give (`infer_backend_options`), so a
+published checkpoint of another size than the default is recognised and
+loaded too.
 """
 from __future__ import annotations
 
 import re
 
 from adf.checkpoints.files import CheckpointError
-from adf.models.backbones import BACKBONES
+from adf.models.backbones import BACKBONES, is_wavlm
 
 _FE = "backbone.feature_extractor.conv_layers"
 _TR = "backbone.encoder.transformer"
@@ -38,6 +42,7 @@ def signature_of_config(cfg):
         layers=cfg["encoder_num_layers"],
         ffn=cfg["encoder_ff_interm_features"],
         pos_conv=(cfg["encoder_pos_conv_kernel"], cfg["encoder_pos_conv_groups"]),
+        attention="wavlm" if is_wavlm(cfg) else "wav2vec2",
     )
 
 
@@ -70,6 +75,7 @@ def signature_of_state_dict(sd):
         layers=len(layers),
         ffn=int(sd[_FFN].shape[0]),
         pos_conv=(int(pos[2]), embed_dim // int(pos[1])),
+        attention="wavlm" if f"{_TR}.layers.0.attention.gru_rel_pos_const" in sd else "wav2vec2",
     )
 
 
@@ -118,12 +124,35 @@ def _infer_backend(state_dict, backbone):
     given = _shapes(head)
     names = [n for n in backend_names() if n != "mean"]
     for name in names:
+        options = infer_backend_options(state_dict, name)
+        if options is None:
+            continue
         with torch.device("meta"):
-            module = build_backend(name, cfg["encoder_embed_dim"], cfg["encoder_num_layers"])
+            module = build_backend(name, cfg["encoder_embed_dim"], cfg["encoder_num_layers"], **options)
         if _shapes({BACKEND_PREFIX + k: v for k, v in module.state_dict().items()}) == given:
             return name
     raise CheckpointError(f"the back-end weights (backend.*) match none of the back-ends "
                           f"{', '.join(names)} on {backbone}; name the model with --model")
+
+
+def infer_backend_options(state_dict, backend):
+    """The constructor options of back-end `backend` that its weights in `state_dict`
+    (adf keys) imply: {} for a back-end without `config_from_state_dict` (its
+    defaults), None when the weights cannot be of that back-end."""
+    from adf.checkpoints.keys import BACKEND_PREFIX
+    from adf.models.backends import BACKENDS, backend_names
+
+    backend_names()  # registers the library's back-ends
+    infer = getattr(BACKENDS[backend], "config_from_state_dict", None)
+    if infer is None:
+        return {}
+    head = {k[len(BACKEND_PREFIX):]: v for k, v in state_dict.items() if k.startswith(BACKEND_PREFIX)}
+    try:
+        options = infer(head)
+    except (KeyError, ValueError, IndexError):
+        return None
+    options.pop("embed_dim", None)
+    return options
 
 
 def infer_model_name(state_dict):

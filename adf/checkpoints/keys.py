@@ -9,6 +9,12 @@ difference is the positional convolution's weight norm, which fairseq stores
 in the old style (`weight_g` / `weight_v`) and torchaudio as a parametrization
 (`parametrizations.weight.original0` / `original1`, same shapes).
 
+Hugging Face transformers checkpoints (Wav2Vec2, HuBERT, UniSpeech-SAT,
+WavLM; bare or under their model prefix `wav2vec2.` ...) differ from
+torchaudio by prefixes only, except WavLM's attention, whose separate q/k/v
+projections torchaudio keeps as one `in_proj_weight` / `in_proj_bias` in
+q, k, v order.
+
 Keys that only pre-training uses are dropped by name; any other key that the
 table does not know is kept under its own name, so that strict loading reports
 it as unexpected instead of silently ignoring it.
@@ -17,8 +23,9 @@ Other published layouts:
 
 * SSL_Anti-spoofing ("XLS-R + AASIST") and its descendants: the fairseq model
   under `ssl_model.model.` and the back-end's parameters at the top level;
-  they become `backbone.*` (the table above) and `backend.*` (unchanged
-  names: adf's back-ends keep the published parameter names);
+  they become `backbone.*` (the table above) and `backend.*` (the published
+  names, or the back-end's own through its `published_keys`: see
+  adf.checkpoints.published);
 * the raw-waveform systems (clovaai/aasist's AASIST.pth, the ASVspoof 2021
   RawNet2): adf's AASIST and RawNet2 use their parameter names, so their
   state dicts are read as they are ("waveform").
@@ -87,6 +94,69 @@ def _from_fairseq(tensors, prefix):
     return out
 
 
+# transformers: the base model's attribute in its *ForPreTraining / *ForCTC ... classes
+TRANSFORMERS_PREFIXES = ("wav2vec2.", "hubert.", "unispeech_sat.", "wavlm.")
+# pre-training-only parameters of transformers' Wav2Vec2/UniSpeech-SAT/HuBERT/WavLM
+TRANSFORMERS_PRETRAINING_ONLY = re.compile(
+    r"masked_spec_embed|label_embeddings_concat|dropout_features|"
+    r"(quantizer|project_q|project_hid|speaker_proj|layer_norm_for_extract)\..+")
+_TRANSFORMERS_TO_TORCHAUDIO = [
+    (r"(feature_extractor\.conv_layers\.\d+\.(conv|layer_norm)\.(weight|bias))", r"\1"),
+    (r"feature_projection\.(layer_norm|projection)\.(weight|bias)", r"encoder.feature_projection.\1.\2"),
+    (r"encoder\.pos_conv_embed\.conv\.bias", "encoder.transformer.pos_conv_embed.conv.bias"),
+    (r"encoder\.pos_conv_embed\.conv\.(weight_g|parametrizations\.weight\.original0)",
+     "encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original0"),
+    (r"encoder\.pos_conv_embed\.conv\.(weight_v|parametrizations\.weight\.original1)",
+     "encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original1"),
+    (r"encoder\.layer_norm\.(weight|bias)", r"encoder.transformer.layer_norm.\1"),
+    (r"encoder\.layers\.(\d+)\.(layer_norm|final_layer_norm|feed_forward\.\w+|attention\.\w+)\.(weight|bias)",
+     rf"{_LAYER}.\1.\2.\3"),
+    (r"encoder\.layers\.(\d+)\.attention\.gru_rel_pos_const", rf"{_LAYER}.\1.attention.gru_rel_pos_const"),
+]
+_TRANSFORMERS_RULES = [(re.compile(p), r) for p, r in _TRANSFORMERS_TO_TORCHAUDIO]
+_WAVLM_QKV = re.compile(rf"{re.escape(_LAYER)}\.(\d+)\.attention\.(q|k|v)_proj\.(weight|bias)")
+
+
+def _transformers_inner(key):
+    for prefix in TRANSFORMERS_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def _from_transformers(tensors):
+    """Rename transformers keys; fuse WavLM's q/k/v (see the module docstring)."""
+    import torch
+
+    out = {}
+    for key, value in tensors.items():
+        if key in HEAD_KEYS:
+            out[key] = value
+            continue
+        inner = _transformers_inner(key)
+        if TRANSFORMERS_PRETRAINING_ONLY.fullmatch(inner):
+            continue
+        name = next((p.sub(r, inner) for p, r in _TRANSFORMERS_RULES if p.fullmatch(inner)), None)
+        out[BACKBONE_PREFIX + name if name else key] = value
+    if not any(k.endswith("attention.gru_rel_pos_const") for k in out):
+        return out
+    # WavLM: torchaudio's attention holds an nn.MultiheadAttention; its out_proj sits inside it
+    fused, parts = {}, {}
+    for key, value in out.items():
+        m = _WAVLM_QKV.fullmatch(key[len(BACKBONE_PREFIX):]) if key.startswith(BACKBONE_PREFIX) else None
+        if m:
+            parts.setdefault((m.group(1), m.group(3)), {})[m.group(2)] = (key, value)
+        else:
+            fused[key.replace(".attention.out_proj.", ".attention.attention.out_proj.")] = value
+    for (layer, param), qkv in parts.items():
+        if set(qkv) != {"q", "k", "v"}:  # incomplete: keep the stored names, strict loading reports them
+            fused.update(dict(qkv.values()))
+            continue
+        target = f"{BACKBONE_PREFIX}{_LAYER}.{layer}.attention.attention.in_proj_{param}"
+        fused[target] = torch.cat([qkv[p][1] for p in "qkv"], dim=0)
+    return fused
+
+
 def _strip_data_parallel(tensors):
     if tensors and all(k.startswith(DATA_PARALLEL_PREFIX) for k in tensors):
         return {k[len(DATA_PARALLEL_PREFIX):]: v for k, v in tensors.items()}
@@ -95,8 +165,8 @@ def _strip_data_parallel(tensors):
 
 def key_style(tensors):
     """'adf' (adf keys), 'antideepfake' (`m_ssl.model.` prefix), 'ssl_anti_spoofing'
-    (`ssl_model.model.` prefix), 'waveform' (no SSL backbone keys: AASIST, RawNet2)
-    or 'fairseq' (bare)."""
+    (`ssl_model.model.` prefix), 'transformers' (Hugging Face transformers model),
+    'waveform' (no SSL backbone keys: AASIST, RawNet2) or 'fairseq' (bare)."""
     tensors = _strip_data_parallel(tensors)
     if any(k.startswith(BACKBONE_PREFIX) for k in tensors):
         return "adf"
@@ -104,19 +174,25 @@ def key_style(tensors):
         return "antideepfake"
     if any(k.startswith(SSL_ANTI_SPOOFING_PREFIX) for k in tensors):
         return "ssl_anti_spoofing"
+    if any(_transformers_inner(k).startswith("feature_projection.") for k in tensors):
+        return "transformers"
     if not any(fairseq_to_torchaudio(k) or PRETRAINING_ONLY.fullmatch(k) for k in tensors):
         return "waveform"
     return "fairseq"
 
 
 def _from_ssl_anti_spoofing(tensors):
-    """Backbone under `ssl_model.model.` -> `backbone.*`; everything else is the back-end's."""
-    out = {}
+    """Backbone under `ssl_model.model.` -> `backbone.*`; everything else is the back-end's,
+    under adf's back-end names (adf.checkpoints.published)."""
+    from adf.checkpoints.published import published_head_to_adf
+
+    out, head = {}, {}
     for key, value in tensors.items():
         if key.startswith(SSL_ANTI_SPOOFING_PREFIX):
             out.update(_from_fairseq({key: value}, SSL_ANTI_SPOOFING_PREFIX))
         else:
-            out[BACKEND_PREFIX + key] = value
+            head[key] = value
+    out.update({BACKEND_PREFIX + k: v for k, v in published_head_to_adf(head).items()})
     return out
 
 
@@ -128,4 +204,6 @@ def to_adf_keys(tensors):
         return dict(tensors)
     if style == "ssl_anti_spoofing":
         return _from_ssl_anti_spoofing(tensors)
+    if style == "transformers":
+        return _from_transformers(tensors)
     return _from_fairseq(tensors, ANTIDEEPFAKE_PREFIX if style == "antideepfake" else "")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from adf.checkpoints.architecture import equivalent_names, infer_model_name
+from adf.checkpoints.architecture import equivalent_names, infer_backend_options, infer_model_name
 from adf.checkpoints.files import (CheckpointError, metadata_json, read_file,
                                    write_safetensors)
 from adf.checkpoints.keys import BACKBONE_PREFIX, BACKEND_PREFIX, HEAD_KEYS, key_style, to_adf_keys
@@ -196,6 +196,19 @@ def _choose_architecture(ckpt, model_name, overrides):
     return name, overrides
 
 
+def _published_backend_options(state_dict, name):
+    """Back-end options implied by the weights of a file without adf metadata ({} if none)."""
+    from adf.models.registry import model_spec
+
+    try:
+        spec = model_spec(name)
+    except KeyError:
+        return {}
+    if spec.kind != "ssl" or spec.backend == "mean":
+        return {}
+    return infer_backend_options(state_dict, spec.backend) or {}
+
+
 def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=None, **backbone_overrides):
     """A detector (any registry model) in eval mode with all weights from `path`.
 
@@ -222,6 +235,10 @@ def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=Non
     name, overrides = _choose_architecture(ckpt, model_name, backbone_overrides)
     if ckpt.backend_options:
         overrides = {**overrides, "backend_options": ckpt.backend_options}
+    elif "backend_options" not in overrides:  # a published file: the sizes its shapes give
+        options = _published_backend_options(ckpt.state_dict, name)
+        if options:
+            overrides = {**overrides, "backend_options": options}
     model = build_on_meta(name, **overrides)
     check_fits(model.state_dict(), ckpt.state_dict, ckpt.path, f"model {name!r}")
     check_finite(ckpt.state_dict, ckpt.path)

@@ -2,8 +2,10 @@
 
 Every entry spells out the architecture and the dropouts of the reference
 (fairseq) configuration, because torchaudio's named builders use other
-dropout defaults (shared/DESIGN.md §3). HuBERT has the same inference
-architecture as wav2vec 2.0, so one builder serves all seven models.
+dropout defaults (shared/DESIGN.md §3). HuBERT and UniSpeech-SAT have the
+same inference architecture as wav2vec 2.0, so one builder serves them all;
+WavLM adds gated relative position bias and is built with torchaudio's
+`wavlm_model` (its configuration is the one with `encoder_num_buckets`).
 """
 from __future__ import annotations
 
@@ -40,6 +42,14 @@ BACKBONES = {
     "xlsr_1b": ("XLS-R-1B", _1B, 1.0),
     "xlsr_2b": ("XLS-R-2B", dict(_1B, encoder_embed_dim=1920, encoder_ff_interm_features=7680), 1.0),
     "hubert_xl": ("HuBERT-XL", dict(_1B, extractor_conv_bias=False, encoder_projection_dropout=0.0), 1.0),
+    # The backbone of the comparison systems (SSL_Anti-spoofing, SLS, TCM, XLSR-Mamba):
+    # the same network as w2v_large / mms_300m.
+    "xlsr_300m": ("XLS-R-300M", _LARGE, 1.0),
+    # UniSpeech-SAT Large and WavLM Large: the Large layout without conv bias
+    # (microsoft/unispeech-sat-large, microsoft/wavlm-large); dropouts as the other Large models.
+    "unispeech_sat": ("UniSpeech-SAT-L", dict(_LARGE, extractor_conv_bias=False), 1.0),
+    "wavlm_large": ("WavLM-Large", dict(_LARGE, extractor_conv_bias=False, encoder_num_buckets=320,
+                                        encoder_max_distance=800), 1.0),
     # For tests and the example corpus: trains in minutes on a laptop CPU.
     "tiny": ("Tiny (tests)", dict(
         extractor_mode="layer_norm", extractor_conv_layer_config=CNN_TINY,
@@ -65,11 +75,17 @@ def backbone_config(name, **overrides):
     return cfg
 
 
+def is_wavlm(cfg):
+    """Whether configuration `cfg` is WavLM's (relative position buckets)."""
+    return "encoder_num_buckets" in cfg
+
+
 def build_backbone(name, **overrides):
     """A randomly initialised torchaudio `Wav2Vec2Model` with the reference architecture."""
-    from torchaudio.models import wav2vec2_model
+    from torchaudio.models import wav2vec2_model, wavlm_model
 
-    return wav2vec2_model(aux_num_out=None, **backbone_config(name, **overrides))
+    cfg = backbone_config(name, **overrides)
+    return (wavlm_model if is_wavlm(cfg) else wav2vec2_model)(aux_num_out=None, **cfg)
 
 
 def feature_grad_mult(name):

@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from adf.models import batched_convs
-from adf.models.backbones import backbone_config, build_backbone, feature_grad_mult
+from adf.models.backbones import backbone_config, build_backbone, feature_grad_mult, is_wavlm
 from adf.models.backends import MeanLinear, build_backend, stack_layers, uses_all_layers
 from adf.models.frontend import batch_features
 from adf.precision import PRECISIONS
@@ -100,6 +100,7 @@ class SSLClassifier(nn.Module):
         # how inputs are cut and scaled (adf.input_policy); the registry and checkpoints set it
         self.input_policy = getattr(self.head, "default_input", "whole")
         self.grad_mult = feature_grad_mult(name)
+        self.wavlm = is_wavlm(self.config)
         # group_norm normalises the first conv layer over time, so padding would
         # change its statistics: such CNNs run on each unpadded utterance.
         self.per_utterance_cnn = self.config["extractor_mode"] == "group_norm"
@@ -242,26 +243,36 @@ class SSLClassifier(nn.Module):
         boolean-index assignment `x[mask] = 0` becomes `masked_fill` (on CUDA the
         former waits for the GPU, nonzero, in the middle of every forward pass),
         and with `batched` the positional convolution runs through
-        adf.models.batched_convs. `layer_outputs` (a list) collects each
-        layer's output (a dropped layer's is its input)."""
+        adf.models.batched_convs. WavLM's attention takes the padding as a
+        key mask and passes its relative position bias from layer to layer.
+        `layer_outputs` (a list) collects each layer's output (a dropped
+        layer's is its input)."""
         encoder = self.backbone.encoder
         x = encoder.feature_projection(features)
-        mask = None
+        mask = key_padding = None
         if lengths is not None:
             batch, frames, _ = x.shape
             padded = torch.arange(frames, device=x.device)[None, :] >= lengths[:, None]
             x = x.masked_fill(padded[:, :, None], 0.0)
-            mask = (-10000.0 * padded[:, None, None, :].to(features.dtype)).expand(batch, 1, frames, frames)
+            if self.wavlm:  # additive, in the compute dtype (torchaudio warns on a boolean one)
+                key_padding = torch.zeros(padded.shape, dtype=x.dtype, device=x.device).masked_fill(
+                    padded, float("-inf"))
+            else:
+                mask = (-10000.0 * padded[:, None, None, :].to(features.dtype)).expand(batch, 1, frames, frames)
         transformer = encoder.transformer
         pos = transformer.pos_conv_embed
         x = x + (batched_convs.positional_embedding(pos, x, self.pos_conv_impl) if batched else pos(x))
         if transformer.layer_norm_first:
             x = transformer.layer_norm(x)
         x = transformer.dropout(x)
+        position_bias = None
         for layer in transformer.layers:
             # the same draw as torchaudio's (one number from the CPU generator per layer)
             if not (self.training and torch.rand(1).item() <= transformer.layer_drop):
-                x, _ = layer(x, mask)
+                if self.wavlm:
+                    x, position_bias = layer(x, None, position_bias=position_bias, key_padding_mask=key_padding)
+                else:
+                    x, _ = layer(x, mask)
             if layer_outputs is not None:
                 layer_outputs.append(x)
         if not transformer.layer_norm_first:

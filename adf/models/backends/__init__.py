@@ -3,8 +3,9 @@
 A detector on an SSL backbone is `SSLClassifier(backbone, backend=NAME)`; the
 registry (adf.models.registry) names each combination `<backbone>_<NAME>`
 (`<backbone>` alone for the mean back-end). Adding a back-end = one class
-registered here with `register_backend`; training, `adf detect`, checkpoints
-and scoring need no change.
+registered with `register_backend` (one small module per back-end in this
+package: sls, tcm, mamba, vib; aasist in adf.models.aasist); training,
+`adf detect`, checkpoints and scoring need no change.
 
 The back-end interface
 ----------------------
@@ -31,9 +32,13 @@ from the hparams / checkpoint metadata and must be JSON-serialisable) with
   forward pass (e.g. VIB's beta * KL); SSLBrain adds it to the loss. Leave it
   None otherwise.
 
-Back-ends run in fp32 (SSLClassifier casts the features); parameter names
-are the published code's where a published checkpoint layout exists, so the
-key mapping in adf.checkpoints.keys stays a prefix rename.
+Back-ends run in fp32 (SSLClassifier casts the features). A published
+checkpoint layout (`ssl_model.model.*` + the back-end's keys) becomes
+`backend.*` by a prefix rename when the back-end keeps the published
+parameter names (AASIST), or else through the class attribute
+`published_keys`: [(regular expression, replacement)] from each published
+key to the back-end's own name (adf.checkpoints.published applies the rules
+that name most of a file's keys).
 
 Class attributes: `default_input` names the input policy its published
 system was trained with (adf.input_policy): "first-64600" for the
@@ -49,13 +54,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def masked_mean(feats, mask):
-    """Mean over the valid frames: feats [B, T, D], mask [B, T] bool or None -> [B, D]."""
-    if mask is None:
-        return feats.mean(dim=1)
-    weights = mask.to(feats.dtype).unsqueeze(-1)
-    return (feats * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+from adf.models.backends.masking import masked_mean
 
 
 class MeanLinear(nn.Linear):
@@ -76,7 +75,7 @@ class MeanLinear(nn.Linear):
         super().__init__(embed_dim, 2)
 
     def forward(self, feats, mask=None, return_embedding=False):
-        emb = masked_mean(feats, mask)
+        emb = masked_mean(feats, mask, dim=1)
         logits = super().forward(emb.to(self.weight.dtype))
         return (logits, emb) if return_embedding else logits
 
@@ -111,6 +110,10 @@ def _register_known():
     """Import the modules that register the library's back-ends (lazily: torch-free start-up).
     One import per back-end module."""
     import adf.models.aasist  # noqa: F401  (registers "aasist")
+    import adf.models.backends.mamba  # noqa: F401  (the others register themselves too)
+    import adf.models.backends.sls  # noqa: F401
+    import adf.models.backends.tcm  # noqa: F401
+    import adf.models.backends.vib  # noqa: F401
 
 
 def uses_all_layers(backend):
