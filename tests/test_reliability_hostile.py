@@ -84,14 +84,14 @@ def test_memory_error_fails_only_that_input(model, tmp_path, monkeypatch):
     import adf.inference
 
     files = [noise(tmp_path / f"{k}.wav", 4000 + 1000 * k, seed=k) for k in range(3)]
-    real_load = adf.inference.load_for_model
+    real_load = adf.inference.load_16k
 
     def load(path, start=0, stop=None):
         if path == files[1]:
             raise MemoryError
         return real_load(path, start, stop)
 
-    monkeypatch.setattr(adf.inference, "load_for_model", load)
+    monkeypatch.setattr(adf.inference, "load_16k", load)
     scores = {s.item.id: s for s in score_items(model, [Item(str(k), f) for k, f in enumerate(files)])}
     assert "out of memory decoding" in scores["1"].error
     assert scores["0"].ok and scores["2"].ok
