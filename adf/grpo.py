@@ -86,7 +86,8 @@ class GRPO:
 
     Built from the policy's weights at the start of fine-tuning (the post-trained
     model), before a resume restores later weights, so the reference is the
-    same after a resume. `ref_precision` fp32/bf16/fp16; `refresh_steps` K (0 = v2).
+    same after a resume. `ref_precision` fp32/bf16/fp16 (from_hparams resolves
+"auto"); `refresh_steps` K (0 = v2).
     """
 
     def __init__(self, policy, group_size=8, refresh_steps=0, clip_eps=0.2, beta=0.04,
@@ -152,7 +153,13 @@ class GRPO:
 
 def from_hparams(policy, hparams):
     """A GRPO for `policy` from the recipe's hparams (grpo_* keys, defaults above)."""
+    from adf.precision import resolve
+
     get = lambda key, default: getattr(hparams, key, default)  # noqa: E731
+    # auto: bf16 where the device computes it natively; an emulated bf16 reference
+    # (an AVX2-only CPU) would cost tens of times its fp32 forward pass
+    device = next(getattr(policy, "module", policy).parameters()).device
+    ref_precision = resolve(get("grpo_ref_precision", "auto"), device, purpose="training").precision
     return GRPO(policy, group_size=get("grpo_group_size", 8), refresh_steps=get("grpo_refresh_steps", 0),
                 clip_eps=get("grpo_clip_eps", 0.2), beta=get("grpo_beta", 0.04),
-                ref_precision=get("grpo_ref_precision", "bf16"), seed=get("seed", 0))
+                ref_precision=ref_precision, seed=get("seed", 0))

@@ -191,6 +191,23 @@ def test_console_entry_point(ckpt, tmp_path):
         expected_logits(ckpt, clip), abs=1e-5)
 
 
+def interrupt_after(monkeypatch, count):
+    """Make the scoring engine raise KeyboardInterrupt (a Ctrl-C) after `count`
+    results; returns the real engine, to put back."""
+    import adf.inference
+
+    real_score_items = adf.inference.score_items
+
+    def stops(*args, **kwargs):
+        for n, score in enumerate(real_score_items(*args, **kwargs)):
+            if n == count:
+                raise KeyboardInterrupt
+            yield score
+
+    monkeypatch.setattr(adf.inference, "score_items", stops)
+    return real_score_items
+
+
 def test_interrupted_run_keeps_finished_rows(ckpt, tmp_path, monkeypatch, capsys):
     """A run stopped after two inputs leaves them in the side file and no output;
     the re-run scores only the other two and writes the complete output."""
@@ -198,15 +215,7 @@ def test_interrupted_run_keeps_finished_rows(ckpt, tmp_path, monkeypatch, capsys
 
     files = [noise(tmp_path / f"{k}.wav", 0.3, 16000, seed=k) for k in range(4)]
     out = tmp_path / "out.csv"
-    real_score_items = adf.inference.score_items
-
-    def stops_after_two(*args, **kwargs):
-        for n, score in enumerate(real_score_items(*args, **kwargs)):
-            if n == 2:
-                raise KeyboardInterrupt
-            yield score
-
-    monkeypatch.setattr(adf.inference, "score_items", stops_after_two)
+    real_score_items = interrupt_after(monkeypatch, 2)
     assert detect("--ckpt", ckpt, "-o", out, "--workers", 0, "--batch-size", 1, *files) == 130
     assert not out.exists()
     saved = pd.read_csv(tmp_path / "out.csv.partial", dtype={"id": str})

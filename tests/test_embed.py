@@ -8,18 +8,9 @@ import torch
 
 from adf.analysis import load_embeddings
 from adf.audio import load_for_model
-from adf.checkpoints import load_model, save_checkpoint
+from adf.checkpoints import load_model
 from adf.cli import main
-from adf.models.classifier import build_classifier
-from tests.test_detect import manifest, noise
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.ckpt"
-    save_checkpoint(build_classifier("tiny"), path)
-    return str(path)
+from tests.test_detect import ckpt, interrupt_after, manifest, noise  # noqa: F401 (ckpt: a fixture)
 
 
 def expected_embedding(ckpt, path):
@@ -53,15 +44,7 @@ def test_embed_resumes_and_rescores_rows_without_embeddings(ckpt, tmp_path, monk
 
     files = [noise(tmp_path / f"{k}.wav", 0.3, 16000, seed=k) for k in range(5)]
     out = tmp_path / "emb.npy"
-    real_score_items = adf.inference.score_items
-
-    def stops_after_three(*args, **kwargs):
-        for n, score in enumerate(real_score_items(*args, **kwargs)):
-            if n == 3:
-                raise KeyboardInterrupt
-            yield score
-
-    monkeypatch.setattr(adf.inference, "score_items", stops_after_three)
+    real_score_items = interrupt_after(monkeypatch, 3)
     assert main(["embed", "--precision", "fp32", "--ckpt", ckpt, "-o", str(out), "--workers", "0", "--batch-size", "1", *files]) == 130
     assert not out.exists() and len(os.listdir(str(out) + ".partial")) == 3
     monkeypatch.setattr(adf.inference, "score_items", real_score_items)
