@@ -10,7 +10,7 @@ from adf.analysis import load_embeddings
 from adf.audio import load_for_model
 from adf.checkpoints import load_model
 from adf.cli import main
-from tests.test_detect import ckpt, interrupt_after, manifest, noise  # noqa: F401 (ckpt: a fixture)
+from tests.test_detect import interrupt_after, manifest, noise
 
 
 def expected_embedding(ckpt, path):
