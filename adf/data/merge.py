@@ -1,4 +1,4 @@
-"""Merge per-corpus manifests into train.csv, valid.csv and test.csv (datasets.md §4).
+"""Merge per-corpus manifests into train.csv, valid.csv and test.csv (docs/data.md, Merging).
 
 The reference's rule, kept:
   * manifests are taken in list order; a missing one is reported and skipped;

@@ -2,8 +2,8 @@
 
 Every entry spells out the architecture and the dropouts of the reference
 (fairseq) configuration, because torchaudio's named builders use other
-dropout defaults (shared/DESIGN.md §3). HuBERT has the same inference
-architecture as wav2vec 2.0, so one builder serves all seven models.
+dropout defaults. HuBERT has the same inference architecture as wav2vec
+2.0, so one builder serves all seven models.
 """
 from __future__ import annotations
 
