@@ -11,7 +11,7 @@
 # Every stage skips itself when its outputs exist and its inputs did not change.
 # Examples:
 #   ./run.sh --stage 2 --stop_stage 2 --model w2v_small --train_args "--precision bf16"
-#   ./run.sh --data_root /data --corpora conf/posttrain_29.yaml --model xlsr_1b --ngpu 8
+#   ./run.sh --data_root /data --corpora conf/paper.yaml --model xlsr_1b --ngpu 8
 set -euo pipefail
 cd "$(dirname "$0")"
 repo=$(cd ../.. && pwd)
