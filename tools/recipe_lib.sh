@@ -61,8 +61,9 @@ mark_done() { mkdir -p "$(dirname "$1")"; echo "$2" > "$1"; }
 #                                     OUT_DIR/<NAME>.csv for every present corpus (adf
 #                                     prepare, incremental); extra `adf prepare` options
 #                                     in the array PREPARE_ARGS
-#   merge_corpora CONF MANIFESTS OUT  OUT/{train,valid,test}.csv (adf merge), skipped
-#                                     when up to date
+#   merge_corpora MANIFESTS OUT ARGS...
+#                                     OUT/{train,valid,test}.csv (adf merge ARGS, e.g.
+#                                     --config CONF), skipped when up to date
 #   train_once DIR KEY CMD...         run a training command for experiment DIR unless
 #                                     it already finished on inputs KEY; an interrupted
 #                                     run resumes from DIR's last checkpoint
@@ -82,13 +83,13 @@ prepare_corpora() {
 }
 
 merge_corpora() {
-  local conf=$1 manifests=$2 out=$3 key
-  key=$(inputs_key "$conf" "$manifests"/*.csv)
+  local manifests=$1 out=$2 key; shift 2
+  key=$(inputs_key "$@" "$manifests"/*.csv)
   if stage_done "$out/.merged" "$key"; then
     log "  $out/{train,valid,test}.csv up to date"
     return
   fi
-  adf merge --config "$conf" --manifests "$manifests" --out "$out"
+  adf merge --manifests "$manifests" --out "$out" "$@"
   mark_done "$out/.merged" "$key"
 }
 

@@ -31,11 +31,17 @@ Changed from the reference:
     the example corpus needs and as users scoring a corpus's official test
     split expect.
 
+  * `valid_from`: manifests that only contribute their `Proportion == "valid"`
+    rows to valid.csv (fine-tuning on one corpus, validated on another's dev set).
+
 A recipe names all of this in one YAML corpora config (`--config`):
     train: [ASVspoof2019-LA, ...]     # training manifests, in order
     test: [In-the-Wild, ...]          # test manifests, in order
     holdout_test: []                  # training corpora whose test rows go to test.csv
     sampling: {MLS: {max_hours: 100}}
+`train: paper` / `test: paper` stand for the paper's lists (PAPER_LISTS, the one
+place they are kept), or give the same on the command line (--train, --test,
+--holdout-test, --valid-from).
 
 A summary (clips and hours per corpus, label and language) is printed after
 merging; problems go to the log and to `merge_problems.txt` next to the outputs.
@@ -64,7 +70,9 @@ TRAIN_MANIFESTS = (
     "VoxCeleb2", "VoxCeleb2-Vocoded", "WaveFake",
 )
 TEST_MANIFESTS = ("ADD2023", "DeepVoice", "FakeOrReal", "FakeOrReal-norm", "In-the-Wild")
-# The reference's lists, in its order, under our corpus names (`adf prepare --list`).
+# The reference's lists, in its order, under our corpus names (`adf prepare --list`); a
+# corpora config names them as `train: paper` / `test: paper`.
+PAPER_LISTS = {"train": TRAIN_MANIFESTS, "test": TEST_MANIFESTS}
 SEED = 42
 CORPUS = "_corpus"  # bookkeeping column: the manifest a row came from (not written)
 SAMPLING_KEYS = ("weight", "max_hours")
@@ -167,8 +175,10 @@ def _drop_cross_duplicates(table, what, problems):
     return table[~later].reset_index(drop=True)
 
 
-def merge(train, test, sampling=None, seed=SEED, holdout_test=()):
-    """Merge manifests. `train` and `test` are lists of (name, csv path) in order.
+def merge(train, test, sampling=None, seed=SEED, holdout_test=(), valid_from=()):
+    """Merge manifests. `train`, `test` and `valid_from` are lists of (name, csv path)
+    in order; only the validation rows of `valid_from` are used (after the training
+    corpora's).
 
     Returns a MergeResult; nothing is written (see `write_merge`).
     """
@@ -190,6 +200,10 @@ def merge(train, test, sampling=None, seed=SEED, holdout_test=()):
             rows = kept
         train_parts.append(rows)
         valid_parts.append(df[is_valid])
+    for name, path in valid_from:
+        df = _read(path, name, problems)
+        if df is not None:
+            valid_parts.append(df[df["Proportion"] == "valid"])
     unknown = set(holdout_test) - {n for n, _ in train}
     if unknown:
         raise ValueError(f"holdout_test names corpora not in the training list: {sorted(unknown)}")
@@ -207,7 +221,7 @@ def merge(train, test, sampling=None, seed=SEED, holdout_test=()):
                             f"(e.g. {df.loc[shared, 'ID'].iloc[0]!r}): possible train/test leakage")
     if len(train_df):
         train_df = train_df.iloc[np.random.default_rng(seed).permutation(len(train_df))].reset_index(drop=True)
-    order = [n for n, _ in list(train) + list(test)]
+    order = [n for n, _ in list(train) + list(valid_from) + list(test)]
     return MergeResult(train_df, valid_df, test_df, problems, notes, order)
 
 
@@ -254,7 +268,19 @@ def load_config(path):
     unknown = set(data) - set(CONFIG_KEYS) if isinstance(data, dict) else {"<not a mapping>"}
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; expected {', '.join(CONFIG_KEYS)}")
-    return {k: data.get(k) or ([] if k != "sampling" else {}) for k in CONFIG_KEYS}
+    config = {k: data.get(k) or ([] if k != "sampling" else {}) for k in CONFIG_KEYS}
+    for key in PAPER_LISTS:
+        config[key] = _named_list(config[key], key, path)
+    return config
+
+
+def _named_list(value, key, where):
+    """A list of corpus names, or the word `paper` for the paper's list of that key."""
+    if value == "paper" or value == ["paper"]:
+        return list(PAPER_LISTS[key])
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ValueError(f"{where}: {key} must be a list of corpus names or `paper` (got {value!r})")
+    return value
 
 
 def _resolve(names, manifest_dir):
@@ -275,10 +301,16 @@ def add_arguments(parser):
                         help="print the corpus names a config uses (train then test) and exit")
     parser.add_argument("--manifests", default=".", help="folder holding <Name>.csv per corpus")
     parser.add_argument("--out", help="folder for train.csv, valid.csv, test.csv")
-    parser.add_argument("--train", nargs="*", default=list(TRAIN_MANIFESTS),
-                        help="training manifests in order (names or .csv paths; default: the reference's 29)")
-    parser.add_argument("--test", nargs="*", default=list(TEST_MANIFESTS),
-                        help="test manifests in order (default: the reference's 5)")
+    parser.add_argument("--train", nargs="*", default=["paper"],
+                        help="training manifests in order (names or .csv paths; default: paper, the reference's 29)")
+    parser.add_argument("--test", nargs="*", default=["paper"],
+                        help="test manifests in order (default: paper, the reference's 5)")
+    parser.add_argument("--holdout-test", nargs="*", default=[],
+                        help="training corpora whose own test rows go to test.csv")
+    parser.add_argument("--valid-from", nargs="*", default=[],
+                        help="manifests whose validation rows (only) go to valid.csv")
+    parser.add_argument("--require-valid", action="store_true",
+                        help="fail, writing nothing, when valid.csv would be empty")
     parser.add_argument("--sampling", help="YAML {corpus: {weight: w, max_hours: h}} for the training rows")
     parser.add_argument("--seed", type=int, default=SEED, help="shuffle and sampling seed (default 42)")
 
@@ -291,15 +323,23 @@ def run(args):
         return 0
     if not args.out:
         raise SystemExit("adf merge: --out is required")
-    holdout = ()
+    holdout = args.holdout_test
     if args.config:
         config = load_config(args.config)
         args.train, args.test, sampling, holdout = (config["train"], config["test"],
                                                     config["sampling"], config["holdout_test"])
     else:
+        args.train = _named_list(args.train, "train", "--train")
+        args.test = _named_list(args.test, "test", "--test")
         sampling = load_sampling(args.sampling) if args.sampling else None
     result = merge(_resolve(args.train, args.manifests), _resolve(args.test, args.manifests), sampling,
-                   args.seed, holdout_test=holdout)
+                   args.seed, holdout_test=holdout, valid_from=_resolve(args.valid_from, args.manifests))
+    if args.require_valid and result.valid.empty:
+        for p in result.problems:
+            log.warning(p)
+        raise SystemExit(f"adf merge: no validation rows (no row has Proportion valid): add a corpus with "
+                         f"a validation split (--valid-from; recipes/finetune: --valid_corpus); "
+                         f"nothing written to {args.out}")
     write_merge(result, args.out)
     for p in result.problems[:50]:
         log.warning(p)

@@ -40,6 +40,8 @@ def add_arguments(parser):
     parser.add_argument("--strict", action="store_true", help="exit 1 when any file was skipped")
     parser.add_argument("--check", action="store_true",
                         help="only check that the corpus folder exists under --root (exit 0) or not (exit 3)")
+    parser.add_argument("--is-segmented", action="store_true",
+                        help="only tell whether the corpus is a segmented test set (exit 0) or not (exit 1)")
 
 
 def summary(corpus):
@@ -147,6 +149,8 @@ def run(args):
     if args.list or args.describe:
         describe(corpus)
         return 0
+    if args.is_segmented:
+        return 0 if corpus.segmented else 1
     root = args.root
     if root is None:
         if corpus.name != "egs":

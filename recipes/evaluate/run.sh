@@ -49,7 +49,7 @@ fi
 
 if stage_wanted 1; then
   log "stage 1: merging the test sets into $data_dir/test.csv"
-  merge_corpora "$corpora" "$data_dir/manifests" "$data_dir"
+  merge_corpora "$data_dir/manifests" "$data_dir" --config "$corpora"
 fi
 
 if stage_wanted 2; then

@@ -8,7 +8,8 @@
 # Defaults: Deepfake-Eval-2024 under --data_root when present (validated on the ASVspoof
 # 2019 LA dev set, as in the reference), else the example corpus egs_data/; the model is
 # recipes/posttrain's post-trained one when present, else a random init (with a warning).
-# The hyper-parameters are recipes/posttrain's (one file per model, lr = its finetune_lr).
+# The hyper-parameters are recipes/posttrain's with their fine-tuning settings
+# (train.py --experiment finetune: the hparams' `finetune:` lr, RawBoost, epochs).
 # Examples:
 #   ./run.sh --data_root /data --model xlsr_1b --init_from /models/AntiDeepfake_XLS-R-1B.ckpt \
 #            --duration 10 --ngpu 4 --train_args "--precision bf16"
@@ -29,8 +30,9 @@ duration=""                       # input seconds: segment length (segmented cor
                                   #   and training crop (default: the corpus's segments, 10-13 s crops)
 init_from=""                      # post-trained checkpoint (ours, AntiDeepfake .ckpt/.safetensors)
 posttrain_exp=../posttrain/exp    # default init_from: <posttrain_exp>/<model>_posttrain/save/best_model.safetensors
-rawboost=5                        # RawBoost algorithm 0-8 for the training clips (0: none)
-lr=""                             # default: the hparams' finetune_lr
+rawboost=""                       # RawBoost algorithm 0-8 for the training clips (0: none;
+                                  #   default: the hparams' finetune: rawboost_algo)
+lr=""                             # default: the hparams' finetune: lr
 data_dir=data                     # manifests written here
 exp_dir=exp                       # experiments written here
 ngpu=0                            # >1: torchrun with one process per GPU
@@ -47,7 +49,6 @@ if [ -z "$corpus" ]; then
   corpus_present Deepfake-Eval-2024 "$data_root" && corpus=Deepfake-Eval-2024
 fi
 [ -z "$valid_corpus" ] && [ "$corpus" = Deepfake-Eval-2024 ] && valid_corpus=ASVspoof2019-LA
-segmented=$(python -c 'import sys; from adf.data.corpora import get_corpus; print(int(get_corpus(sys.argv[1]).segmented))' "$corpus")
 tag=${corpus}_${duration:-default}${duration:+s}
 split_dir=$data_dir/$tag
 ft_dir=$exp_dir/${model}_$tag
@@ -59,13 +60,13 @@ if [ -z "$init_from" ]; then
     init_from=""
   fi
 fi
-lr=${lr:-$(awk '/^finetune_lr:/ {print $2}' "$hparams")}
 
 if stage_wanted 0; then
   log "stage 0: manifests of $corpus${valid_corpus:+ and $valid_corpus} from $data_root"
   corpus_present "$corpus" "$data_root" || { echo "stage 0: $corpus not found under $data_root" >&2; exit 1; }
   PREPARE_ARGS=()
-  [ "$segmented" = 1 ] && [ -n "$duration" ] && PREPARE_ARGS=(--segment-seconds "$duration")
+  # --duration cuts segmented test sets (Deepfake-Eval-2024) into segments; other corpora only get the crop.
+  [ -n "$duration" ] && adf prepare "$corpus" --is-segmented && PREPARE_ARGS=(--segment-seconds "$duration")
   prepare_corpora "$data_root" "$split_dir/manifests" "$corpus"
   PREPARE_ARGS=()
   [ -n "$valid_corpus" ] && prepare_corpora "$data_root" "$data_dir/manifests" "$valid_corpus"
@@ -73,24 +74,17 @@ fi
 
 if stage_wanted 1; then
   log "stage 1: $corpus -> $split_dir/{train,valid,test}.csv"
-  train_list="$corpus"
-  if [ -n "$valid_corpus" ]; then  # only the validation rows of the validation corpus
-    valid_rows=$split_dir/manifests/${valid_corpus}_valid.csv
-    python -c '
-import sys
-from adf.data.manifest import read_manifest, write_manifest
-df, _ = read_manifest(sys.argv[1], on_error="skip")
-write_manifest(df[df["Proportion"] == "valid"], sys.argv[2])' "$data_dir/manifests/$valid_corpus.csv" "$valid_rows"
-    train_list="$corpus, $valid_rows"
-  fi
-  printf 'train: [%s]\ntest: []\nholdout_test: [%s]\nsampling: {}\n' "$train_list" "$corpus" > "$split_dir/corpora.yaml"
-  merge_corpora "$split_dir/corpora.yaml" "$split_dir/manifests" "$split_dir"
-  [ "$(wc -l < "$split_dir/valid.csv")" -gt 1 ] || { echo "stage 1: no validation rows: pass --valid_corpus" >&2; exit 1; }
+  # The target's test rows are held out; --valid_corpus contributes only its validation rows.
+  merge_args=(--train "$corpus" --test --holdout-test "$corpus" --require-valid)
+  [ -n "$valid_corpus" ] && merge_args+=(--valid-from "$data_dir/manifests/$valid_corpus.csv")
+  merge_corpora "$split_dir/manifests" "$split_dir" "${merge_args[@]}"
 fi
 
 if stage_wanted 2; then
   log "stage 2: fine-tuning ${init_from:-a random init} on $corpus -> $ft_dir"
-  args=(--tag "finetune_$tag" --lr "$lr" --rawboost_algo "$rawboost")
+  args=(--experiment finetune --tag "finetune_$tag")
+  [ -n "$lr" ] && args+=(--lr "$lr")
+  [ -n "$rawboost" ] && args+=(--rawboost_algo "$rawboost")
   [ -n "$init_from" ] && args+=(--init_from "$init_from")
   [ -n "$duration" ] && args+=(--crop_max_seconds "$duration" --crop_min_seconds "$duration")
   train_once "$ft_dir" "$(inputs_key "$hparams" "$split_dir/train.csv" "$split_dir/valid.csv" "$init_from" "${args[*]}" "$train_args")" \

@@ -4,7 +4,7 @@
 #   0 prepare one manifest per corpus      (adf prepare; missing corpora are skipped)
 #   1 merge them into train/valid/test     (adf merge; conf/<corpora>.yaml)
 #   2 post-train                           (train.py, resumes from exp/ when interrupted)
-#   3 fine-tune the post-trained model     (hparams finetune_lr, finetune_rawboost_algo, finetune_epochs)
+#   3 fine-tune the post-trained model     (train.py --experiment finetune: the hparams' finetune: settings)
 #   4 score the test split with both models (adf detect, via ../evaluate/run.sh)
 #   5 EER table -> exp/results.md, exp/results.csv (tools/results_table.py; tools/score_eer.py
 #     gives every metric: tools/score_eer.py exp/scores/*.csv --key data/test.csv)
@@ -25,7 +25,7 @@ corpora=conf/egs.yaml             # which corpora feed train/valid/test
 data_dir=data                     # manifests written here
 exp_dir=exp                       # experiments written here
 init_from=""                      # pre-trained SSL checkpoint (fairseq .pt) to post-train from
-finetune_lr=""                    # default: the hparams' finetune_lr
+finetune_lr=""                    # stage 3's lr (default: the hparams' finetune: lr)
 ngpu=0                            # >1: torchrun with one process per GPU
 train_args=""                     # extra overrides for train.py, e.g. "--precision bf16"
 OPTION_NAMES="stage stop_stage model data_root corpora data_dir exp_dir init_from finetune_lr ngpu train_args"
@@ -45,7 +45,7 @@ fi
 
 if stage_wanted 1; then
   log "stage 1: merging manifests into $data_dir/{train,valid,test}.csv"
-  merge_corpora "$corpora" "$data_dir/manifests" "$data_dir"
+  merge_corpora "$data_dir/manifests" "$data_dir" --config "$corpora"
 fi
 
 # train DIR KEY ARGS...: train.py into DIR unless it already finished on the same inputs.
@@ -65,15 +65,10 @@ if stage_wanted 3; then
   log "stage 3: fine-tuning $pt_dir -> $ft_dir"
   best=$pt_dir/save/best_model.safetensors
   [ -f "$best" ] || { echo "stage 3 needs $best: run stage 2 first" >&2; exit 1; }
-  # The hparams' finetune_<key> values (lr, rawboost_algo, epochs) become stage 3's --<key>
-  # overrides, unless --train_args already sets that key (a key may be given only once).
-  ft_args=(--tag finetune --init_from "$best")
-  for key in lr rawboost_algo epochs; do
-    value=$(awk -v k="finetune_$key:" '$1 == k {print $2}' "$hparams")
-    [ "$key" = lr ] && value=${finetune_lr:-$value}
-    opt=$key; [ "$key" = epochs ] && opt=number_of_epochs
-    if [ -n "$value" ] && [[ " $train_args " != *" --$opt "* ]]; then ft_args+=(--"$opt" "$value"); fi
-  done
+  # The hparams' `finetune:` settings (adf.hparams); --train_args still win, and a key may be
+  # given only once, so --finetune_lr yields to an --lr there.
+  ft_args=(--experiment finetune --init_from "$best")
+  [ -n "$finetune_lr" ] && [[ " $train_args " != *" --lr "* ]] && ft_args+=(--lr "$finetune_lr")
   train "$ft_dir" "$(inputs_key "$hparams" "$data_dir/train.csv" "$data_dir/valid.csv" "$best" "${ft_args[*]}" "$train_args")" \
     "${ft_args[@]}"
 fi
