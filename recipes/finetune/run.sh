@@ -4,7 +4,7 @@
 #   0 prepare the target corpus (and the validation corpus)  (adf prepare)
 #   1 split it into train/valid/test                          (adf merge)
 #   2 fine-tune                                               (train.py, resumes when interrupted)
-#   3 score the target's test split, EER table                (../evaluate/run.sh stages 2-3)
+#   3 score the target's test split, EER table                (adf detect, as recipes/evaluate)
 # Defaults: Deepfake-Eval-2024 under --data_root when present (validated on the ASVspoof
 # 2019 LA dev set, as in the reference), else the example corpus egs_data/; the model is
 # recipes/posttrain's post-trained one when present, else a random init (with a warning).
@@ -93,8 +93,8 @@ if stage_wanted 2; then
 fi
 
 if stage_wanted 3; then
-  log "stage 3: scoring $split_dir/test.csv"
-  ../evaluate/run.sh --stage 2 --ckpts "${model}_$tag=$(abs_path "$ft_dir/save/best_model.safetensors")" \
-    --test_csv "$(abs_path "$split_dir/test.csv")" --data_root "$(abs_path "$data_root")" \
-    --exp_dir "$(abs_path "$ft_dir")"
+  log "stage 3: scoring $split_dir/test.csv, EER table -> $ft_dir/results.md"
+  score_checkpoints "$split_dir/test.csv" "$(abs_path "$data_root")" "$ft_dir/scores" \
+    "${model}_$tag=$ft_dir/save/best_model.safetensors"
+  results_table "$split_dir/test.csv" "$ft_dir" "${model}_$tag"
 fi

@@ -5,7 +5,7 @@
 #   1 merge them into train/valid/test     (adf merge; conf/<corpora>.yaml)
 #   2 post-train                           (train.py, resumes from exp/ when interrupted)
 #   3 fine-tune the post-trained model     (train.py --experiment finetune: the hparams' finetune: settings)
-#   4 score the test split with both models (adf detect, via ../evaluate/run.sh)
+#   4 score the test split with both models (adf detect, as recipes/evaluate does)
 #   5 EER table -> exp/results.md, exp/results.csv (tools/results_table.py; tools/score_eer.py
 #     gives every metric: tools/score_eer.py exp/scores/*.csv --key data/test.csv)
 # Every stage skips itself when its outputs exist and its inputs did not change.
@@ -38,15 +38,7 @@ pt_dir=$exp_dir/${model}_posttrain
 ft_dir=$exp_dir/${model}_finetune
 common=(--data_folder "$data_root" --manifest_folder "$data_dir")
 
-if stage_wanted 0; then
-  log "stage 0: per-corpus manifests from $data_root ($corpora)"
-  prepare_corpora "$data_root" "$data_dir/manifests" $(adf merge --list-corpora "$corpora")
-fi
-
-if stage_wanted 1; then
-  log "stage 1: merging manifests into $data_dir/{train,valid,test}.csv"
-  merge_corpora "$data_dir/manifests" "$data_dir" --config "$corpora"
-fi
+corpora_stages "$data_root" "$corpora" "$data_dir"
 
 # train DIR KEY ARGS...: train.py into DIR unless it already finished on the same inputs.
 train() {
@@ -73,23 +65,18 @@ if stage_wanted 3; then
     "${ft_args[@]}"
 fi
 
-# Stages 4-5 are recipes/evaluate's stages 2-3 on this recipe's test split and models.
-evaluate() {
-  local ckpts="" dir
-  for dir in "$pt_dir" "$ft_dir"; do
-    [ -f "$dir/save/best_model.safetensors" ] && ckpts="$ckpts $(basename "$dir")=$(abs_path "$dir/save/best_model.safetensors")"
-  done
-  [ -n "$ckpts" ] || { echo "no trained model in $pt_dir or $ft_dir: run stages 2-3" >&2; exit 1; }
-  ../evaluate/run.sh --stage "$1" --stop_stage "$1" --ckpts "$ckpts" --test_csv "$(abs_path "$data_dir/test.csv")" \
-    --data_root "$(abs_path "$data_root")" --exp_dir "$(abs_path "$exp_dir")"
-}
-
+# Stages 4-5 score this recipe's test split as recipes/evaluate does (tools/recipe_lib.sh).
 if stage_wanted 4; then
   log "stage 4: scoring $data_dir/test.csv with the post-trained and fine-tuned models"
-  evaluate 2
+  ckpts=()
+  for dir in "$pt_dir" "$ft_dir"; do
+    [ -f "$dir/save/best_model.safetensors" ] && ckpts+=("$(basename "$dir")=$dir/save/best_model.safetensors")
+  done
+  [ ${#ckpts[@]} -gt 0 ] || { echo "stage 4: no trained model in $pt_dir or $ft_dir: run stages 2-3" >&2; exit 1; }
+  score_checkpoints "$data_dir/test.csv" "$(abs_path "$data_root")" "$exp_dir/scores" "${ckpts[@]}"
 fi
 
 if stage_wanted 5; then
   log "stage 5: EER table -> $exp_dir/results.md, $exp_dir/results.csv"
-  evaluate 3
+  results_table "$data_dir/test.csv" "$exp_dir" "$(basename "$pt_dir")" "$(basename "$ft_dir")"
 fi
