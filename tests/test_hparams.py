@@ -64,3 +64,31 @@ def test_mistakes_are_errors(files):
         read_chain(files / "a.yaml")
     with pytest.raises(ValueError, match="experiment 'fine'"):
         overrides_for(read_chain(files / "base.yaml"), "experiment: fine")
+
+
+def test_paper_model_files_are_the_base_plus_their_name(tmp_path):
+    """Each paper model's file resolves (before instantiation) to posttrain.yaml with its
+    own model_name; only xlsr_2b's batch differs (50 s, as in the reference)."""
+    import io
+    import os
+
+    import ruamel.yaml
+    from hyperpyyaml.core import resolve_references
+
+    from adf.models.backbones import MODEL_NAMES
+
+    hparams = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "recipes", "posttrain", "hparams")
+    for name in ("w2v_small", "w2v_large", "mms_300m", "mms_1b", "xlsr_1b", "xlsr_2b", "hubert_xl"):
+        assert name in MODEL_NAMES
+        for cli, lr in (("", 1e-7), ("experiment: finetune", 1e-6)):
+            chain = read_chain(os.path.join(hparams, f"{name}.yaml"))
+            assert chain.root.name == "posttrain.yaml"
+            with open(chain.root, encoding="utf-8") as fh:
+                text = resolve_references(fh, overrides_for(chain, cli)).getvalue()
+            hp = ruamel.yaml.YAML(typ="safe").load(io.StringIO(text.replace("!", "#")))
+            assert hp["model_name"] == name and hp["lr"] == lr
+            assert hp["max_batch_seconds"] == (50 if name == "xlsr_2b" else 100)
+            assert hp["output_folder"] == f"exp/{name}_{'finetune' if cli else 'posttrain'}"
+    with pytest.raises(ValueError, match="model_name"):  # the base alone names no model
+        _load(os.path.join(hparams, "posttrain.yaml"))

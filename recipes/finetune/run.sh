@@ -42,7 +42,7 @@ parse_options "$@"
 
 use_env
 hparams=../posttrain/hparams/$model.yaml
-[ -f "$hparams" ] || { echo "no $hparams; models: $(ls ../posttrain/hparams | sed 's/.yaml//' | tr '\n' ' ')" >&2; exit 2; }
+[ -f "$hparams" ] || { echo "no $hparams; models: $(ls ../posttrain/hparams | sed 's/.yaml//' | grep -vx posttrain | tr '\n' ' ')" >&2; exit 2; }
 
 if [ -z "$corpus" ]; then
   corpus=egs

@@ -33,7 +33,7 @@ parse_options "$@"
 
 use_env
 hparams=hparams/$model.yaml
-[ -f "$hparams" ] || { echo "no $hparams; models: $(ls hparams | sed 's/.yaml//' | tr '\n' ' ')" >&2; exit 2; }
+[ -f "$hparams" ] || { echo "no $hparams; models: $(ls hparams | sed 's/.yaml//' | grep -vx posttrain | tr '\n' ' ')" >&2; exit 2; }
 pt_dir=$exp_dir/${model}_posttrain
 ft_dir=$exp_dir/${model}_finetune
 common=(--data_folder "$data_root" --manifest_folder "$data_dir")
