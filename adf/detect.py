@@ -33,8 +33,10 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", required=True, help="score CSV to write")
     parser.add_argument("--data-root", default=None, help="replaces $ROOT in manifest paths")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
-                        help="weight precision of the backbone (fp16 needs CUDA)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
+                        help="backbone precision: auto = bf16 where the device computes it natively "
+                             "(CUDA with bf16, CPUs with AMX or AVX-512 BF16), else fp32; fp16 needs CUDA; "
+                             "int8 = dynamic quantization of the transformer's linear maps (CPU)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the transformer layers (fused kernels, same scores); the first "
                              "batches pay the compilation (tens of seconds). Meant for large GPU jobs; about "
@@ -116,9 +118,10 @@ def run(args):
     import torch
     from tqdm import tqdm
 
-    from adf.checkpoints import CheckpointError, load_model
-    from adf.inference import (SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, autocast_context,
-                               score_items, score_row, window_rows)
+    from adf.checkpoints import CheckpointError
+    from adf.inference import (SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, load_detector, score_items,
+                               score_row, window_rows)
+    from adf.precision import resolve
 
     def fail(message):
         print(f"adf detect: error: {message}", file=sys.stderr)
@@ -126,7 +129,7 @@ def run(args):
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        autocast_context(device, args.precision)
+        choice = resolve(args.precision, device)
     except ValueError as err:
         return fail(err)
     if args.batch_size < 1 or args.workers < 0:
@@ -169,12 +172,7 @@ def run(args):
         print(f"resuming: {resumed} input(s) already scored in {args.output}", file=sys.stderr)
 
     try:
-        # bf16/fp16: weights loaded straight into that precision (no fp32 copy)
-        # and run without autocast; norms and the head stay fp32.
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
-        model = load_model(args.ckpt, model_name=args.model, device=device, dtype=dtype)
-        if args.compile:
-            model.compile_layers()
+        model, _ = load_detector(args.ckpt, args.model, device, choice.precision, args.compile)
     except (CheckpointError, KeyError, OSError) as err:
         for csv_file in (out, segments):
             if csv_file is not None:
@@ -199,7 +197,7 @@ def run(args):
     stopped = False
     try:
         for score in score_items(model, todo, batch_size=args.batch_size, device=device,
-                                 precision=args.precision, workers=args.workers, window=args.window,
+                                 precision=choice.precision, workers=args.workers, window=args.window,
                                  hop=args.hop, aggregate=args.aggregate, progress=bar):
             if not score.ok:
                 skipped += 1
@@ -233,7 +231,8 @@ def run(args):
     print(f"adf detect: scored {scored} input(s)"
           + (f" ({resumed} already scored)" if resumed else "")
           + f", skipped {skipped}, {seconds / 3600:.3f} h of audio in {wall:.1f} s "
-          f"({seconds / max(wall, 1e-9):.1f}x real time) -> {args.output} ({total} rows)")
+          f"({seconds / max(wall, 1e-9):.1f}x real time) in {choice.precision} [{choice.reason}] "
+          f"-> {args.output} ({total} rows)")
     if stopped:
         return fail("stopped at the first bad input (--strict)")
     if todo and scored == 0:

@@ -46,8 +46,7 @@ from dataclasses import dataclass, field
 import torch
 
 from adf.audio import TARGET_SR, AudioError, audio_header, load_for_model
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from adf.precision import INFERENCE_CHOICES, PRECISIONS
 AGGREGATES = ("mean", "min")
 
 
@@ -200,14 +199,39 @@ def _collate(batch):
 
 
 def autocast_context(device, precision):
-    """Autocast for `precision` on `device` (nullcontext for fp32); fp16 needs CUDA."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    """Autocast for `precision` on `device` (nullcontext for fp32 and int8, whose
+    quantized layers take fp32 input); fp16 needs CUDA, int8 the CPU."""
+    if precision not in INFERENCE_CHOICES or precision == "auto":
+        raise ValueError(f"unknown precision {precision!r}; choose one of: "
+                         f"{', '.join(c for c in INFERENCE_CHOICES if c != 'auto')} (resolve 'auto' first)")
     device = torch.device(device)
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("fp16 needs a CUDA device; use --precision bf16 (or fp32) on the CPU")
-    dtype = PRECISIONS[precision]
-    return nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError("int8 (dynamic quantization) runs on the CPU only")
+    if precision in ("fp32", "int8"):
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
+
+
+def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile_layers=False):
+    """(model in eval mode, precision Choice): `ckpt` loaded on `device` in the
+    precision `precision` resolves to (adf.precision.resolve: "auto" picks bf16
+    only where the device computes it natively). bf16/fp16 weights are read
+    straight into that dtype (no fp32 copy; norms and head stay fp32); int8
+    loads fp32 and quantizes the transformer layers' linear maps."""
+    from adf.checkpoints import load_model
+    from adf.precision import quantize_linear_layers, resolve
+
+    choice = resolve(precision, device)
+    dtype = PRECISIONS[choice.precision] if choice.precision in PRECISIONS else None
+    model = load_model(ckpt, model_name=model_name, device=device, dtype=dtype)
+    if choice.precision == "int8":
+        for layer in model.backbone.encoder.transformer.layers:
+            quantize_linear_layers(layer)
+    if compile_layers:
+        model.compile_layers()
+    return model, choice
 
 
 def _mean_logits(windows):
@@ -247,7 +271,7 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
             raise ValueError("window and hop must be > 0 seconds")
     device = torch.device(device)
     amp = autocast_context(device, precision)
-    if model.backbone_dtype == PRECISIONS[precision]:
+    if model.backbone_dtype == PRECISIONS.get(precision, torch.float32):
         amp = nullcontext()  # weights already in that precision (load_model dtype / set_precision): no autocast
     min_16k = receptive_field(model)
 

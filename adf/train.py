@@ -78,6 +78,47 @@ def _train(hparams, run_opts):
     return brain
 
 
+PRECISION_OPTIONS = ("precision", "eval_precision")
+
+
+def _take_auto_precision(argv):
+    """argv without `--precision auto` / `--eval_precision auto` (SpeechBrain's
+    parser knows only explicit names), and the options that said auto."""
+    rest, auto = [], set()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, _, value = arg.partition("=")
+        if name[2:] in PRECISION_OPTIONS and name.startswith("--"):
+            if not value and i + 1 < len(argv):
+                value, i = argv[i + 1], i + 1
+            if value == "auto":
+                auto.add(name[2:])
+                i += 1
+                continue
+            rest.append(f"{name}={value}")
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, auto
+
+
+def _resolve_precisions(hparams, run_opts):
+    """Run options with `precision` and `eval_precision` resolved: "auto" (in
+    the hparams or on the command line) becomes bf16 where the device computes
+    it natively, else fp32 (adf.precision.resolve)."""
+    from adf.precision import resolve
+
+    device = run_opts["device"] or "cpu"
+    resolved = {}
+    for key in PRECISION_OPTIONS:
+        requested = run_opts[key] if key in run_opts.overridden_args else hparams.get(key, run_opts[key])
+        choice = resolve(requested, device, purpose="training")
+        logger.info("%s %s [%s]", key.replace("_", " "), choice.precision, choice.reason)
+        hparams[key] = resolved[key] = choice.precision
+    return dataclasses.replace(run_opts, **resolved)
+
+
 def _best_model_path(hparams):
     path = os.path.join(hparams["save_folder"], "best_model.safetensors")
     if not os.path.exists(path):
@@ -89,18 +130,17 @@ def _score(hparams, run_opts, with_embeddings):
     """Score `test_csv` with the best model (or `score_ckpt`) through the shared engine."""
     import numpy as np
 
-    from adf.checkpoints import load_model
-    from adf.inference import manifest_items, score_items, write_score_csv
+    from adf.inference import load_detector, manifest_items, score_items, write_score_csv
 
     ckpt = hparams.get("score_ckpt") or _best_model_path(hparams)
     device = run_opts.get("device") or "cpu"
-    model = load_model(ckpt, model_name=hparams["model_name"], device=device)
+    model, choice = load_detector(ckpt, hparams["model_name"], device, run_opts.get("eval_precision", "fp32"))
     items, problems = manifest_items(hparams["test_csv"], hparams["data_folder"])
     for p in problems:
         logger.warning("skipping manifest row: %s", p)
     scores = []
     for score in score_items(model, items, batch_size=hparams.get("test_batch_size", 1), device=device,
-                             precision=run_opts.get("eval_precision", "fp32"),
+                             precision=choice.precision,
                              workers=hparams.get("num_workers", 0), embeddings=with_embeddings):
         if score.ok:
             scores.append(score)
@@ -141,7 +181,11 @@ def _share_run_options(hparams_keys, run_opts, overrides):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    argv, auto = _take_auto_precision(argv)
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    if auto:
+        run_opts = dataclasses.replace(run_opts, **{k: "auto" for k in auto},
+                                       overridden_args=run_opts.overridden_args | auto)
     chain = read_chain(hparams_file)
     run_opts, overrides = _share_run_options(chain.keys(), run_opts, overrides)
     overrides = overrides_for(chain, overrides)
@@ -160,6 +204,7 @@ def main(argv=None):
         hyperparams_to_save=str(chain.root),
         overrides=overrides,
     )
+    run_opts = _resolve_precisions(hparams, run_opts)
     mode = hparams.get("mode", "train")
     finished = False
     try:

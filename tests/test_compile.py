@@ -92,7 +92,7 @@ def test_detect_compile_flag_gives_the_same_scores(tmp_path, monkeypatch):
     for flags in ([], ["--compile"]):
         out = tmp_path / f"scores{len(flags)}.csv"
         assert main(["detect", "--ckpt", str(tmp_path / "m.safetensors"), "-o", str(out), "--workers", "0",
-                     "--batch-size", "2", *flags, str(tmp_path)]) == 0
+                     "--batch-size", "2", "--precision", "fp32", *flags, str(tmp_path)]) == 0
         scores[len(flags)] = pd.read_csv(out).sort_values("id")
     eager, compiled = scores[0], scores[1]
     assert len(compiled_models) == 1  # only the --compile run compiled

@@ -55,7 +55,10 @@ def manifest(path, rows):
 
 
 def detect(*argv):
-    return main(["detect", *map(str, argv)])
+    argv = [str(a) for a in argv]
+    if "--precision" not in argv:  # exact comparisons against fp32 references, on any CPU
+        argv += ["--precision", "fp32"]
+    return main(["detect", *argv])
 
 
 def test_mixed_inputs_bad_files_and_columns(ckpt, tmp_path, monkeypatch, capsys):
@@ -188,7 +191,7 @@ def test_console_entry_point(ckpt, tmp_path):
     clip = noise(tmp_path / "clip.wav", 0.5, 16000)
     env = dict(os.environ, PYTHONPATH=REPO)
     result = subprocess.run([sys.executable, "-m", "adf", "detect", "--ckpt", ckpt, "-o", "s.csv",
-                             "--workers", "1", "clip.wav"], cwd=tmp_path, env=env,
+                             "--workers", "1", "--precision", "fp32", "clip.wav"], cwd=tmp_path, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     out = pd.read_csv(tmp_path / "s.csv")

@@ -26,8 +26,7 @@ from torch.utils.checkpoint import checkpoint
 from adf.models import batched_convs
 from adf.models.backbones import BACKBONES, backbone_config, build_backbone, feature_grad_mult
 from adf.models.frontend import batch_features
-
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+from adf.precision import PRECISIONS
 
 
 class _GradScale(torch.autograd.Function):
