@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 import time
+from contextlib import nullcontext
 
 import torch
 
@@ -29,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (SR, adamw, bench_optimizer_step, clip_lengths, clips, gemm_peak, machine,  # noqa: E402
                           model_flops, report)
+from adf.precision import PRECISIONS, resolve  # noqa: E402
 
 FAILURES = []
 
@@ -130,6 +132,7 @@ def profile(fn, device, args, what):
 
 
 def infer(name, variant, args, device, peak, clock):
+    lowp = args.precision
     from adf.inference import plan_batches
 
     if clock.left() < 30:
@@ -152,14 +155,14 @@ def infer(name, variant, args, device, peak, clock):
               max_dlogit=(ref - plain).abs().max().item(), max_logit=plain.abs().max().item())
     # outside inference mode, as load_model does: the weights keep version counters,
     # so adf.models.batched_convs can cache the positional convolution's weight
-    model.set_precision("bf16")
+    model.set_precision(lowp)
     with torch.inference_mode():
         got = model(*first).float()
         dprob = (torch.softmax(got.double(), -1)[:, 1] - torch.softmax(ref.double(), -1)[:, 1]).abs()
-        check(f"{name} bf16 vs fp32", dprob.median().item() <= 0.01, median_dprob=dprob.median().item(),
+        check(f"{name} {lowp} vs fp32", dprob.median().item() <= 0.01, median_dprob=dprob.median().item(),
               max_dlogit=(got - ref).abs().max().item())
         alone = torch.cat([model(wavs[i][None].to(device)).float() for i in batches[0]])
-        check(f"{name} padding invariance (bf16)", torch.allclose(alone, got, atol=0.05),
+        check(f"{name} padding invariance ({lowp})", torch.allclose(alone, got, atol=0.05),
               max_dlogit=(alone - got).abs().max().item())
 
         # Padded and page-locked beforehand, copied asynchronously: what adf.inference's
@@ -179,7 +182,7 @@ def infer(name, variant, args, device, peak, clock):
             run()
             sync(device)
             wall = timed_runs(run, args.repeats, device)
-            report("infer", model=name, precision="bf16", variant=variant, convs=path,
+            report("infer", model=name, precision=lowp, variant=variant, convs=path,
                    batch=args.batch_size, mean_batch=len(lengths) / len(batches), clips=len(lengths),
                    audio_s=audio, wall_s=wall, x_realtime=audio / wall, mfu=flops / wall / peak,
                    peak_mem_gib=peak_gib(device), compile_s=compile_s)
@@ -227,7 +230,7 @@ def train(name, variant, args, device, peak, clock):
         bench_optimizer_step(name, model, sync=lambda: sync(device))
     optimizer = adamw(model.parameters())
     flops = 3 * sum(model_flops(model.config, n) for n in lengths)
-    amp = torch.autocast(device.type, dtype=torch.bfloat16)
+    amp = nullcontext() if args.precision == "fp32" else torch.autocast(device.type, dtype=torch.bfloat16)
 
     def step():
         with amp:
@@ -248,7 +251,8 @@ def train(name, variant, args, device, peak, clock):
         check(f"{name} training loss finite ({variant}, {path})", torch.isfinite(step()).item())
         sync(device)
         wall = timed_runs(step, args.steps, device)
-        report("train", model=name, precision="bf16-autocast", variant=variant, convs=path,
+        report("train", model=name, precision=f"{args.precision}-autocast" if args.precision != "fp32" else "fp32",
+               variant=variant, convs=path,
                clips=len(lengths), audio_s=total / SR, step_s=wall, steps_per_s=1 / wall,
                x_realtime=total / SR / wall, mfu=flops / wall / peak, peak_mem_gib=peak_gib(device),
                compile_s=compile_s)
@@ -296,10 +300,14 @@ def main(argv=None):
         if args.train_seconds is None:
             big = torch.cuda.get_device_properties(0).total_memory >= 120 * 2**30
             args.train_seconds = 400.0 if big else 200.0
+    # bf16 where the device computes it natively; a CPU without it (--dry on an
+    # AVX2 machine) runs the script in fp32, and MFU is against the fp32 peak.
+    args.precision = resolve("auto", device).precision
     clock = Clock(args.budget)
     report("machine", **machine())
-    peak = gemm_peak(torch.bfloat16, device, n=256 if args.dry else 8192, seconds=0.5 if args.dry else 3.0)
-    report("peak", device=device.type, precision="bf16", tflops=peak / 1e12)
+    peak = gemm_peak(PRECISIONS[args.precision], device, n=256 if args.dry else 8192,
+                     seconds=0.5 if args.dry else 3.0)
+    report("peak", device=device.type, precision=args.precision, tflops=peak / 1e12)
     # Every eager measurement first, then the compiled ones (whose compilation
     # takes most of the time), so a tight budget skips only compiled variants.
     for variant in ("eager", "compiled") if args.compile else ("eager",):

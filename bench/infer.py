@@ -6,26 +6,31 @@
 For each model (random weights), on clips of mixed lengths (2-12 s):
 - `hf fp32 b1`: transformers' Wav2Vec2Model with the same weights, plain fp32,
   one clip at a time: the baseline a user would otherwise pick;
-- `adf` in fp32, bf16 autocast over fp32 weights (torchaudio modules: what
-  plain autocast gives), and the pure-bf16 fast path (`set_precision("bf16")`),
-  at batch size 1 and batched (length-sorted, <= 5 % padding, adf.inference.plan_batches);
+- `adf` in fp32 and int8 (dynamic quantization of the transformer's linear
+  maps), and where the CPU computes bf16 natively (or with --bf16) bf16
+  autocast over fp32 weights (torchaudio modules: what plain autocast gives)
+  and the pure-bf16 fast path (`set_precision("bf16")`), each at batch size 1
+  and batched (length-sorted, <= 5 % padding, adf.inference.plan_batches);
   with `--compile`, also the bf16 path with `compile_layers` (`adf-compiled`);
-- the machine's GEMM peak in fp32 and bf16.
+- the machine's GEMM peak in fp32 (and bf16), against which `mfu` is computed
+  (int8 runs against the fp32 peak: the fraction of the fp32 limit it reaches).
 Each measurement prints one `BENCH ...` line: audio seconds scored per wall
 second (`x_realtime`), per process-CPU second (`x_realtime_cpu`, less
 sensitive to other load on a shared machine), the ratio against the baseline
 (`vs_hf`, from wall time; `vs_hf_cpu`), model-FLOP utilisation against the
 matching GEMM peak (`mfu`), and the padding fraction of the batches.
-`agree` lines check that bf16 scores match fp32 and that batching changes nothing.
+`agree` lines check that int8/bf16 scores match fp32 and that batching changes nothing.
 Then `pipeline`: how long the model waits for decoding (adf.inference with
 worker processes on 44.1 kHz FLAC files); `startup`: seconds from launching `adf detect` (w2v_small checkpoint, one
 2 s file) to its first forward pass, wall and the process's CPU time; and
-`memory`: peak resident memory of `adf detect --precision bf16` against the
-size of the bf16 weights (fp32 checkpoint file, as the released ones).
+`memory`: peak resident memory of `adf detect --precision bf16` (fp32 without
+native bf16) against the size of the weights in that precision (fp32
+checkpoint file, as the released ones).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -35,6 +40,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from adf.precision import cpu_native_bf16, quantize_linear_layers  # noqa: E402
 from bench.common import SR, clip_lengths, clips, gemm_peak, machine, model_flops, report, timed  # noqa: E402
 
 
@@ -127,7 +133,7 @@ def bench_model(name, args, peaks):
         wall, cpu = timed(fn(batches), args.repeats, warmup=fn([shortest]))
         padded = sum(len(b) * max(frames_of(lengths[i], model.config) for i in b) for b in batches)
         useful = sum(frames_of(n, model.config) for n in lengths)
-        peak = peaks["bf16" if precision != "fp32" else "fp32"]
+        peak = peaks["bf16" if precision == "bf16" else "fp32"]  # (int8: against the fp32 limit)
         results[impl, precision, batch_size] = wall, cpu
         base = results.get(("hf", "fp32", 1), (wall, cpu))
         report("infer", model=name, impl=impl, precision=precision, batch=batch_size,
@@ -146,27 +152,41 @@ def bench_model(name, args, peaks):
     for bs in (1, args.batch_size):
         model.fast_frontend = None
         measure("adf", "fp32", bs, adf_run(("fp32", bs)))
-    model.fast_frontend = False  # plain autocast over fp32 weights and torchaudio's modules
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        measure("adf-autocast", "bf16", 1, adf_run(("autocast", 1)))
-    model.fast_frontend = None
-    model.set_precision("bf16")
+    exact = {k: v.clone() for k, v in model.state_dict().items()}
+    # int8 (dynamic quantization of the transformer's linear maps) on a copy: the
+    # AVX2 fast path, and an option everywhere.
+    int8_model = build_classifier(name).eval()
+    int8_model.load_state_dict(exact)
+    for layer in int8_model.backbone.encoder.transformer.layers:
+        quantize_linear_layers(layer)
     for bs in (1, args.batch_size):
-        measure("adf", "bf16", bs, adf_run(("bf16", bs)))
-    if args.compile:
-        model.compile_layers()
+        measure("adf", "int8", bs, lambda b, bs=bs: lambda: logits.__setitem__(
+            ("int8", bs), run_adf(int8_model, wavs, b)))
+    int8_model = None
+    runs = [("fp32", args.batch_size), ("int8", 1), ("int8", args.batch_size)]
+    if args.bf16:  # emulated bf16 (an AVX2-only CPU) would take tens of times longer: skipped there
+        model.fast_frontend = False  # plain autocast over fp32 weights and torchaudio's modules
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            measure("adf-autocast", "bf16", 1, adf_run(("autocast", 1)))
+        model.fast_frontend = None
+        model.set_precision("bf16")
         for bs in (1, args.batch_size):
-            adf_run(("compiled", bs))(batches_of(lengths, bs))()  # compiles every graph the run needs
-            measure("adf-compiled", "bf16", bs, adf_run(("compiled", bs)))
+            measure("adf", "bf16", bs, adf_run(("bf16", bs)))
+        runs += [("autocast", 1), ("bf16", 1), ("bf16", args.batch_size)]
+        if args.compile:
+            model.compile_layers()
+            for bs in (1, args.batch_size):
+                adf_run(("compiled", bs))(batches_of(lengths, bs))()  # compiles every graph the run needs
+                measure("adf-compiled", "bf16", bs, adf_run(("compiled", bs)))
+            runs += [("compiled", 1), ("compiled", args.batch_size)]
 
     ref = torch.stack([logits["fp32", 1][i] for i in range(len(lengths))])
-    compiled = [("compiled", 1), ("compiled", args.batch_size)] if args.compile else []
-    for key in (("fp32", args.batch_size), ("autocast", 1), ("bf16", 1), ("bf16", args.batch_size), *compiled):
+    for key in runs:
         got = torch.stack([logits[key][i] for i in range(len(lengths))])
         dprob = (prob_real(got) - prob_real(ref)).abs()
         report("agree", model=name, run=f"{key[0]}_b{key[1]}", vs="fp32_b1",
                median_dprob=statistics.median(dprob.tolist()), max_dlogit=(got - ref).abs().max().item())
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", "int8", "bf16") if args.bf16 else ("fp32", "int8"):
         one, many = logits[precision, 1], logits[precision, args.batch_size]
         report("agree", model=name, run=f"{precision}_b{args.batch_size}", vs=f"{precision}_b1",
                what="padding_invariance", max_dlogit=max((one[i] - many[i]).abs().max().item() for i in one))
@@ -291,7 +311,8 @@ def bench_pipeline(name, args):
     from adf.models.classifier import SSLClassifier, build_classifier
 
     torch.manual_seed(0)
-    model = build_classifier(name).eval().set_precision("bf16")
+    precision = "bf16" if args.bf16 else "fp32"
+    model = build_classifier(name).eval().set_precision(precision)
     spans, forward = [], SSLClassifier.forward
 
     def timed_forward(self, *a, **k):
@@ -317,7 +338,7 @@ def bench_pipeline(name, args):
     assert all(s.ok for s in scores)
     gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:])]
     busy = sum(b - a for a, b in spans)
-    report("pipeline", model=name, precision="bf16", workers=args.workers, files=len(items), batches=len(spans),
+    report("pipeline", model=name, precision=precision, workers=args.workers, files=len(items), batches=len(spans),
            wall_s=wall, model_s=busy, wait_s=sum(gaps), wait_share=sum(gaps) / wall,
            max_wait_s=max(gaps, default=0.0), before_first_s=spans[0][0] - start)
 
@@ -361,8 +382,9 @@ def bench_agreement(name, metadata, args):
         model = build_classifier(name).eval()
     exact = {k: v.clone() for k, v in model.state_dict().items()} if args.agreement_sources else None
 
-    def scores():
-        found = {s.item.id: s for s in score_items(model, items, batch_size=args.batch_size, workers=args.workers)}
+    def scores(net=model, precision="fp32"):
+        found = {s.item.id: s for s in score_items(net, items, batch_size=args.batch_size, workers=args.workers,
+                                                    precision=precision)}
         return {i: found[i] for i in sorted(found)}
 
     reference = scores()
@@ -386,6 +408,13 @@ def bench_agreement(name, metadata, args):
                widest_swapped_gap=float(np.abs(fp32_gaps[swapped]).max()) if swapped.any() else 0.0,
                eer_fp32=eer_fp32, eer=eer, eer_diff_points=abs(eer - eer_fp32))
 
+    int8 = copy.deepcopy(model)
+    for layer in int8.backbone.encoder.transformer.layers:
+        quantize_linear_layers(layer)
+    compare(scores(int8, "int8"), run="int8")
+    int8 = None
+    if not args.bf16:  # emulated bf16 would take tens of times longer
+        return
     model.set_precision("bf16")
     compare(scores(), run="bf16")
     if not args.agreement_sources:
@@ -414,6 +443,9 @@ def main(argv=None):
     parser.add_argument("--compile", action="store_true",
                         help="also time bf16 with compile_layers (torch.compile of each transformer layer)")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput measurements")
+    parser.add_argument("--bf16", dest="bf16", action="store_true", default=None,
+                        help="time the bf16 variants (default: only where the CPU computes bf16 natively)")
+    parser.add_argument("--no-bf16", dest="bf16", action="store_false")
     parser.add_argument("--pipeline", default="w2v_small", metavar="MODEL",
                         help="time score_items on decoded/resampled files with MODEL ('' to skip)")
     parser.add_argument("--workers", type=int, default=1, help="decoding processes for --pipeline")
@@ -434,8 +466,13 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     report("machine", **machine())
+    native, why = cpu_native_bf16()
+    report("precision", native_bf16=native, detail=why, capability=torch.backends.cpu.get_cpu_capability())
+    args.bf16 = native if args.bf16 is None else args.bf16
     if not args.no_throughput:
-        peaks = {"fp32": gemm_peak(torch.float32), "bf16": gemm_peak(torch.bfloat16)}
+        peaks = {"fp32": gemm_peak(torch.float32)}
+        if args.bf16:
+            peaks["bf16"] = gemm_peak(torch.bfloat16)
         for precision, peak in peaks.items():
             report("peak", device="cpu", precision=precision, tflops=peak / 1e12)
         for name in args.models:
@@ -448,7 +485,7 @@ def main(argv=None):
     if args.startup:
         bench_startup(args.startup, args.repeats)
     if args.memory:
-        bench_memory(args.memory, "bf16")
+        bench_memory(args.memory, "bf16" if args.bf16 else "fp32")
     return 0
 
 
