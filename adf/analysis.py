@@ -3,7 +3,7 @@
 Input: an (N, D) float array saved with numpy (`.npy`, loaded without
 pickle), the N utterance IDs in the same order (a text file with one ID a
 line, or a CSV with an id/ID column such as the detect CSV), and a manifest
-(shared/datasets.md §1) for labels, attacks and any other column.
+(docs/data.md) for labels, attacks and any other column.
 
 Output: a 2-D map (PCA or t-SNE) coloured by label and marked by attack or
 corpus (ID prefix), and a linear probe's cross-validated EER: a standardised
@@ -72,7 +72,7 @@ def manifest_columns(manifest_path, ids, columns):
     except (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ScoreError(manifest_path, [f"not a readable CSV ({err})"]) from None
     if not {"ID", "Label"} <= set(df.columns):
-        raise ScoreError(manifest_path, ["needs the columns ID and Label (datasets.md §1)"])
+        raise ScoreError(manifest_path, ["needs the columns ID and Label"])
     df = df.set_index("ID")
     if df.index.duplicated().any():
         raise ScoreError(manifest_path, [f"duplicate ID {i!r}" for i in df.index[df.index.duplicated()][:20]])

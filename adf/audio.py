@@ -1,6 +1,6 @@
 """Reading audio and the reference's waveform preprocessing.
 
-The order of operations follows the reference loader (shared/datasets.md §1.2):
+The order of operations follows the reference loader (docs/data.md, How a row is loaded):
 mono mix -> (train/valid only) random crop at the native rate -> resample to
 16 kHz -> (optional) RawBoost -> per-utterance waveform layer norm.
 Audio is read with soundfile: torchaudio.load needs torchcodec, which is not

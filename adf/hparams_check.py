@@ -52,12 +52,14 @@ def _with_matches(keys, candidates):
     return out
 
 
-def check_hparams(text, overrides, path):
-    """Raise ValueError naming every unknown key of the hparams `text` (file `path`)
-    and of the `overrides` (a YAML mapping string, as SpeechBrain passes it)."""
+def check_hparams(text, overrides, path, extra_keys=()):
+    """Raise ValueError naming every unknown key of the hparams `text` (file `path`),
+    of `extra_keys` (the keys its `base:` chain sets above the root file,
+    adf.hparams) and of the `overrides` (a YAML mapping string, as SpeechBrain
+    passes it)."""
     import yaml
 
-    defined = top_level_keys(text)
+    defined = list(dict.fromkeys([*top_level_keys(text), *extra_keys]))
     referenced = set(_REFERENCE.findall(text))
     known = known_keys()
     problems = []

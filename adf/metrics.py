@@ -1,6 +1,6 @@
 """Detection metrics for bona fide (real) vs spoof (fake) scores.
 
-Conventions (DESIGN.md §4, ASVspoof): label 1 = real = target class, and a
+Conventions (ASVspoof): label 1 = real = target class, and a
 higher score means more likely real. Every function takes plain arrays
 (numpy, lists, CPU tensors) of scores and 0/1 labels and refuses NaN/inf
 scores or a missing class with a ValueError, so a wrong number is never

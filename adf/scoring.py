@@ -10,9 +10,9 @@ Three score-file formats are recognised from their first line:
   as log-odds, so P(real) = sigmoid(score).
 
 Labels (1 / real / bonafide vs 0 / fake / spoof) come from the file or from a
-key (`read_key`): a 12-column manifest (shared/datasets.md §1) or a
+key (`read_key`): a 12-column manifest (docs/data.md) or a
 two-column ``id label`` file. Trials are reported pooled and per subset:
-by ID prefix (text before the first ``-``, datasets.md §1.3) or by any
+by ID prefix (text before the first ``-``, docs/data.md) or by any
 manifest column. Every problem row is named (file, line, what is wrong);
 readers raise `ScoreError` or, with ``on_error="skip"``, drop the rows and
 return the problems so the caller can warn.
@@ -181,7 +181,7 @@ def _finish(path, df, problems, on_error):
 def read_key(path, by=None, on_error="raise"):
     """Read labels (and optionally a grouping column) for score IDs.
 
-    A CSV whose header has ID and Label (a manifest, datasets.md §1) or a
+    A CSV whose header has ID and Label (a manifest, docs/data.md) or a
     two-column ``id label`` file (comma or whitespace, optional header).
     Returns (DataFrame id, label[, group], problems).
     """
@@ -257,7 +257,7 @@ def subset_codes(trials):
     """(codes, names): each trial's subset as an index into `names` (-1 = none).
 
     The subset is the `group` column when present (from `--by`), else the ID
-    prefix: the text before the first '-' (datasets.md §1.3); an ID without
+    prefix: the text before the first '-' (docs/data.md); an ID without
     '-' has none. Names are sorted; every name has at least one trial.
     """
     if "group" in trials:

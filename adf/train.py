@@ -4,6 +4,8 @@ Modes (hparam `mode`, overridable with `--mode`):
   train      post-train or fine-tune on `train_csv`, validating on `valid_csv`
   inference  score `test_csv` with the best model -> `<output_folder>/scores/<test_name>.csv`
   analysis   inference plus the pooled embeddings -> `.../scores/<test_name>.emb.npy`
+A model's hparams file may name a `base:` file it changes, and `--experiment
+finetune` applies the file's `finetune:` overrides (adf.hparams).
 Any hparam can be overridden on the command line (HyperPyYAML overrides);
 SpeechBrain's run options (--device, --precision, --grad_accumulation_factor,
 --ckpt_interval_steps, ...) pass through, and those the yaml also defines reach
@@ -16,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import sys
 
 import speechbrain as sb
@@ -26,6 +27,7 @@ from hyperpyyaml import load_hyperpyyaml
 from adf.audio import TARGET_SR
 from adf.brain import SSLBrain
 from adf.input_policy import get_policy, policy_of
+from adf.hparams import overrides_for, read_chain
 from adf.data.pipeline import MAX_TRAIN_SECONDS, collate_skip_bad, dynamic_batches, load_dataset
 
 logger = logging.getLogger(__name__)
@@ -176,7 +178,7 @@ def _score(hparams, run_opts, with_embeddings):
     return out
 
 
-def _share_run_options(hparams_file, run_opts, overrides):
+def _share_run_options(hparams_keys, run_opts, overrides):
     """Let hparams see run options given on the command line.
 
     SpeechBrain takes e.g. `--optimizer_step_limit 5` as a run option only
@@ -187,10 +189,8 @@ def _share_run_options(hparams_file, run_opts, overrides):
     """
     if isinstance(run_opts["optimizer_step_limit"], str):
         run_opts = dataclasses.replace(run_opts, optimizer_step_limit=int(run_opts["optimizer_step_limit"]))
-    with open(hparams_file, encoding="utf-8") as fin:
-        text = fin.read()
     given = run_opts.overridden_args
-    extra = [f"{key}: {run_opts[key]}" for key in sorted(given) if re.search(rf"^{key}:", text, flags=re.M)]
+    extra = [f"{key}: {run_opts[key]}" for key in sorted(given) if key in hparams_keys]
     # The two intra-epoch checkpoint intervals exclude each other: one given on the
     # command line replaces the hparams' other one.
     for key, other in (("ckpt_interval_steps", "ckpt_interval_minutes"),
@@ -222,25 +222,27 @@ def _main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     argv, auto = _take_auto_precision(argv)
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    with open(hparams_file, encoding="utf-8") as fin:
-        check_hparams(fin.read(), overrides, hparams_file)
+    chain = read_chain(hparams_file)
+    with open(chain.root, encoding="utf-8") as fin:
+        check_hparams(fin.read(), overrides, hparams_file, extra_keys=chain.deltas)
     if auto:
         run_opts = dataclasses.replace(run_opts, **{k: "auto" for k in auto},
                                        overridden_args=run_opts.overridden_args | auto)
-    run_opts, overrides = _share_run_options(hparams_file, run_opts, overrides)
+    run_opts, overrides = _share_run_options(chain.keys(), run_opts, overrides)
+    overrides = overrides_for(chain, overrides)
     # Under torchrun (RANK set) join the process group before anything else, so
     # that only rank 0 creates the experiment folder, TensorBoard writer and logs.
     sb.utils.distributed.ddp_init_group(run_opts)
     main_process = sb.utils.distributed.if_main_process()
     if not main_process:  # rank 0 first: loading hparams creates folders (Checkpointer)
         sb.utils.distributed.ddp_barrier()
-    with open(hparams_file, encoding="utf-8") as fin:
+    with open(chain.root, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     if main_process:
         sb.utils.distributed.ddp_barrier()
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
+        hyperparams_to_save=str(chain.root),
         overrides=overrides,
     )
     run_opts = _resolve_precisions(hparams, run_opts)

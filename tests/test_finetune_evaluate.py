@@ -51,7 +51,7 @@ def test_finetune_recipe_with_duration_then_evaluate_table(tmp_path):
     ft = exp / "tiny_egs_1s"
     hp = yaml.safe_load((ft / "hyperparams.yaml").read_text().replace("!", "#"))
     assert hp["crop_max_seconds"] == hp["crop_min_seconds"] == 1  # --duration 1: 1 s crops
-    assert hp["rawboost_algo"] == 5 and hp["lr"] == hp["finetune_lr"]
+    assert hp["rawboost_algo"] == 5 and hp["lr"] == hp["finetune"]["lr"] and hp["experiment"] == "finetune"
     test = pd.read_csv(data / "egs_1s" / "test.csv")
     assert len(test) == 6 and set(test.Proportion) == {"test"}
     scores = pd.read_csv(ft / "scores" / "tiny_egs_1s.csv")

@@ -209,3 +209,41 @@ def test_default_lists_name_registered_corpora_of_the_right_use():
         assert get_corpus(name).name == name and get_corpus(name).use == "train", name
     for name in TEST_MANIFESTS:
         assert get_corpus(name).name == name and get_corpus(name).use == "test", name
+
+
+def test_paper_stands_for_the_one_paper_list_in_every_config():
+    """The recipes' paper configs name the lists kept in adf.data.merge, not copies."""
+    import os
+
+    from adf.data.merge import TEST_MANIFESTS, TRAIN_MANIFESTS, load_config
+
+    recipes = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes")
+    post = load_config(os.path.join(recipes, "posttrain", "conf", "paper.yaml"))
+    ev = load_config(os.path.join(recipes, "evaluate", "conf", "paper.yaml"))
+    assert post["train"] == list(TRAIN_MANIFESTS) and post["test"] == list(TEST_MANIFESTS)
+    assert ev["train"] == [] and ev["test"] == list(TEST_MANIFESTS)
+
+
+def test_bad_list_in_config_is_refused(tmp_path):
+    from adf.data.merge import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train: papers\n")
+    with pytest.raises(ValueError, match="train must be a list of corpus names or `paper`"):
+        load_config(cfg)
+
+
+def test_valid_from_adds_only_the_validation_rows_of_another_corpus(corpora, tmp_path):
+    d, src = corpora
+    out = tmp_path / "merged"
+    assert merge_main(["--manifests", str(d), "--out", str(out), "--train", "C", "--test",
+                       "--holdout-test", "C", "--valid-from", str(d / "A.csv"), "--require-valid"]) == 0
+    train, _ = read_manifest(out / "train.csv")
+    valid, _ = read_manifest(out / "valid.csv")
+    assert sorted(train["ID"]) == sorted(src["C"]["ID"])
+    assert list(valid["ID"]) == list(src["A"].loc[src["A"]["Proportion"] == "valid", "ID"])
+    # C alone has no validation rows: --require-valid stops before writing anything
+    empty = tmp_path / "empty"
+    with pytest.raises(SystemExit, match="no validation rows"):
+        merge_main(["--manifests", str(d), "--out", str(empty), "--train", "C", "--test", "--require-valid"])
+    assert not empty.exists()

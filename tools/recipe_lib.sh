@@ -61,8 +61,9 @@ mark_done() { mkdir -p "$(dirname "$1")"; echo "$2" > "$1"; }
 #                                     OUT_DIR/<NAME>.csv for every present corpus (adf
 #                                     prepare, incremental); extra `adf prepare` options
 #                                     in the array PREPARE_ARGS
-#   merge_corpora CONF MANIFESTS OUT  OUT/{train,valid,test}.csv (adf merge), skipped
-#                                     when up to date
+#   merge_corpora MANIFESTS OUT ARGS...
+#                                     OUT/{train,valid,test}.csv (adf merge ARGS, e.g.
+#                                     --config CONF), skipped when up to date
 #   train_once DIR KEY CMD...         run a training command for experiment DIR unless
 #                                     it already finished on inputs KEY; an interrupted
 #                                     run resumes from DIR's last checkpoint
@@ -82,13 +83,13 @@ prepare_corpora() {
 }
 
 merge_corpora() {
-  local conf=$1 manifests=$2 out=$3 key
-  key=$(inputs_key "$conf" "$manifests"/*.csv)
+  local manifests=$1 out=$2 key; shift 2
+  key=$(inputs_key "$@" "$manifests"/*.csv)
   if stage_done "$out/.merged" "$key"; then
     log "  $out/{train,valid,test}.csv up to date"
     return
   fi
-  adf merge --config "$conf" --manifests "$manifests" --out "$out"
+  adf merge --manifests "$manifests" --out "$out" "$@"
   mark_done "$out/.merged" "$key"
 }
 
@@ -100,6 +101,55 @@ train_once() {
   fi
   "$@"
   mark_done "$dir/.done" "$key"
+}
+
+# corpora_stages ROOT CORPORA DATA_DIR
+#                                     stages 0-1 of recipes/posttrain and recipes/evaluate:
+#                                     one manifest per corpus that CORPORA (an adf merge
+#                                     config) names and ROOT holds, merged into
+#                                     DATA_DIR/{train,valid,test}.csv
+corpora_stages() {
+  local root=$1 corpora=$2 data_dir=$3
+  if stage_wanted 0; then
+    log "stage 0: per-corpus manifests from $root ($corpora)"
+    prepare_corpora "$root" "$data_dir/manifests" $(adf merge --list-corpora "$corpora")
+  fi
+  if stage_wanted 1; then
+    log "stage 1: merging the manifests into $data_dir/{train,valid,test}.csv"
+    merge_corpora "$data_dir/manifests" "$data_dir" --config "$corpora"
+  fi
+}
+
+# score_checkpoints TEST_CSV ROOT SCORES_DIR NAME=CHECKPOINT...
+#                                     SCORES_DIR/<NAME>.csv for each checkpoint (adf detect;
+#                                     extra options in the array DETECT_ARGS), skipped when
+#                                     up to date
+DETECT_ARGS=()
+score_checkpoints() {
+  local test_csv=$1 root=$2 scores=$3 item name ckpt out key; shift 3
+  [ -f "$test_csv" ] || { echo "no $test_csv to score: run the data stages or pass --test_csv" >&2; exit 1; }
+  for item in "$@"; do
+    name=${item%%=*}; ckpt=${item#*=}
+    out=$scores/$name.csv
+    key=$(inputs_key "$ckpt" "$test_csv" "${DETECT_ARGS[@]}")
+    if stage_done "$out.done" "$key"; then log "  $out up to date"; continue; fi
+    log "  scoring $test_csv with $name ($ckpt)"
+    adf detect "$test_csv" --ckpt "$ckpt" -o "$out" --data-root "$root" --overwrite "${DETECT_ARGS[@]}"
+    mark_done "$out.done" "$key"
+  done
+}
+
+# results_table TEST_CSV EXP_DIR NAME...
+#                                     EXP_DIR/results.{md,csv}: the EER of each NAME's
+#                                     EXP_DIR/scores/<NAME>.csv per test set (tools/results_table.py)
+results_table() {
+  local test_csv=$1 exp=$2 name scores=(); shift 2
+  for name in "$@"; do
+    [ -f "$exp/scores/$name.csv" ] && scores+=("$name=$exp/scores/$name.csv")
+  done
+  [ ${#scores[@]} -gt 0 ] || { echo "no score files in $exp/scores: run the scoring stage" >&2; exit 1; }
+  python "$repo/tools/results_table.py" "${scores[@]}" --key "$test_csv" \
+    --markdown "$exp/results.md" --csv "$exp/results.csv"
 }
 
 # abs_path PATH: PATH made absolute (relative to the current folder), for calling another recipe

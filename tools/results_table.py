@@ -5,7 +5,7 @@
         --key data/test.csv --markdown exp/results.md --csv exp/results.csv
 
 Each score file holds one model's scores on a merged test manifest; test sets
-are the ID prefixes (datasets.md §1.3: `ITW-...`, `EGS-...`), so one score file
+are the ID prefixes (docs/data.md: `ITW-...`, `EGS-...`), so one score file
 per model gives every test-set column. Rows = models, columns = test sets plus
 Pooled, cells = EER in %. Metrics come from adf.scoring (tools/score_eer.py
 gives the full set: minDCF, Cllr, per attack, ...).

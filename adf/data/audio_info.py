@@ -1,12 +1,12 @@
 """Audio header metadata for manifests: read in parallel, cached between runs.
 
 `probe_file` reads one header with soundfile (no decoding) and returns the
-manifest's header columns (shared/datasets.md §1.1: Duration, SampleRate,
+manifest's header columns (docs/data.md: Duration, SampleRate,
 AudioChannel, AudioEncoding, AudioBitSample) or the reason the file cannot be
 used. `probe_files` does this for many files in worker processes with a
 progress bar and keeps a JSON cache keyed by path, size and modification time,
 so a re-run only opens new or changed files. Every header is recomputed from
-the file itself (datasets.md §5.17: the loader trusts these columns).
+the file itself: the loader trusts these columns.
 
 This module deliberately avoids importing torch: worker processes start fast.
 """

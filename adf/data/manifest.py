@@ -1,4 +1,4 @@
-"""The 12-column manifest (shared/datasets.md §1): reading, validation, writing.
+"""The 12-column manifest (docs/data.md): reading, validation, writing.
 
 Every row problem is reported as one line naming the file, the row (1-based,
 header = row 1, as a spreadsheet shows it), the column and what is wrong.

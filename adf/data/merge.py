@@ -1,4 +1,4 @@
-"""Merge per-corpus manifests into train.csv, valid.csv and test.csv (datasets.md §4).
+"""Merge per-corpus manifests into train.csv, valid.csv and test.csv (docs/data.md, Merging).
 
 The reference's rule, kept:
   * manifests are taken in list order; a missing one is reported and skipped
@@ -32,11 +32,17 @@ Changed from the reference:
     the example corpus needs and as users scoring a corpus's official test
     split expect.
 
+  * `valid_from`: manifests that only contribute their `Proportion == "valid"`
+    rows to valid.csv (fine-tuning on one corpus, validated on another's dev set).
+
 A recipe names all of this in one YAML corpora config (`--config`):
     train: [ASVspoof2019-LA, ...]     # training manifests, in order
     test: [In-the-Wild, ...]          # test manifests, in order
     holdout_test: []                  # training corpora whose test rows go to test.csv
     sampling: {MLS: {max_hours: 100}}
+`train: paper` / `test: paper` stand for the paper's lists (PAPER_LISTS, the one
+place they are kept), or give the same on the command line (--train, --test,
+--holdout-test, --valid-from).
 
 A split that a listed manifest should feed is never written empty (unless
 `allow_empty`): the merge fails and the old files stay. Rows of one audio
@@ -70,7 +76,9 @@ TRAIN_MANIFESTS = (
     "VoxCeleb2", "VoxCeleb2-Vocoded", "WaveFake",
 )
 TEST_MANIFESTS = ("ADD2023", "DeepVoice", "FakeOrReal", "FakeOrReal-norm", "In-the-Wild")
-# The reference's lists, in its order, under our corpus names (`adf prepare --list`).
+# The reference's lists, in its order, under our corpus names (`adf prepare --list`); a
+# corpora config names them as `train: paper` / `test: paper`.
+PAPER_LISTS = {"train": TRAIN_MANIFESTS, "test": TEST_MANIFESTS}
 SEED = 42
 CORPUS = "_corpus"  # bookkeeping column: the manifest a row came from (not written)
 SAMPLING_KEYS = ("weight", "max_hours")
@@ -174,8 +182,10 @@ def _drop_cross_duplicates(table, what, problems):
     return table[~later].reset_index(drop=True)
 
 
-def merge(train, test, sampling=None, seed=SEED, holdout_test=()):
-    """Merge manifests. `train` and `test` are lists of (name, csv path) in order.
+def merge(train, test, sampling=None, seed=SEED, holdout_test=(), valid_from=()):
+    """Merge manifests. `train`, `test` and `valid_from` are lists of (name, csv path)
+    in order; only the validation rows of `valid_from` are used (after the training
+    corpora's).
 
     Returns a MergeResult; nothing is written (see `write_merge`).
     """
@@ -203,6 +213,10 @@ def merge(train, test, sampling=None, seed=SEED, holdout_test=()):
             rows = kept
         train_parts.append(rows)
         valid_parts.append(df[is_valid])
+    for name, path in valid_from:
+        df = _read(path, name, problems)
+        if df is not None:
+            valid_parts.append(df[df["Proportion"] == "valid"])
     unknown = set(holdout_test) - {n for n, _ in train}
     if unknown:
         raise ValueError(f"holdout_test names corpora not in the training list: {sorted(unknown)}")
@@ -221,8 +235,9 @@ def merge(train, test, sampling=None, seed=SEED, holdout_test=()):
     problems.extend(_path_leakage(train_df, valid_df, test_df))
     if len(train_df):
         train_df = train_df.iloc[np.random.default_rng(seed).permutation(len(train_df))].reset_index(drop=True)
-    order = [n for n, _ in list(train) + list(test)]
-    fed = (("train", "valid") if train else ()) + (("test",) if test or holdout_test else ())
+    order = [n for n, _ in list(train) + list(valid_from) + list(test)]
+    fed = (("train", "valid") if train else ()) + (("valid",) if valid_from and not train else ()) \
+        + (("test",) if test or holdout_test else ())
     return MergeResult(train_df, valid_df, test_df, problems, notes, order, fed)
 
 
@@ -307,13 +322,23 @@ def load_config(path):
                  for k in sorted(map(str, unknown))]
         raise ValueError(f"{path}: unknown key(s) {', '.join(hints)}; expected {', '.join(CONFIG_KEYS)}")
     config = {k: data.get(k) or ([] if k != "sampling" else {}) for k in CONFIG_KEYS}
-    for key in ("train", "test", "holdout_test"):
-        value = config[key]
-        if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
-            raise ValueError(f"{path}: {key} must be a list of corpus names (got {value!r})")
+    for key in PAPER_LISTS:
+        config[key] = _named_list(config[key], key, path)
+    holdout = config["holdout_test"]
+    if not isinstance(holdout, list) or not all(isinstance(n, str) and n for n in holdout):
+        raise ValueError(f"{path}: holdout_test must be a list of corpus names (got {holdout!r})")
     if not isinstance(config["sampling"], dict):
         raise ValueError(f"{path}: sampling must be a mapping corpus -> {{weight, max_hours}}")
     return config
+
+
+def _named_list(value, key, where):
+    """A list of corpus names, or the word `paper` for the paper's list of that key."""
+    if value == "paper" or value == ["paper"]:
+        return list(PAPER_LISTS[key])
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+        raise ValueError(f"{where}: {key} must be a list of corpus names or `paper` (got {value!r})")
+    return value
 
 
 def _resolve(names, manifest_dir):
@@ -334,10 +359,16 @@ def add_arguments(parser):
                         help="print the corpus names a config uses (train then test) and exit")
     parser.add_argument("--manifests", default=".", help="folder holding <Name>.csv per corpus")
     parser.add_argument("--out", help="folder for train.csv, valid.csv, test.csv")
-    parser.add_argument("--train", nargs="*", default=list(TRAIN_MANIFESTS),
-                        help="training manifests in order (names or .csv paths; default: the reference's 29)")
-    parser.add_argument("--test", nargs="*", default=list(TEST_MANIFESTS),
-                        help="test manifests in order (default: the reference's 5)")
+    parser.add_argument("--train", nargs="*", default=["paper"],
+                        help="training manifests in order (names or .csv paths; default: paper, the reference's 29)")
+    parser.add_argument("--test", nargs="*", default=["paper"],
+                        help="test manifests in order (default: paper, the reference's 5)")
+    parser.add_argument("--holdout-test", nargs="*", default=[],
+                        help="training corpora whose own test rows go to test.csv")
+    parser.add_argument("--valid-from", nargs="*", default=[],
+                        help="manifests whose validation rows (only) go to valid.csv")
+    parser.add_argument("--require-valid", action="store_true",
+                        help="fail, writing nothing, when valid.csv would be empty")
     parser.add_argument("--sampling", help="YAML {corpus: {weight: w, max_hours: h}} for the training rows")
     parser.add_argument("--seed", type=int, default=SEED, help="shuffle and sampling seed (default 42)")
     parser.add_argument("--allow-empty", action="store_true",
@@ -352,15 +383,23 @@ def run(args):
         return 0
     if not args.out:
         raise ValueError("--out is required (the folder for train.csv, valid.csv and test.csv)")
-    holdout = ()
+    holdout = args.holdout_test
     if args.config:
         config = load_config(args.config)
         args.train, args.test, sampling, holdout = (config["train"], config["test"],
                                                     config["sampling"], config["holdout_test"])
     else:
+        args.train = _named_list(args.train, "train", "--train")
+        args.test = _named_list(args.test, "test", "--test")
         sampling = load_sampling(args.sampling) if args.sampling else None
     result = merge(_resolve(args.train, args.manifests), _resolve(args.test, args.manifests), sampling,
-                   args.seed, holdout_test=holdout)
+                   args.seed, holdout_test=holdout, valid_from=_resolve(args.valid_from, args.manifests))
+    if args.require_valid and result.valid.empty:
+        for p in result.problems:
+            log.warning(p)
+        raise SystemExit(f"adf merge: no validation rows (no row has Proportion valid): add a corpus with "
+                         f"a validation split (--valid-from; recipes/finetune: --valid_corpus); "
+                         f"nothing written to {args.out}")
     for p in result.problems[:50]:
         log.warning(p)
     write_merge(result, args.out, allow_empty=args.allow_empty)

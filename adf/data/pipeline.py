@@ -1,7 +1,7 @@
 """Manifest -> SpeechBrain dataset -> padded batches, as the reference loader does.
 
 One audio pipeline serves every stage; only the stage decides whether clips
-are cropped and augmented (shared/datasets.md §1.2). Unreadable audio does
+are cropped and augmented (docs/data.md, How a row is loaded). Unreadable audio does
 not stop a run: the item is reported once (file + problem) and dropped from
 its batch by `collate_skip_bad`.
 """

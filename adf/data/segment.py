@@ -1,15 +1,15 @@
-"""Test-set segmentation (shared/datasets.md §3).
+"""Test-set segmentation (docs/data.md).
 
 Two rules from the reference:
 
-* §3.1 Deepfake-Eval-2024: fixed-length, non-overlapping chunks of D seconds
+* Deepfake-Eval-2024: fixed-length, non-overlapping chunks of D seconds
   (D in 4, 10, 13, 30, 50) that tile the whole file; the remainder is kept.
   `fixed_segments` computes the boundaries (the Deepfake-Eval-2024 preparer,
   adf.data.corpora, turns them into manifest rows that point into the
   original file through `Start`/`Stop`, so no audio is written), and
   `write_fixed_segments` writes the chunks as audio files in the reference
   layout for those who want files.
-* §3.2 DEEP-VOICE: a fixed list of overlapping segments replayed from the
+* DEEP-VOICE: a fixed list of overlapping segments replayed from the
   reference's log. `parse_deepvoice_log` reads the log into a table (the
   DEEP-VOICE preparer emits `Start`/`Stop` rows from it), and
   `write_deepvoice_segments` writes the WAV files, all channels kept.
@@ -38,7 +38,7 @@ DURATIONS = (4, 10, 13, 30, 50)
 # Extensions the reference segments (compared case-insensitively).
 AUDIO_EXTENSIONS = (".mp3", ".m4a", ".wav", ".flac")
 def fixed_segments(num_samples, sr, seconds):
-    """Boundaries [(start, stop), ...] of the §3.1 rule, 0-based, stop exclusive.
+    """Boundaries [(start, stop), ...] of the fixed-length rule, 0-based, stop exclusive.
 
     L = floor(seconds * sr), n = ceil(num_samples / L); segment k covers
     [k*L, min((k+1)*L, num_samples)). The last segment keeps the remainder
@@ -69,7 +69,7 @@ def _write_audio(path, data, sr, subtype=None):
 
 
 def write_fixed_segments(files, out_dir, durations=DURATIONS, root=None):
-    """Write §3.1 segments as audio in the reference layout.
+    """Write fixed-length segments as audio in the reference layout.
 
     Each file of `files` (columns `Path`, `Label`, `Proportion` = split) is
     decoded once at its native rate, mixed to mono, and cut for every D in
@@ -109,7 +109,7 @@ def write_fixed_segments(files, out_dir, durations=DURATIONS, root=None):
     return written, problems
 
 
-# ---------------------------------------------------------------- DEEP-VOICE (§3.2)
+# ---------------------------------------------------------------- DEEP-VOICE
 
 _LOG_LINE = re.compile(
     r"^Audio:\s*(?P<base>.+)_seg_(?P<n>\d+),\s*start at:\s*(?P<start>-?\d+),\s*end at:\s*(?P<end>-?\d+)\s*$"

@@ -2,10 +2,10 @@
 
 Every entry spells out the architecture and the dropouts of the reference
 (fairseq) configuration, because torchaudio's named builders use other
-dropout defaults (shared/DESIGN.md §3). HuBERT and UniSpeech-SAT have the
-same inference architecture as wav2vec 2.0, so one builder serves them all;
-WavLM adds gated relative position bias and is built with torchaudio's
-`wavlm_model` (its configuration is the one with `encoder_num_buckets`).
+dropout defaults. HuBERT and UniSpeech-SAT have the same inference
+architecture as wav2vec 2.0, so one builder serves them all; WavLM adds gated
+relative position bias and is built with torchaudio's `wavlm_model` (its
+configuration is the one with `encoder_num_buckets`).
 """
 from __future__ import annotations
 

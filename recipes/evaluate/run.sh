@@ -42,41 +42,19 @@ if [ -z "$ckpts" ]; then  # the models the other recipes trained, when present
   done
 fi
 
-if stage_wanted 0; then
-  log "stage 0: test-set manifests from $data_root ($corpora)"
-  prepare_corpora "$data_root" "$data_dir/manifests" $(adf merge --list-corpora "$corpora")
-fi
-
-if stage_wanted 1; then
-  log "stage 1: merging the test sets into $data_dir/test.csv"
-  merge_corpora "$corpora" "$data_dir/manifests" "$data_dir"
-fi
+corpora_stages "$data_root" "$corpora" "$data_dir"
 
 if stage_wanted 2; then
+  log "stage 2: scoring $test_csv"
   [ -n "${ckpts// }" ] || { echo "stage 2: no checkpoints: pass --ckpts \"NAME=PATH ...\" or run recipes/posttrain first" >&2; exit 1; }
-  [ -f "$test_csv" ] || { echo "stage 2: no $test_csv: run stages 0-1 or pass --test_csv" >&2; exit 1; }
-  for item in $ckpts; do
-    name=${item%%=*}; ckpt=${item#*=}
-    out=$exp_dir/scores/$name.csv
-    key=$(inputs_key "$ckpt" "$test_csv" "$model" "$precision" "$detect_args")
-    if stage_done "$out.done" "$key"; then log "stage 2: $out up to date"; continue; fi
-    log "stage 2: scoring $test_csv with $name ($ckpt)"
-    args=(--data-root "$data_root" --precision "$precision" --batch-size "$batch_size" --overwrite)
-    [ -n "$model" ] && args+=(--model "$model")
-    [ -n "$device" ] && args+=(--device "$device")
-    adf detect "$test_csv" --ckpt "$ckpt" -o "$out" "${args[@]}" $detect_args
-    mark_done "$out.done" "$key"
-  done
+  DETECT_ARGS=(--precision "$precision" --batch-size "$batch_size")
+  [ -n "$model" ] && DETECT_ARGS+=(--model "$model")
+  [ -n "$device" ] && DETECT_ARGS+=(--device "$device")
+  DETECT_ARGS+=($detect_args)
+  score_checkpoints "$test_csv" "$data_root" "$exp_dir/scores" $ckpts
 fi
 
 if stage_wanted 3; then
   log "stage 3: EER table -> $exp_dir/results.md, $exp_dir/results.csv"
-  scores=()
-  for item in $ckpts; do
-    name=${item%%=*}
-    [ -f "$exp_dir/scores/$name.csv" ] && scores+=("$name=$exp_dir/scores/$name.csv")
-  done
-  [ ${#scores[@]} -gt 0 ] || { echo "stage 3: no score files; run stage 2" >&2; exit 1; }
-  python "$repo/tools/results_table.py" "${scores[@]}" --key "$test_csv" \
-    --markdown "$exp_dir/results.md" --csv "$exp_dir/results.csv"
+  results_table "$test_csv" "$exp_dir" $(for item in $ckpts; do echo "${item%%=*}"; done)
 fi

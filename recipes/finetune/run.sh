@@ -4,11 +4,12 @@
 #   0 prepare the target corpus (and the validation corpus)  (adf prepare)
 #   1 split it into train/valid/test                          (adf merge)
 #   2 fine-tune                                               (train.py, resumes when interrupted)
-#   3 score the target's test split, EER table                (../evaluate/run.sh stages 2-3)
+#   3 score the target's test split, EER table                (adf detect, as recipes/evaluate)
 # Defaults: Deepfake-Eval-2024 under --data_root when present (validated on the ASVspoof
 # 2019 LA dev set, as in the reference), else the example corpus egs_data/; the model is
 # recipes/posttrain's post-trained one when present, else a random init (with a warning).
-# The hyper-parameters are recipes/posttrain's (one file per model, lr = its finetune_lr).
+# The hyper-parameters are recipes/posttrain's with their fine-tuning settings
+# (train.py --experiment finetune: the hparams' `finetune:` lr, RawBoost, epochs).
 # Examples:
 #   ./run.sh --data_root /data --model xlsr_1b --init_from /models/AntiDeepfake_XLS-R-1B.ckpt \
 #            --duration 10 --ngpu 4 --train_args "--precision bf16"
@@ -30,8 +31,9 @@ duration=""                       # input seconds: segment length (segmented cor
                                   #   and training crop (default: the corpus's segments, 10-13 s crops)
 init_from=""                      # post-trained checkpoint (ours, AntiDeepfake .ckpt/.safetensors)
 posttrain_exp=../posttrain/exp    # default init_from: <posttrain_exp>/<model>_posttrain/save/best_model.safetensors
-rawboost=5                        # RawBoost algorithm 0-8 for the training clips (0: none)
-lr=""                             # default: the hparams' finetune_lr
+rawboost=""                       # RawBoost algorithm 0-8 for the training clips (0: none;
+                                  #   default: the hparams' finetune: rawboost_algo)
+lr=""                             # default: the hparams' finetune: lr
 method=ce                         # ce (cross-entropy; sft: the same) or grpo (hparams grpo_*, adf/grpo.py)
 data_dir=data                     # manifests written here
 exp_dir=exp                       # experiments written here
@@ -42,14 +44,13 @@ parse_options "$@"
 
 use_env
 hparams=../posttrain/hparams/$model.yaml
-[ -f "$hparams" ] || { echo "no $hparams; models: $(ls ../posttrain/hparams | sed 's/.yaml//' | tr '\n' ' ')" >&2; exit 2; }
+[ -f "$hparams" ] || { echo "no $hparams; models: $(ls ../posttrain/hparams | sed 's/.yaml//' | grep -vx posttrain | tr '\n' ' ')" >&2; exit 2; }
 
 if [ -z "$corpus" ]; then
   corpus=egs
   corpus_present Deepfake-Eval-2024 "$data_root" && corpus=Deepfake-Eval-2024
 fi
 [ -z "$valid_corpus" ] && [ "$corpus" = Deepfake-Eval-2024 ] && valid_corpus=ASVspoof2019-LA
-segmented=$(python -c 'import sys; from adf.data.corpora import get_corpus; print(int(get_corpus(sys.argv[1]).segmented))' "$corpus")
 case $method in ce|sft|grpo) ;; *) echo "--method must be ce, sft or grpo, not $method" >&2; exit 2 ;; esac
 tag=${corpus}_${duration:-default}${duration:+s}
 split_dir=$data_dir/$tag
@@ -63,13 +64,13 @@ if [ -z "$init_from" ]; then
     init_from=""
   fi
 fi
-lr=${lr:-$(awk '/^finetune_lr:/ {print $2}' "$hparams")}
 
 if stage_wanted 0; then
   log "stage 0: manifests of $corpus${valid_corpus:+ and $valid_corpus} from $data_root"
   corpus_present "$corpus" "$data_root" || { echo "stage 0: $corpus not found under $data_root" >&2; exit 1; }
   PREPARE_ARGS=()
-  [ "$segmented" = 1 ] && [ -n "$duration" ] && PREPARE_ARGS=(--segment-seconds "$duration")
+  # --duration cuts segmented test sets (Deepfake-Eval-2024) into segments; other corpora only get the crop.
+  [ -n "$duration" ] && adf prepare "$corpus" --is-segmented && PREPARE_ARGS=(--segment-seconds "$duration")
   prepare_corpora "$data_root" "$split_dir/manifests" "$corpus"
   PREPARE_ARGS=()
   [ -n "$valid_corpus" ] && prepare_corpora "$data_root" "$data_dir/manifests" "$valid_corpus"
@@ -77,24 +78,17 @@ fi
 
 if stage_wanted 1; then
   log "stage 1: $corpus -> $split_dir/{train,valid,test}.csv"
-  train_list="$corpus"
-  if [ -n "$valid_corpus" ]; then  # only the validation rows of the validation corpus
-    valid_rows=$split_dir/manifests/${valid_corpus}_valid.csv
-    python -c '
-import sys
-from adf.data.manifest import read_manifest, write_manifest
-df, _ = read_manifest(sys.argv[1], on_error="skip")
-write_manifest(df[df["Proportion"] == "valid"], sys.argv[2])' "$data_dir/manifests/$valid_corpus.csv" "$valid_rows"
-    train_list="$corpus, $valid_rows"
-  fi
-  printf 'train: [%s]\ntest: []\nholdout_test: [%s]\nsampling: {}\n' "$train_list" "$corpus" > "$split_dir/corpora.yaml"
-  merge_corpora "$split_dir/corpora.yaml" "$split_dir/manifests" "$split_dir"
-  [ "$(wc -l < "$split_dir/valid.csv")" -gt 1 ] || { echo "stage 1: no validation rows: pass --valid_corpus" >&2; exit 1; }
+  # The target's test rows are held out; --valid_corpus contributes only its validation rows.
+  merge_args=(--train "$corpus" --test --holdout-test "$corpus" --require-valid)
+  [ -n "$valid_corpus" ] && merge_args+=(--valid-from "$data_dir/manifests/$valid_corpus.csv")
+  merge_corpora "$split_dir/manifests" "$split_dir" "${merge_args[@]}"
 fi
 
 if stage_wanted 2; then
   log "stage 2: fine-tuning ${init_from:-a random init} on $corpus -> $ft_dir"
-  args=(--tag "finetune_$tag" --lr "$lr" --rawboost_algo "$rawboost")
+  args=(--experiment finetune --tag "finetune_$tag")
+  [ -n "$lr" ] && args+=(--lr "$lr")
+  [ -n "$rawboost" ] && args+=(--rawboost_algo "$rawboost")
   [ "$method" = ce ] || args+=(--method "$method")
   [ -n "$init_from" ] && args+=(--init_from "$init_from")
   [ -n "$duration" ] && args+=(--crop_max_seconds "$duration" --crop_min_seconds "$duration")
@@ -104,8 +98,8 @@ if stage_wanted 2; then
 fi
 
 if stage_wanted 3; then
-  log "stage 3: scoring $split_dir/test.csv"
-  ../evaluate/run.sh --stage 2 --ckpts "${model}_$tag=$(abs_path "$ft_dir/save/best_model.safetensors")" \
-    --test_csv "$(abs_path "$split_dir/test.csv")" --data_root "$(abs_path "$data_root")" \
-    --exp_dir "$(abs_path "$ft_dir")"
+  log "stage 3: scoring $split_dir/test.csv, EER table -> $ft_dir/results.md"
+  score_checkpoints "$split_dir/test.csv" "$(abs_path "$data_root")" "$ft_dir/scores" \
+    "${model}_$tag=$ft_dir/save/best_model.safetensors"
+  results_table "$split_dir/test.csv" "$ft_dir" "${model}_$tag"
 fi

@@ -140,6 +140,8 @@ def test_cli_list_and_errors(tmp_path):
         assert any(line.split()[:2] == [corpus.name, corpus.prefix] for line in res.stdout.splitlines())
     detail = _cli("--list", "ASVspoof5", cwd=tmp_path)
     assert "prefix ASV5" in detail.stdout and "first trial of each protocol is kept" in detail.stdout
+    described = _cli("--describe", "ASVspoof5", cwd=tmp_path)
+    assert described.returncode == 0 and described.stdout == detail.stdout
     bad = _cli("NoSuchCorpus", "--root", str(tmp_path), cwd=tmp_path)
     assert bad.returncode == 2 and "unknown corpus 'NoSuchCorpus'" in bad.stderr
     missing = _cli("LJSpeech", "--root", str(tmp_path), "-o", str(tmp_path / "x.csv"), cwd=tmp_path)
@@ -156,3 +158,31 @@ def test_cli_check_reports_whether_a_corpus_is_present(tmp_path):
     assert _cli("LJSpeech", "--root", str(tmp_path), "--check", cwd=tmp_path).returncode == 0
     absent = _cli("WaveFake", "--root", str(tmp_path), "--check", cwd=tmp_path)
     assert absent.returncode == 3 and "WaveFake/generated_audio does not exist" in absent.stderr
+
+
+def test_egs_root_is_found_from_the_working_directory_not_the_package(tmp_path):
+    """Installed, the package has no egs_data beside it: the default root is egs_data/
+    in the working directory or a folder above it, else a clear error."""
+    egs = tmp_path / "project" / "egs_data"
+    write_audio(egs / "real" / "a.wav", 0.2)
+    write_text(egs / "metadata.csv", "file,label,speaker,split,source,attack,language\n"
+                                     "real/a.wav,real,s1,train,x,-,EN\n")
+    work = tmp_path / "project" / "recipes" / "x"
+    work.mkdir(parents=True)
+    res = _cli("egs", "-o", str(tmp_path / "egs.csv"), "--no-progress", cwd=work)
+    assert res.returncode == 0, res.stderr
+    assert read_manifest(tmp_path / "egs.csv")[0]["ID"].tolist() == ["EGS-real_a"]
+    lost = _cli("egs", "-o", str(tmp_path / "lost.csv"), cwd=tmp_path)
+    assert lost.returncode == 2 and "no egs_data/" in lost.stderr and "--root" in lost.stderr
+
+
+def test_docs_corpora_md_is_generated_from_the_preparers():
+    """docs/corpora.md is the rendering of the corpus docstrings (tools/make_corpora_doc.py)."""
+    from adf.data.prepare import corpora_markdown
+
+    text = corpora_markdown()
+    assert (REPO / "docs" / "corpora.md").read_text(encoding="utf-8") == text, \
+        "docs/corpora.md is out of date: run python tools/make_corpora_doc.py"
+    for corpus in CORPORA.values():
+        assert f"| `{corpus.name}` | `{corpus.prefix}` |" in text
+        assert corpus.doc.partition("\n")[2].strip() in text

@@ -1,8 +1,13 @@
-"""Per-corpus preparers, registered by name (shared/datasets.md §2).
+"""Per-corpus preparers, registered by name.
 
 Each module here describes one corpus (or one family sharing a layout) and
 registers it with `adf.data.corpora.base.register`; `CORPORA` maps the name to
 its `Corpus`. `adf prepare --list` shows them all.
+
+Each module's docstring is the user documentation of its corpora (layout,
+metadata, how rows are built, where adf departs from the reference): `adf
+prepare --describe NAME` prints it and `docs/corpora.md` is generated from
+them (`python tools/make_corpora_doc.py`).
 """
 import importlib
 

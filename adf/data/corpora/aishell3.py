@@ -1,4 +1,4 @@
-"""AISHELL-3 (datasets.md §2.26): walked, all real, Mandarin.
+"""AISHELL-3: walked, all real, Mandarin.
 
 Layout `AIShell3/<train|test>/wav/<SSBxxxx>/<file>.wav`; no dev set. Speaker
 = the SSB folder, ID = `AIShell3-<spk>-<stem>`. Same as the reference; files

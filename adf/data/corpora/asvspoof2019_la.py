@@ -1,7 +1,13 @@
-"""ASVspoof2019-LA (datasets.md §2.1): protocol-driven, VCTK-based, English.
+"""ASVspoof2019-LA: protocol-driven, VCTK-based, English.
 
-Reads the three CM protocols (`SPEAKER FILE_ID - SYSTEM KEY`); the split is
-the protocol's (train, dev -> valid, eval -> test). ID = `ASV19LA-<FILE_ID>`.
+Layout under `ASVspoof2019-LA/LA/`: `ASVspoof2019_LA_<train|dev|eval>/flac/<FILE_ID>.flac`
+and the CM protocols `ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.<train.trn|dev.trl|eval.trl>.txt`
+(space-separated, no header: `SPEAKER FILE_ID - SYSTEM KEY`, e.g.
+`LA_0069 LA_D_1047731 - - bonafide`). KEY `bonafide` is real, anything else
+fake; Attack = SYSTEM (`A01`-`A19`, `-` for bona fide), Speaker = SPEAKER,
+Language `EN`; the split is the protocol's (train, dev -> valid, eval ->
+test). ID = `ASV19LA-<FILE_ID>`. Its dev set also validates the
+Deepfake-Eval-2024 fine-tuning (recipes/finetune).
 Differs from the reference: a protocol row whose audio is missing is reported
 and left out instead of being kept with Duration -1 (it breaks the loader).
 """

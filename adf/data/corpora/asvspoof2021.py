@@ -1,14 +1,17 @@
-"""ASVspoof2021-LA and ASVspoof2021-DF (datasets.md §2.2, §2.3): key-file driven.
+"""ASVspoof2021-LA and ASVspoof2021-DF: key-file driven.
 
-Both read the official CM `trial_metadata.txt` (space-separated; column 2 is
-the trial ID, 5 the attack, 6 the key) and keep every subset (eval, progress,
-hidden). ID = `ASV21LA-<TRIAL_ID>` / `ASV21DF-<TRIAL_ID>`, Attack = the attack
-column (`bonafide` for bona fide rows, as in the reference), Proportion =
+Audio: `ASVspoof2021-LA/ASVspoof2021_LA_eval/flac/<TRIAL_ID>.flac` and
+`ASVspoof2021-DF/ASVspoof2021_DF_eval/flac/<TRIAL_ID>.flac`. Both read the
+official CM `trial_metadata.txt` of the key package (space-separated, no
+header; column 1 is the speaker, 2 the trial ID, 5 the attack, 6 the key
+`bonafide`/`spoof`, e.g. `LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim
+eval`) and keep every subset (eval, progress, hidden).
+ID = `ASV21LA-<TRIAL_ID>` / `ASV21DF-<TRIAL_ID>`, Attack = the attack column (`bonafide` for bona fide rows, as in the reference), Proportion =
 `test`, Language = `EN`; rows whose audio is missing are reported and dropped.
 Differs from the reference: the key file is looked up beside the corpus
 (`<root>/ASVspoof2021-XX/ASVspoof2021-XX.txt`, `<root>/ASVspoof2021-XX.txt`, or
 the key package's `keys/XX/CM/trial_metadata.txt`) or given with --meta,
-instead of being read from the working directory (§5.10).
+instead of being read from the working directory.
 """
 from adf.data.corpora.base import Entry, find_file, read_fields, register
 

@@ -1,4 +1,4 @@
-"""ASVspoof5 (datasets.md §2.4): track-1 protocol driven, MLS-based, English.
+"""ASVspoof5: track-1 protocol driven, MLS-based, English.
 
 Protocols `ASVspoof5.{train,dev.track_1,eval.track_1}.tsv` are space-separated
 without a header: `SPEAKER FILE GENDER CODEC CODEC_Q CODEC_SEED ATTACK_TAG
@@ -6,9 +6,9 @@ ATTACK_LABEL KEY TMP`. ID = `ASV5-<ATTACK_LABEL>-<FILE>`, Attack = ATTACK_LABEL
 (`bonafide` for bona fide), split from the protocol (dev -> valid, eval ->
 test). Rows whose audio is missing are reported and dropped.
 Differs from the reference: the first trial of each protocol is kept (the
-reference reads it as a header, §5.1), and the audio is found both in the
+reference read it as a header and lost it), and the audio is found both in the
 reference's layout (`ASVspoof5_train/flac_T/`) and where the official archives
-unpack (`flac_T/` at the top), so nothing has to be moved (§5.9).
+unpack (`flac_T/` at the top), so nothing has to be moved.
 """
 from adf.data.corpora.base import Entry, Skip, read_fields, register
 

@@ -4,19 +4,19 @@ reading, and turning a corpus's entries into manifest rows.
 A corpus module only says how its files map onto manifest fields: it
 registers a generator that yields one `Entry` per audio file it knows about
 (and a `Skip` for each metadata line it cannot use). `build_manifest` then
-does the rest the same way for all corpora (shared/datasets.md §1):
+does the rest the same way for all corpora (docs/data.md):
 
 * files listed in metadata but absent are reported, not written with
-  Duration -1 (datasets.md §5.2: such rows break the loader);
+  Duration -1 (such rows break the loader);
 * headers are read from the files themselves, in parallel and cached
   (adf.data.audio_info); unreadable files are reported and left out;
 * a duplicated ID keeps its first row and reports the others, instead of the
-  reference merge's removal of every copy (§4 step 2);
+  reference merge's removal of every copy;
 * segmented corpora get one row per segment with Start/Stop in samples at the
   native rate (adf.data.manifest.SEGMENT_COLUMNS).
 
 Every prefix is unique and free of `-`, so scoring groups by the text before
-the first `-` never mix corpora (§1.3).
+the first `-` never mix corpora.
 """
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def split_of(name, rules, default="-"):
 # --------------------------------------------------------------------------- build
 
 def _expand_segments(entry, info, seconds):
-    """Fixed-length segments of one file (datasets.md §3.1), ID suffix `_seg<k>`."""
+    """Fixed-length segments of one file (docs/data.md, Test-set segmentation), ID suffix `_seg<k>`."""
     from adf.data.segment import fixed_segments
 
     out = []

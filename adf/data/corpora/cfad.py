@@ -1,4 +1,4 @@
-"""CFAD (datasets.md §2.5): walked, Chinese; label, split and attack from folders.
+"""CFAD: walked, Chinese; label, split and attack from folders.
 
 Layout `CFAD/CFAD/<version>/<split>/<fake_*|real_*>/<system-or-source>/<file>.wav`.
 Attack = the system folder (fakes) or source-corpus folder (reals), Speaker =

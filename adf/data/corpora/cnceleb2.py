@@ -1,4 +1,4 @@
-"""CN-Celeb2 (datasets.md §2.27): walked FLAC, all real, Mandarin.
+"""CN-Celeb2: walked FLAC, all real, Mandarin.
 
 Layout `CNCeleb2/CN-Celeb2_flac/data/<idNNNNN>/<genre>-<session>-<utt>.flac`.
 Speaker = the id folder, ID = `CNCeleb2-<spk>-<stem>`. Same as the reference.

@@ -1,4 +1,4 @@
-"""CodecFake by Wu et al. (datasets.md §2.25): walked, all fake, VCTK through codecs.
+"""CodecFake by Wu et al.: walked, all fake, VCTK through codecs.
 
 Flat layout `CodecFake/processed/<codec>+<speaker>_<utt>.wav`. Attack = the
 text before `+`, Speaker = the text after it up to the first `_`. ID =

@@ -1,12 +1,12 @@
-"""Codecfake by Xie et al. (datasets.md §2.24): label-file driven; English and Mandarin.
+"""Codecfake by Xie et al.: label-file driven; English and Mandarin.
 
 `label/<train|dev|C7>.txt` (`FILE LABEL CODEC_INDEX`, no header) lists
 `<split>/<FILE>`; LABEL is used as is, CODEC_INDEX 0 -> Attack `-`, n ->
 `F0n` (other values copied). Splits train/dev/C7 -> train/valid/test; C1-C6
 and A1-A3 are not used. Missing audio is reported and dropped.
 Differs from the reference: the first line of each label file is kept (read
-as a header there, §5.1); C7 is found at `C7/` or where the release puts it,
-`test/C7/`, so it need not be moved (§5.9); the corpus is named
+as a header there, losing it); C7 is found at `C7/` or where the release puts it,
+`test/C7/`, so it need not be moved; the corpus is named
 `Codecfake-Xie` with prefix `CodecfakeXie`, so it no longer differs from Wu et
 al.'s CodecFake by letter case only (`Codecf` vs `CodecF`).
 """

@@ -1,4 +1,4 @@
-"""CVoiceFake Large (datasets.md §2.15): walked MP3, Common Voice based.
+"""CVoiceFake Large: walked MP3, Common Voice based.
 
 Layout `CVoiceFake/CVoiceFake_Large/<LANG>/<generator>/<file>.mp3`; generator
 `Bonafide` is real. Attack = the generator folder (`Bonafide` for reals, as in

@@ -1,4 +1,4 @@
-"""DECRO (datasets.md §2.6): protocol driven, Chinese and English.
+"""DECRO: protocol driven, Chinese and English.
 
 Protocols `<ch|en>_<train|dev|eval>.txt` (`SPEAKER FILE_ID - SYSTEM_OR_SOURCE
 KEY`) sit next to the audio folders `<subset>/<FILE_ID>.wav`. ID =

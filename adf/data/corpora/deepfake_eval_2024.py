@@ -1,4 +1,4 @@
-"""Deepfake-Eval-2024, audio part (datasets.md §2.35, §3.1): fine-tuning / test set, segmented.
+"""Deepfake-Eval-2024, audio part: fine-tuning / test set, segmented.
 
 Reads the raw release directly: `audio-metadata-publish.csv` (columns
 Filename, Ground Truth, Finetuning Set; compared trimmed and lower-cased)
@@ -11,7 +11,7 @@ as rows with Start/Stop into the original file. ID = `DFE2024-<stem>_seg<k>`
 Differs from the reference, which has no manifest builder or prefix for it:
 no copying into `data/unsegmented/` and no segment audio written, so M4A/MP3
 sources need no re-encoding; files libsndfile cannot decode (M4A) are listed
-in the skipped report (convert them to WAV to keep them, §5.16).
+in the skipped report (convert them to WAV to keep them).
 """
 from adf.data.corpora.base import Entry, Skip, read_csv_rows, register, stem
 

@@ -1,10 +1,10 @@
-"""DEEP-VOICE / Kaggle "DeepFake Voice Recognition" (datasets.md §2.33, §3.2): segmented test set.
+"""DEEP-VOICE / Kaggle "DeepFake Voice Recognition": segmented test set.
 
 Two ways in, both giving `DeepVoice-VC_<base>_seg_<n>` rows with Start/Stop:
 
 * segment files already written (the reference's layout
   `AUDIO_SEGMENTS/<REAL|FAKE>/<base>_seg_<n>.wav`, found under `DeepVoice/`
-  or, where the reference's writer puts it, `DeepVoice/KAGGLE/`, §5.15):
+  or, where the reference's writer puts it, `DeepVoice/KAGGLE/`):
   walked, Start/Stop cover each whole file;
 * otherwise the raw recordings `KAGGLE/AUDIO/<REAL|FAKE>/<base>.wav` plus the
   reference's segmentation log (`DeepVoice/segments.log` or --meta), replayed
@@ -14,7 +14,7 @@ Two ways in, both giving `DeepVoice-VC_<base>_seg_<n>` rows with Start/Stop:
 
 Label = the folder in lower case, Language `EN`, Proportion `-`.
 Differs from the reference: Attack is `VC` for fake rows only; real rows get
-`-` (the reference wrote `VC` on the originals too, §5.12).
+`-` (the reference wrote `VC` on the originals too).
 """
 from adf.data.corpora.base import Entry, Skip, find_file, rel_parts, register, stem, walk
 

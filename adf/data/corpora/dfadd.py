@@ -1,4 +1,4 @@
-"""DFADD (datasets.md §2.7): walked, English (VCTK); label from the system folder.
+"""DFADD: walked, English (VCTK); label from the system folder.
 
 Layout `DFADD/<system folder>/<split>/<file>.wav|.flac`; a system folder
 containing `BONAFIDE` is real. Attack = the system folder, Speaker = the stem

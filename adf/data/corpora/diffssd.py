@@ -1,4 +1,4 @@
-"""DiffSSD (datasets.md §2.9): walked, all fake, English.
+"""DiffSSD: walked, all fake, English.
 
 Layout `DiffSSD/generated_speech/<system>/[speaker_<n>/]<file>.wav`. Attack =
 the system folder, Speaker = the next folder when it names a speaker, else

@@ -1,10 +1,10 @@
-"""Diffuse or Confuse / DiffusionDeepfake (datasets.md §2.8): walked, all fake.
+"""Diffuse or Confuse / DiffusionDeepfake: walked, all fake.
 
 Layout `DiffusionDeepfake/<system>/<file>.wav` (LJSpeech sentences). Attack =
 the system folder, ID = `DiffFake-<system>-<stem>`, Language `EN`.
 Differs from the reference: Speaker is the stem up to the first `_` (the
 reference took the file name, so LJSpeech names without `_` became
-`LJ044-0144.wav`, extension included, §5.13).
+`LJ044-0144.wav`, extension included).
 """
 from adf.data.corpora.base import Entry, rel_parts, register, stem, walk
 

@@ -1,4 +1,4 @@
-"""DSD, Deepfake Speech Dataset (datasets.md §2.10): CSV driven; Korean, English, Japanese.
+"""DSD, Deepfake Speech Dataset: CSV driven; Korean, English, Japanese.
 
 `DSD_corpus_v1.csv` (header, 15 columns, "Utterence" spelled so) lists the
 flat `DSD/<file>.wav` files. Label bonafide -> real, spoof -> fake; subset
@@ -6,8 +6,8 @@ train/dev/eval -> train/valid/test; Language Korean/English/Japanese ->
 KO/EN/JA (other names copied); Attack = Model, Speaker = Speaker name. ID =
 `DSD-<stem>`. Rows with another label or subset are reported.
 Differs from the reference: the first data row is kept (the reference skipped
-one row after the header, §5.1); the CSV is looked for in `DSD/` and the data
-root (or --meta) instead of the working directory (§5.10); listed files that
+one row after the header); the CSV is looked for in `DSD/` and the data
+root (or --meta) instead of the working directory; listed files that
 are missing are reported.
 """
 from adf.data.corpora.base import Entry, Skip, find_file, read_csv_rows, register, stem

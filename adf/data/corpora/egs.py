@@ -2,7 +2,8 @@
 
 `egs_data/metadata.csv` has the columns file,label,speaker,split,source,attack,
 language; `file` is relative to the egs root, which is the data root itself
-(`adf prepare egs --root egs_data`, the default). Split train|valid|test is
+(`adf prepare egs --root egs_data`; without --root, `egs_data/` is looked
+for in the working directory and the folders above it). Split train|valid|test is
 the Proportion (`dev` is read as valid). ID = `EGS-<file without extension,
 '/' replaced by '_'>`, so files of the same name in different folders stay
 distinct.

@@ -1,4 +1,4 @@
-"""Fake-or-Real, original and normalised versions (datasets.md §2.30, §2.31): test sets.
+"""Fake-or-Real, original and normalised versions: test sets.
 
 Layout `FakeOrReal/<for-original|for-norm>/<training|validation|testing>/<real|fake>/<file>.wav|.mp3`.
 Label = the class folder, Proportion training/validation/testing ->
@@ -7,7 +7,7 @@ IDs: `FoR-<split folder>-<label>-<stem>` and `FoRnorm-<split folder>-<label>-<st
 (FoR-norm stems keep their inner dots, e.g. `file4.wav_16k.wav_norm.wav_mono.wav_silence`).
 Differs from the reference: the normalised version has its own name
 (`FakeOrReal-norm`) and prefix `FoRnorm`, so the two are scored apart (the
-reference used `FoR` for both, §5.3). Unreadable files (a known bad MP3) are
+reference used `FoR` for both). Unreadable files (a known bad MP3) are
 reported in the skipped list, as the reference's message did.
 """
 from adf.data.corpora.base import Entry, Skip, rel_parts, register, stem, walk

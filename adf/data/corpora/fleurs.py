@@ -1,13 +1,13 @@
-"""FLEURS and FLEURS-R (datasets.md §2.22, §2.23): walked, 102 languages.
+"""FLEURS and FLEURS-R: walked, 102 languages.
 
 Layout `FLEURS/<fleurs|fleurs-r>/data/<lang_folder>/audio/<train|dev|test>/<id>.wav`.
-FLEURS is real, FLEURS-R (speech-restored, stored inside `FLEURS/`, §5.7)
+FLEURS is real, FLEURS-R (speech-restored, stored inside `FLEURS/`, not in a `FLEURS-R/` folder)
 fake. Language = the folder's text before the first `_`, upper-cased, with
 the reference's two exceptions (`cmn_hans_cn` -> `CN`, `yue_hant_hk` ->
 `YUE_HANT`); split train/dev/test -> train/valid/test. IDs:
 `FLEURS-<LANG>-<stem>`, `FLEURSR-<LANG>-<stem>`.
 Differs from the reference: the FLEURS-R prefix has no `-` (the reference's
-`FLEURS-R-` scored as FLEURS, §5.3).
+`FLEURS-R-` was scored as FLEURS).
 """
 from adf.data.corpora.base import Entry, Skip, rel_parts, register, stem, walk
 

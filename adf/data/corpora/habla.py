@@ -1,11 +1,11 @@
-"""HABLA (datasets.md §2.11): walked, Latin-American Spanish.
+"""HABLA: walked, Latin-American Spanish.
 
 Layout `HABLA/FinalDataset_16khz/<system>/<country or pair>/<speaker>/<file>.wav`;
 system `Real` is real, every other system fake. Attack = the system folder
 (`Real` for reals, as in the reference), Speaker = the third-level folder.
 ID = `HABLA-<label>-<stem>`, Language `ES`.
 Differs from the reference: an unreadable file is reported and skipped
-instead of aborting the whole run (§5.2).
+instead of aborting the whole run.
 """
 from adf.data.corpora.base import Entry, rel_parts, register, stem, walk
 

@@ -1,11 +1,11 @@
-"""In-the-Wild (datasets.md §2.32): test set, metadata driven, English.
+"""In-the-Wild: test set, metadata driven, English.
 
 `release_in_the_wild/meta.csv` (header `file,speaker,label`) lists the flat
 `<n>.wav` files; label `bona-fide` -> real, `spoof` -> fake (anything else is
 reported). Speaker = the celebrity name (free text, quoted in the CSV when it
 holds a comma). ID = `ItW-<stem>`.
 Differs from the reference: a listed file that is missing is reported and
-left out instead of being kept with Duration -1 (§5.2).
+left out instead of being kept with Duration -1, which breaks loading.
 """
 from adf.data.corpora.base import Entry, Skip, read_csv_rows, register, stem
 

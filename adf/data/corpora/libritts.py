@@ -1,4 +1,4 @@
-"""LibriTTS, LibriTTS-R and LibriTTS-Vocoded (datasets.md §2.16-§2.18): walked, English.
+"""LibriTTS, LibriTTS-R and LibriTTS-Vocoded: walked, English.
 
 All three share the LibriTTS tree `<subset>/<speaker>/<chapter>/<file>.wav`
 (the vocoded copy has a `<vocoder>/` level on top). Split from the subset
@@ -8,7 +8,7 @@ fake, Attack = the vocoder for the vocoded copy.
 IDs: `Libri-<stem>`, `LibriR-<stem>`, `LibriTTSVo-<vocoder>-<stem>`.
 Differs from the reference: the prefixes `LibriR` and `LibriTTSVo` have no
 `-`, so scoring keeps LibriTTS-R apart from LibriTTS (the reference's
-`Libri-R-` and `LibriTTS-Vo-` split into `Libri`/`LibriTTS`, §5.3).
+`Libri-R-` and `LibriTTS-Vo-` were scored as `Libri` and `LibriTTS`).
 """
 from adf.data.corpora.base import Entry, Skip, rel_parts, register, split_of, stem, walk
 

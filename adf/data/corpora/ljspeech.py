@@ -1,8 +1,8 @@
-"""LJSpeech 1.1 (datasets.md §2.19): walked, all real, one English speaker.
+"""LJSpeech 1.1: walked, all real, one English speaker.
 
 Layout `LJSpeech/LJSpeech-1.1/wavs/<LJxxx-yyyy>.wav`. ID = `LJ-<stem>`.
 Differs from the reference: Speaker is `LJ` (the one speaker) instead of the
-chapter group before the `-` (`LJ018`), which is not a speaker (§5.13).
+chapter group before the `-` (`LJ018`), which is not a speaker.
 """
 from adf.data.corpora.base import Entry, register, stem, walk
 

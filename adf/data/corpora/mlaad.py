@@ -1,4 +1,4 @@
-"""MLAAD v5 (datasets.md §2.12): walked, all fake, many languages.
+"""MLAAD v5: walked, all fake, many languages.
 
 Layout `MLAAD_v5/fake/<lang>/<model>/<file>.wav`. Language = the language
 folder upper-cased (`zh-cn` -> `ZH`), Attack = the model folder. ID =

@@ -1,11 +1,11 @@
-"""Multilingual LibriSpeech (datasets.md §2.28): walked FLAC, all real.
+"""Multilingual LibriSpeech: walked FLAC, all real.
 
 Layout `MLS/mls_<language>/<train|dev|test>/audio/<spk>/<book>/<file>.flac`.
 Split train/dev/test -> train/valid/test, Speaker = the spk folder, ID =
 `MLS-<LANG>-<stem>`.
 Differs from the reference: all eight MLS languages are mapped (Polish `PL`
-and Portuguese `PT` too; the reference knew six and failed on the others,
-§5.6); an unknown language folder is reported.
+and Portuguese `PT` too; the reference knew six and failed on the
+others); an unknown language folder is reported.
 """
 from adf.data.corpora.base import Entry, Skip, rel_parts, register, stem, walk
 

@@ -1,4 +1,4 @@
-"""SpoofCeleb (datasets.md §2.13): metadata driven, VoxCeleb1-based.
+"""SpoofCeleb: metadata driven, VoxCeleb1-based.
 
 `metadata/<split>.csv` (header `file,speaker,attack`) lists files relative to
 `flac/<split>/`; attack `a00` is bona fide. Splits train/development/
@@ -6,7 +6,7 @@ evaluation -> train/valid/test. Attack and Speaker from the CSV, Language `-`.
 Missing audio is reported and dropped.
 Differs from the reference: the ID replaces the `/` of the file path with `_`
 (`SpoofCeleb-a00_id10318_YYsxcZ5saac-00002-006`), so IDs are safe as file
-names and keys (§5.4).
+names and keys.
 """
 from adf.data.corpora.base import Entry, Skip, read_csv_rows, register
 

@@ -1,4 +1,4 @@
-"""VoiceMOS / Blizzard Challenge releases (datasets.md §2.14): walked.
+"""VoiceMOS / Blizzard Challenge releases: walked.
 
 Layout `VoiceMOS/main/blizzard/<release>/<SYS>/.../<file>.wav`; system `A` is
 natural speech (real), every other system letter is fake. Attack, Speaker,
@@ -6,7 +6,7 @@ Proportion and Language are `-`.
 Differs from the reference: the ID is built from the file's path below the
 blizzard folder (`VoiceMOS-<release>_<SYS>_..._<stem>`) instead of a running
 index over the sorted walk, so IDs stay the same when files are added or
-removed (§5.14) and still never collide.
+removed and still never collide.
 """
 from adf.data.corpora.base import Entry, Skip, rel_parts, register, stem, walk
 

@@ -1,13 +1,13 @@
-"""VoxCeleb2 dev and VoxCeleb2-Vocoded (datasets.md §2.20, §2.21): walked.
+"""VoxCeleb2 dev and VoxCeleb2-Vocoded: walked.
 
 Layouts `VoxCeleb2/dev/aac/<idNNNNN>/<video>/<utt>.wav` (real) and
 `VoxCeleb2-Vocoded/<vocoder>/dev/aac/<id>/<video>/<utt>.wav` (fake, Attack =
 the vocoder). Speaker = the id folder; Language and Proportion `-`. IDs:
 `VoxCeleb2-<id>-<video>-<utt>`, `VoxCeleb2Vo-<vocoder>-<id>-<video>-<utt>`.
 Differs from the reference: the vocoded prefix `VoxCeleb2Vo` has no `-`, so it
-no longer scores as VoxCeleb2 (§5.3). The release ships AAC `.m4a`, which
+no longer scores as VoxCeleb2. The release ships AAC `.m4a`, which
 libsndfile cannot read: an `.m4a` without a `.wav` beside it is reported
-(convert it first, §5.8) instead of being ignored.
+(convert it to WAV first, e.g. with ffmpeg) instead of being ignored.
 """
 from adf.data.corpora.base import Entry, Skip, rel_parts, register, stem, walk
 

@@ -1,10 +1,10 @@
-"""WaveFake (datasets.md §2.29): walked, all fake; LJSpeech (EN) and JSUT (JA) based.
+"""WaveFake: walked, all fake; LJSpeech (EN) and JSUT (JA) based.
 
 Layout `WaveFake/generated_audio/<system>/<file>.wav`. Attack = the system
 folder; ID = `WF-<system>_<stem>` (joined with `_`: the same stem occurs in
 every system folder). Language `EN` for `ljspeech` folders, `JA` for `jsut`.
 Differs from the reference: a folder that names neither gets Language `-`
-instead of the previous file's language (§5.6), and files deeper than one
+instead of the previous file's language, and files deeper than one
 folder are reported rather than silently not collected.
 """
 from adf.data.corpora.base import Entry, Skip, rel_parts, register, stem, walk

@@ -1,11 +1,11 @@
-"""WildSVDD (datasets.md §2.36): walked FLAC, singing-voice deepfakes; not merged by default.
+"""WildSVDD: walked FLAC, singing-voice deepfakes; not merged by default.
 
 Layout `WildSVDD/WildSVDD_Data_Sep2024_Processed/<subset>/<mixture|vocals>/<bonafide|deepfake>_<NAME>_<seg>.flac`.
 Label from the file name (`bonafide` -> real, `deepfake` -> fake; other names
 are reported), Proportion `train` for the train subset, `test` otherwise.
 ID = `WildSVDD-<subset>-<mixture|vocals>-<stem>`.
 Differs from the reference: Language is `-` (the reference stored the subset
-name there, §5.6; the subset is already in the ID and Proportion).
+name there; the subset is already in the ID and Proportion).
 """
 from adf.data.corpora.base import Entry, Skip, rel_parts, register, stem, walk
 
