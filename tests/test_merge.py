@@ -237,7 +237,8 @@ def test_valid_from_adds_only_the_validation_rows_of_another_corpus(corpora, tmp
     d, src = corpora
     out = tmp_path / "merged"
     assert merge_main(["--manifests", str(d), "--out", str(out), "--train", "C", "--test",
-                       "--holdout-test", "C", "--valid-from", str(d / "A.csv"), "--require-valid"]) == 0
+                       "--holdout-test", "C", "--valid-from", str(d / "A.csv"), "--require-valid",
+                       "--allow-empty"]) == 0  # (C has no test rows)
     train, _ = read_manifest(out / "train.csv")
     valid, _ = read_manifest(out / "valid.csv")
     assert sorted(train["ID"]) == sorted(src["C"]["ID"])

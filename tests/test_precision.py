@@ -2,6 +2,7 @@
 warning for emulated bf16, int8 dynamic quantization, and their use by detect
 and training."""
 import json
+import math
 import os
 import statistics
 
@@ -91,8 +92,9 @@ def test_a_corrupt_cache_is_probed_again(monkeypatch, tmp_path):
 
 
 def test_real_probe_measures_both_dtypes():
-    speed = P._gemm_gflops(torch.float32, size=64, min_seconds=0.001)
-    assert 0.01 < speed < 1e5
+    for dtype in (torch.float32, torch.bfloat16):
+        speed = P._gemm_gflops(dtype, size=32, min_seconds=0.001)
+        assert math.isfinite(speed) and speed > 0
 
 
 @pytest.fixture

@@ -145,7 +145,7 @@ def test_bad_merge_config_is_one_line_exit_2(tmp_path):
                          capture_output=True, text=True, env=env)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines() == [
-        f"adf merge: error: {bad}: train must be a list of corpus names (got 'egs')"]
+        f"adf merge: error: {bad}: train must be a list of corpus names or `paper` (got 'egs')"]
     typo = tmp_path / "t.yaml"
     typo.write_text("trian: [egs]\n")
     run = subprocess.run([sys.executable, "-m", "adf", "--debug", "merge", "--config", str(typo), "--out",

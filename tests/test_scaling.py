@@ -145,6 +145,7 @@ def test_command_line_run_options_reach_the_hparams(tmp_path):
     import speechbrain as sb
     from hyperpyyaml import load_hyperpyyaml
 
+    from adf.hparams import read_chain
     from adf.train import _share_run_options
 
     tiny = open("recipes/posttrain/hparams/tiny.yaml", encoding="utf-8").read()
@@ -153,7 +154,7 @@ def test_command_line_run_options_reach_the_hparams(tmp_path):
     path.write_text(tiny.replace("ckpt_interval_minutes: 0\n", "ckpt_interval_minutes: 30\n"))
     _, run_opts, overrides = sb.parse_arguments(
         [str(path), "--optimizer_step_limit", "7", "--ckpt_interval_steps", "5", "--output_folder", str(tmp_path)])
-    run_opts, overrides = _share_run_options(str(path), run_opts, overrides)
+    run_opts, overrides = _share_run_options(read_chain(path).keys(), run_opts, overrides)
     assert run_opts["optimizer_step_limit"] == 7
     hparams = load_hyperpyyaml(path.read_text(), overrides)
     assert hparams["optimizer_step_limit"] == 7 and hparams["lr_scheduler"].decay_steps == 7 - hparams["warmup_steps"]
