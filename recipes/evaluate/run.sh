@@ -28,7 +28,9 @@ device=""                         # default: cuda when available
 precision=fp32                    # fp32 | bf16 | fp16
 batch_size=8
 detect_args=""                    # more adf detect options, e.g. "--window 4 --hop 4"
-OPTION_NAMES="stage stop_stage ckpts model data_root corpora data_dir test_csv exp_dir device precision batch_size detect_args"
+table_by=""                       # stage 3: one row per value of this manifest column (e.g. Attack)
+seen_csv=""                       # stage 3 with table_by: mark values this manifest (training set) lacks
+OPTION_NAMES="stage stop_stage ckpts model data_root corpora data_dir test_csv exp_dir device precision batch_size detect_args table_by seen_csv"
 parse_options "$@"
 
 use_env
@@ -77,6 +79,9 @@ if stage_wanted 3; then
     [ -f "$exp_dir/scores/$name.csv" ] && scores+=("$name=$exp_dir/scores/$name.csv")
   done
   [ ${#scores[@]} -gt 0 ] || { echo "stage 3: no score files; run stage 2" >&2; exit 1; }
-  python "$repo/tools/results_table.py" "${scores[@]}" --key "$test_csv" \
+  table_args=()
+  [ -n "$table_by" ] && table_args+=(--by "$table_by")
+  [ -n "$table_by" ] && [ -n "$seen_csv" ] && table_args+=(--seen "$seen_csv")
+  python "$repo/tools/results_table.py" "${scores[@]}" --key "$test_csv" "${table_args[@]}" \
     --markdown "$exp_dir/results.md" --csv "$exp_dir/results.csv"
 fi

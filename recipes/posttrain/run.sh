@@ -6,7 +6,8 @@
 #   2 post-train                           (train.py, resumes from exp/ when interrupted)
 #   3 fine-tune the post-trained model     (hparams finetune_lr, finetune_rawboost_algo, finetune_epochs)
 #   4 score the test split with both models (adf detect, via ../evaluate/run.sh)
-#   5 EER table -> exp/results.md, exp/results.csv (tools/results_table.py; tools/score_eer.py
+#   5 EER table -> exp/results.md, exp/results.csv (tools/results_table.py: one row per attack,
+#     those absent from the training set marked unseen, and Pooled; tools/score_eer.py
 #     gives every metric: tools/score_eer.py exp/scores/*.csv --key data/test.csv)
 # Every stage skips itself when its outputs exist and its inputs did not change.
 # Examples:
@@ -86,7 +87,8 @@ evaluate() {
   done
   [ -n "$ckpts" ] || { echo "no trained model in $pt_dir or $ft_dir: run stages 2-3" >&2; exit 1; }
   ../evaluate/run.sh --stage "$1" --stop_stage "$1" --ckpts "$ckpts" --test_csv "$(abs_path "$data_dir/test.csv")" \
-    --data_root "$(abs_path "$data_root")" --exp_dir "$(abs_path "$exp_dir")"
+    --data_root "$(abs_path "$data_root")" --exp_dir "$(abs_path "$exp_dir")" \
+    --table_by Attack --seen_csv "$(abs_path "$data_dir/train.csv")"
 }
 
 if stage_wanted 4; then
