@@ -429,7 +429,7 @@ class HiFiGAN:
         """Mean absolute log-mel difference between `x` and its resynthesis."""
         import torch
 
-        x = np.asarray(x, dtype=np.float32) * (0.9 / (np.abs(x).max() + 1e-9))  # the level __call__ feeds it
+        x = (np.asarray(x) * (0.9 / (np.abs(x).max() + 1e-9))).astype(np.float32)  # the level __call__ feeds it
         y = torch.from_numpy(self(x).astype(np.float32))
         a, b = hifigan_mel(torch.from_numpy(x)), hifigan_mel(y)
         k = min(a.shape[-1], b.shape[-1])
