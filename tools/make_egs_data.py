@@ -98,12 +98,20 @@ REAL_SPEAKERS = [
 ]
 SPLITS = ("train", "valid", "test")
 # Per real speaker of a split: real clips, then held-out prompts vocoded by each vocoder.
-PER_SPEAKER = {"train": dict(real=60, world=12, griffinlim=12, hifigan=16),
-               "valid": dict(real=36, world=6, griffinlim=6, hifigan=8),
-               "test": dict(real=64, world=10, griffinlim=10, hifigan=12)}
+PER_SPEAKER = {"train": dict(real=48, world=10, griffinlim=8, hifigan=10),
+               "valid": dict(real=30, world=6, griffinlim=4, hifigan=6),
+               "test": dict(real=56, world=8, griffinlim=8, hifigan=10)}
+# ... except speakers with fewer prompts left after the text-disjoint split.
+SPEAKER_COUNTS = {"es_CO_f_Jimenez": dict(real=40, world=8, griffinlim=6, hifigan=8)}
 VOCODERS = ("world", "griffinlim", "hifigan")
+SPARE_PROMPTS = 8  # per speaker: a prompt can come out too short in another codec
+
+
+def clip_counts(speaker, split):
+    """{real, world, griffinlim, hifigan: clips} of one real speaker."""
+    return SPEAKER_COUNTS.get(speaker, PER_SPEAKER[split])
 # Piper clips per split (the held-out family: test only); espeak-ng fills up to real = fake.
-PIPER_CLIPS = {"train": 0, "valid": 0, "test": 20}
+PIPER_CLIPS = {"train": 0, "valid": 0, "test": 18}
 # Espeak-ng voices (language voice + variant), each in one split only.
 ESPEAK_VOICES = {
     "train": [("it", "m1"), ("it", "f2"), ("ru", "m3"), ("ru", "f1"), ("es", "m2"), ("es-419", "f3")],
@@ -437,20 +445,38 @@ class HiFiGAN:
 
 
 # --------------------------------------------------------------------------- build
+RAW_BYTES_PER_S = {".g722": 8000, ".gsm": 33 * 50, ".alaw": 8000}  # headerless codecs
+
+
+def raw_seconds(path):
+    """Duration of a prompt file from its header (WAV) or size (headerless codecs)."""
+    ext = os.path.splitext(path)[1]
+    if ext in RAW_BYTES_PER_S:
+        return os.path.getsize(path) / RAW_BYTES_PER_S[ext]
+    return sf.info(path).duration
+
+
 def usable_prompts(speaker, channels):
-    """{prompt name: best copy at GEN_SR} of the prompts shipped in every channel of the
-    speaker whose best copy survives the conditioning chain (long enough)."""
+    """({prompt name: path of the best copy}, {channel: {prompt name: path}}) of the prompts
+    shipped in every channel of the speaker and long enough to survive the trim (judged from
+    the file length; a prompt that still comes out too short is skipped later)."""
     paths = {ch: {os.path.splitext(os.path.basename(p))[0]: p for p in glob.glob(pattern)}
              for ch, (_, pattern) in channels.items()}
     names = sorted(set.intersection(*(set(p) for p in paths.values())))
     best = next(iter(channels))
-    out = {}
-    for name in names:
-        x, sr = decode(paths[best][name])
-        if condition(x, sr) is not None:
-            out[name] = resample(x, sr, GEN_SR)
+    out = {n: paths[best][n] for n in names if raw_seconds(paths[best][n]) >= MIN_TOTAL_S + 0.2}
     print(f"{speaker}: {len(out)} of {len(names)} prompts long enough", flush=True)
     return out, paths
+
+
+def vocoder_input(path):
+    """The best copy of a prompt at GEN_SR, cut to its first MAX_TOTAL_S of speech (plus
+    margins): the conditioning chain keeps no more, and the vocoders cost time per second."""
+    x, sr = decode(path)
+    x = resample(x, sr, GEN_SR)
+    active = np.flatnonzero(speech_frames(frame_db(x, GEN_SR)))
+    start = max(int(active[0] * HOP_S * GEN_SR) - int(0.1 * GEN_SR), 0) if active.size else 0
+    return x[start: start + int((MAX_TOTAL_S + 0.3) * GEN_SR)]
 
 
 def split_texts(usable, rng):
@@ -459,22 +485,27 @@ def split_texts(usable, rng):
     Splits are filled in the order test, valid, train, each taking names usable by its
     own real speakers and preferring names that the speakers of the later splits can do
     without (names usable by fewer of them go first)."""
-    # A few spare names per speaker: a real prompt may come out too short in another codec.
-    need = {split: sum(PER_SPEAKER[split].values()) + 6 for split in SPLITS}
+    need = {spk[0]: sum(clip_counts(spk[0], spk[2]).values()) + SPARE_PROMPTS for spk in REAL_SPEAKERS}
     taken = {}
     for split in ("test", "valid", "train"):
         mine = [spk[0] for spk in REAL_SPEAKERS if spk[2] == split]
         later = [spk[0] for spk in REAL_SPEAKERS if SPLITS.index(spk[2]) < SPLITS.index(split)]
         pool = sorted({n for s in mine for n in usable[s]} - set(taken))
         pool = [pool[i] for i in rng.permutation(len(pool))]
-        pool.sort(key=lambda n: sum(n in usable[s] for s in later))  # stable: random among equals
+        # Scarce speakers' names weigh more (1/size^2): stable sort, random among equals.
+        pool.sort(key=lambda n: sum(1.0 / len(usable[s]) ** 2 for s in later if n in usable[s]))
         chosen = pool if split == "train" else []
         if split != "train":  # take names until every real speaker of the split has enough
             for n in pool:
-                if all(sum(m in usable[s] for m in chosen) >= need[split] for s in mine):
+                if all(sum(m in usable[s] for m in chosen) >= need[s] for s in mine):
                     break
                 chosen.append(n)
         taken.update({n: split for n in chosen})
+    for speaker, _, split, _ in REAL_SPEAKERS:
+        have = sum(taken.get(n) == split for n in usable[speaker])
+        print(f"{speaker}: {have} usable prompts in the {split} texts (needs {need[speaker]})", flush=True)
+        if have < need[speaker]:
+            sys.exit(f"{speaker}: too few prompts left in its split's texts")
     return taken
 
 
@@ -495,11 +526,11 @@ def build(out, seed, workdir):
 
     prompts = {spk[0]: usable_prompts(spk[0], spk[3]) for spk in REAL_SPEAKERS}
     text_split = split_texts({s: p[0] for s, p in prompts.items()}, rng)
-    hifigan = HiFiGAN()
+    hifigan, mel_error = HiFiGAN(), None
     real_targets = {split: [] for split in SPLITS}  # (language, channel, duration) of each real clip
     for speaker, lang, split, channels in REAL_SPEAKERS:
         best, paths = prompts[speaker]
-        counts = PER_SPEAKER[split]
+        counts = clip_counts(speaker, split)
         names = [n for n in best if text_split.get(n) == split]
         names = [names[i] for i in rng.permutation(len(names))]
         chans = list(channels)
@@ -512,28 +543,33 @@ def build(out, seed, workdir):
                 add(split, "real", speaker, channels[channel][0], "-", lang, name, channel, cond)
                 real_targets[split].append((lang, channel, len(cond) / CHANNEL_SR[channel]))
         for attack in VOCODERS:
-            chosen = [names.pop() for _ in range(counts[attack])]
-            waves = [best[n] for n in chosen]
+            # Two spare prompts: a copy can come out too short after the codec and the trim.
+            chosen = [names.pop() for _ in range(min(counts[attack] + 2, len(names)))]
+            waves = [vocoder_input(best[n]) for n in chosen]
             if attack == "world":
                 fakes = world_resynth_fresh(waves)
             elif attack == "griffinlim":
                 fakes = [griffinlim_resynth(w, seed * 100003 + k) for k, w in enumerate(waves)]
             else:
                 fakes = [hifigan(w) for w in waves]
+                if mel_error is None:
+                    mel_error = hifigan.mel_error(waves[0])
+            made = 0
             for name, fake in zip(chosen, fakes):
                 channel = chans[rng.integers(len(chans))]
                 cond = condition(*apply_channel(fake, channel))
-                if cond is None:
-                    sys.exit(f"{speaker}: {attack} copy of {name} became too short")
-                add(split, "fake", speaker, SOURCE[attack], attack, lang, name, channel, cond)
+                if cond is not None and made < counts[attack]:
+                    made += 1
+                    add(split, "fake", speaker, SOURCE[attack], attack, lang, name, channel, cond)
+            if made < counts[attack]:
+                sys.exit(f"{speaker}: only {made} {attack} copies long enough")
         print(f"{speaker} ({split}): " + ", ".join(f"{n} {k}" for k, n in counts.items()), flush=True)
-        print(f"  HiFi-GAN log-mel resynthesis error of its first vocoded prompt: "
-              f"{hifigan.mel_error(best[chosen[0]]):.3f}", flush=True)
+    print(f"HiFi-GAN log-mel resynthesis error of the first vocoded prompt: {mel_error:.3f}", flush=True)
 
     piper = Piper(seed)
     for split in SPLITS:
         n_real = len(real_targets[split])
-        n_vocoded = sum(PER_SPEAKER[split][a] for spk in REAL_SPEAKERS if spk[2] == split for a in VOCODERS)
+        n_vocoded = sum(clip_counts(spk[0], split)[a] for spk in REAL_SPEAKERS if spk[2] == split for a in VOCODERS)
         n_piper = PIPER_CLIPS[split]
         n_espeak = n_real - n_vocoded - n_piper
         split_names = {lang: sorted(n for n in texts[lang] if text_split.get(n) == split) for lang in texts}
@@ -547,7 +583,7 @@ def build(out, seed, workdir):
                 lang = voice[0]
                 names = split_names[lang]
                 cands[voice] = []
-                for i in rng.permutation(len(names))[: 4 * n // len(voices) + 4]:
+                for i in rng.permutation(len(names))[: 2 * n // len(voices) + 3]:
                     wav = synth(voice, texts[lang][names[i]])
                     cond = condition(wav, GEN_SR)
                     if cond is not None:
@@ -611,6 +647,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, repo)  # adf.audio
+    import torch
+
+    torch.set_num_threads(1)  # small tensors: one thread wastes no time waiting for the other
     with tempfile.TemporaryDirectory() as workdir:
         build(args.out, args.seed, workdir)
     return 0
