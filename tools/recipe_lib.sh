@@ -148,7 +148,10 @@ results_table() {
     [ -f "$exp/scores/$name.csv" ] && scores+=("$name=$exp/scores/$name.csv")
   done
   [ ${#scores[@]} -gt 0 ] || { echo "no score files in $exp/scores: run the scoring stage" >&2; exit 1; }
-  python "$repo/tools/results_table.py" "${scores[@]}" --key "$test_csv" \
+  local by=()  # the caller's table_by / seen_csv: one row per value of a manifest column,
+  [ -n "${table_by:-}" ] && by+=(--by "$table_by")  # values the training set lacks marked unseen
+  [ -n "${table_by:-}" ] && [ -n "${seen_csv:-}" ] && by+=(--seen "$seen_csv")
+  python "$repo/tools/results_table.py" "${scores[@]}" --key "$test_csv" "${by[@]}" \
     --markdown "$exp/results.md" --csv "$exp/results.csv"
 }
 

@@ -9,6 +9,14 @@ are the ID prefixes (docs/data.md: `ITW-...`, `EGS-...`), so one score file
 per model gives every test-set column. Rows = models, columns = test sets plus
 Pooled, cells = EER in %. Metrics come from adf.scoring (tools/score_eer.py
 gives the full set: minDCF, Cllr, per attack, ...).
+
+    tools/results_table.py posttrain=... --key data/test.csv --by Attack --seen data/train.csv
+
+`--by COLUMN` groups the trials by a column of the key manifest instead: one row per
+value (each attack's fakes against all real trials, the ASVspoof per-attack EER; values
+with real trials only are left out) plus Pooled, one column per model. `--seen MANIFEST`
+marks the values that manifest (the training set) does not hold as unseen, so a held-out
+generator's EER stands on its own row.
 """
 import argparse
 import math
@@ -24,18 +32,36 @@ use_repo_environment()  # called directly without the venv: re-run under <repo>/
 from adf import scoring  # noqa: E402
 
 
-def eer_table(named_scores, key_path):
-    """{model: {test set: EER %}} and the ordered test-set names (Pooled last)."""
-    key = scoring.read_key(key_path, on_error="skip")[0] if key_path else None
+UNSEEN = " (unseen in training)"
+
+
+def eer_table(named_scores, key_path, by=None, seen_path=None):
+    """{model: {test set: EER %}} and the ordered test-set names (Pooled last).
+
+    With `by`, the sets are the values of that key column that hold fake trials, each
+    scored against the pooled real trials; with `seen_path` too, values absent from that
+    manifest's `by` column get UNSEEN appended."""
+    key = scoring.read_key(key_path, by=by, on_error="skip")[0] if key_path else None
+    seen = None
+    if by and seen_path:
+        seen = set(scoring.read_key(seen_path, by=by, on_error="skip")[0]["group"])
     warn = lambda msg: print(msg, file=sys.stderr)
     table, sets = {}, []
     for name, path in named_scores:
         trials, _ = scoring.load_labelled(path, key, key_path, "skip", warn)
+        real_only = set()
+        if by:
+            real_only = set(trials.loc[trials["group"].notna()].groupby("group")["label"].min().loc[lambda v: v == 1].index)
         table[name] = {}
-        for row in scoring.score_rows(name, trials):
-            table[name][row["subset"]] = 100.0 * row["eer"]
-            if row["subset"] not in sets:
-                sets.append(row["subset"])
+        for row in scoring.score_rows(name, trials, pool_missing_class=bool(by)):
+            subset = row["subset"]
+            if subset in real_only:
+                continue
+            if seen is not None and subset != scoring.POOLED and subset not in seen:
+                subset += UNSEEN
+            table[name][subset] = 100.0 * row["eer"]
+            if subset not in sets:
+                sets.append(subset)
     return table, sorted(s for s in sets if s != scoring.POOLED) + [scoring.POOLED]
 
 
@@ -43,18 +69,33 @@ def _fmt(value):
     return "-" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
-def to_markdown(table, sets):
+def to_markdown(table, sets, by=None):
+    """Rows = models, columns = test sets; with `by`, rows = its values, columns = models."""
+    if by:
+        models = list(table)
+        lines = [f"| {by} | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+        for s in sets:
+            lines.append(f"| {s} | " + " | ".join(_fmt(table[m].get(s)) for m in models) + " |")
+        return "\n".join(lines) + "\n"
     lines = ["| Model | " + " | ".join(sets) + " |", "|---|" + "---:|" * len(sets)]
     for model, row in table.items():
         lines.append(f"| {model} | " + " | ".join(_fmt(row.get(s)) for s in sets) + " |")
     return "\n".join(lines) + "\n"
 
 
-def to_csv(table, sets):
+def _csv_cell(value):
+    return "" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+def to_csv(table, sets, by=None):
+    if by:
+        models = list(table)
+        lines = [by.lower() + "," + ",".join(models)]
+        lines += [s + "," + ",".join(_csv_cell(table[m].get(s)) for m in models) for s in sets]
+        return "\n".join(lines) + "\n"
     lines = ["model," + ",".join(sets)]
     for model, row in table.items():
-        lines.append(model + "," + ",".join("" if row.get(s) is None or math.isnan(row[s]) else f"{row[s]:.4f}"
-                                            for s in sets))
+        lines.append(model + "," + ",".join(_csv_cell(row.get(s)) for s in sets))
     return "\n".join(lines) + "\n"
 
 
@@ -74,18 +115,22 @@ def main(argv=None):
     parser.add_argument("--key", help="manifest with the labels (needed when the score files have none)")
     parser.add_argument("--markdown", help="write the table as Markdown here")
     parser.add_argument("--csv", help="write the table as CSV here")
+    parser.add_argument("--by", help="one row per value of this column of --key (Attack, Language...)")
+    parser.add_argument("--seen", metavar="MANIFEST", help="with --by: mark values this manifest lacks as unseen")
     args = parser.parse_args(argv)
+    if args.by and not args.key:
+        parser.error("--by needs --key (a manifest with that column)")
     try:
-        table, sets = eer_table(parse_named(args.scores), args.key)
+        table, sets = eer_table(parse_named(args.scores), args.key, args.by, args.seen)
     except (scoring.ScoreError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    text = to_markdown(table, sets)
+    text = to_markdown(table, sets, args.by)
     print("EER (%)\n" + text, end="")
     if args.markdown:
         scoring.write_text_atomic(text, args.markdown)
     if args.csv:
-        scoring.write_text_atomic(to_csv(table, sets), args.csv)
+        scoring.write_text_atomic(to_csv(table, sets, args.by), args.csv)
     return 0
 
 

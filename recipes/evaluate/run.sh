@@ -28,7 +28,9 @@ device=""                         # default: cuda when available
 precision=auto                    # auto (bf16 where native, else fp32) | fp32 | bf16 | fp16 | int8
 batch_size=8
 detect_args=""                    # more adf detect options, e.g. "--window 4 --hop 4"
-OPTION_NAMES="stage stop_stage ckpts model data_root corpora data_dir test_csv exp_dir device precision batch_size detect_args"
+table_by=""                       # stage 3: one row per value of this manifest column (e.g. Attack)
+seen_csv=""                       # stage 3 with table_by: mark values this manifest (training set) lacks
+OPTION_NAMES="stage stop_stage ckpts model data_root corpora data_dir test_csv exp_dir device precision batch_size detect_args table_by seen_csv"
 parse_options "$@"
 
 use_env

@@ -6,7 +6,8 @@
 #   2 post-train                           (train.py, resumes from exp/ when interrupted)
 #   3 fine-tune the post-trained model     (train.py --experiment finetune: the hparams' finetune: settings)
 #   4 score the test split with both models (adf detect, as recipes/evaluate does)
-#   5 EER table -> exp/results.md, exp/results.csv (tools/results_table.py; tools/score_eer.py
+#   5 EER table -> exp/results.md, exp/results.csv (tools/results_table.py: one row per attack,
+#     those absent from the training set marked unseen, and Pooled; tools/score_eer.py
 #     gives every metric: tools/score_eer.py exp/scores/*.csv --key data/test.csv)
 # Every stage skips itself when its outputs exist and its inputs did not change.
 # Examples:
@@ -78,5 +79,6 @@ fi
 
 if stage_wanted 5; then
   log "stage 5: EER table -> $exp_dir/results.md, $exp_dir/results.csv"
-  results_table "$data_dir/test.csv" "$exp_dir" "$(basename "$pt_dir")" "$(basename "$ft_dir")"
+  table_by=Attack seen_csv=$data_dir/train.csv \
+    results_table "$data_dir/test.csv" "$exp_dir" "$(basename "$pt_dir")" "$(basename "$ft_dir")"
 fi
