@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from adf.grpo import GRPO, group_advantages, grpo_loss, k3_kl, sample_labels
+from adf.grpo import GRPO, group_advantages, grpo_loss, k3_kl
 from adf.models.classifier import build_classifier
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
