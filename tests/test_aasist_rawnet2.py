@@ -6,8 +6,8 @@ clovaai/aasist models/AASIST.py and data_utils.pad (commit a04c986) with the
 released AASIST.pth / AASIST-L.pth; the ASVspoof 2021 LA/Baseline-RawNet2
 model.py and model_config_RawNet.yaml (asvspoof-challenge/2021, 9b33f5e);
 SSL_Anti-spoofing model.py (TakHemlata, 4acaa61) with its fairseq SSL model
-replaced by the identity on given features. Inputs: egs_data test clips
-(8 kHz) resampled to 16 kHz with torchaudio, cut/tiled with the published
+replaced by the identity on given features. Inputs: four clips of the earlier
+example corpus kept in tests/data/reference_clips (8 kHz), resampled to 16 kHz with torchaudio, cut/tiled with the published
 `pad` to 64,600 samples, plus the first and third clip concatenated (85,920
 samples, so it is cut). The random-weight models use `seeded_weights` below,
 applied to the published state dict (same key names).
@@ -29,7 +29,7 @@ from adf.models.registry import build_model
 ROOT = Path(__file__).resolve().parents[1]
 # ADF_TEST_SHARED: where ../shared is when the checkout is elsewhere (e.g. a git worktree)
 PRETRAINED = Path(os.environ.get("ADF_TEST_SHARED", ROOT.parent / "shared")) / "pretrained" / "aasist"
-EGS_TEST = ROOT / "egs_data" / "audio" / "test"
+EGS_TEST = ROOT / "tests" / "data" / "reference_clips"
 CLIPS = ["espeak_it_f5_espeakng_call-fwd-no-ans.flac", "espeak_it_f5_espeakng_conf-invalid.flac",
          "it_IT_f_Menardi_real_screen-callee-options.flac", "it_IT_f_Menardi_real_vm-tomakecall.flac"]
 TOL = 1e-4
