@@ -141,4 +141,9 @@ def test_recipes_step_with_fused_adamw_equal_to_the_plain_one():
             opt.step()
     got, want = fused_model.state_dict(), plain_model.state_dict()
     assert any(not torch.equal(got[k], start[k]) for k in got)  # the steps moved the weights
-    assert all(torch.allclose(got[k], want[k], rtol=1e-5, atol=1e-6) for k in got)
+    # Attention is invariant to the key projection's bias (it shifts every score of a
+    # query equally), so its gradient is zero up to rounding, which Adam's division by
+    # sqrt(v) turns into lr-sized steps that differ with the kernels' rounding (AVX2).
+    compared = [k for k in got if not k.endswith("attention.k_proj.bias")]
+    assert all(torch.allclose(got[k], want[k], rtol=1e-5, atol=1e-6) for k in compared), \
+        [k for k in compared if not torch.allclose(got[k], want[k], rtol=1e-5, atol=1e-6)]
