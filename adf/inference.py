@@ -243,18 +243,14 @@ def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile
     loads fp32 and quantizes the transformer layers' linear maps. `input_policy`
     (a name, adf.input_policy) overrides the one the checkpoint records."""
     from adf.checkpoints import load_model
-    from adf.precision import quantize_linear_layers, resolve
+    from adf.precision import quantize_int8, resolve
 
     choice = resolve(precision, device)
     dtype = PRECISIONS[choice.precision] if choice.precision in PRECISIONS else None
     model = load_model(ckpt, model_name=model_name, device=device, dtype=dtype, input_policy=input_policy)
     check_input_policy(model, policy_of(model))
-    if choice.precision == "int8":  # the transformer's linear maps: nearly all of an SSL model's FLOPs
-        encoder = getattr(getattr(model, "backbone", None), "encoder", None)
-        if encoder is None:
-            raise ValueError(f"int8 quantizes an SSL transformer; model {model.name!r} has none (use fp32)")
-        for layer in encoder.transformer.layers:
-            quantize_linear_layers(layer)
+    if choice.precision == "int8":
+        quantize_int8(model)
     if compile_layers:
         model.compile_layers()
     return model, choice

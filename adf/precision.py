@@ -17,7 +17,7 @@ overrides the folder).
 
 `int8` is an inference-only precision for the CPU: dynamic quantization of the
 transformer layers' linear maps (int8 weights, activations quantized per
-batch; `quantize_linear_layers`).
+batch; `quantize_int8`).
 """
 from __future__ import annotations
 
@@ -213,3 +213,16 @@ def quantize_linear_layers(module):
         from torch.ao.quantization import quantize_dynamic
 
         return quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
+def quantize_int8(model):
+    """A detector made `int8`, in place; returns it: dynamic quantization of its
+    SSL transformer's linear maps (nearly all of its FLOPs). Norms, convolutions,
+    the feature projection and the head stay fp32. ValueError for a model
+    without such a transformer (AASIST, RawNet2)."""
+    encoder = getattr(getattr(model, "backbone", None), "encoder", None)
+    if encoder is None:
+        raise ValueError(f"int8 quantizes an SSL transformer; model {model.name!r} has none (use fp32)")
+    for layer in encoder.transformer.layers:
+        quantize_linear_layers(layer)
+    return model

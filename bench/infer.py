@@ -40,7 +40,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from adf.precision import cpu_native_bf16, quantize_linear_layers  # noqa: E402
+from adf.precision import cpu_native_bf16, quantize_int8  # noqa: E402
 from bench.common import SR, clip_lengths, clips, gemm_peak, machine, model_flops, report, timed  # noqa: E402
 
 
@@ -157,8 +157,7 @@ def bench_model(name, args, peaks):
     # AVX2 fast path, and an option everywhere.
     int8_model = build_classifier(name).eval()
     int8_model.load_state_dict(exact)
-    for layer in int8_model.backbone.encoder.transformer.layers:
-        quantize_linear_layers(layer)
+    quantize_int8(int8_model)
     for bs in (1, args.batch_size):
         measure("adf", "int8", bs, lambda b, bs=bs: lambda: logits.__setitem__(
             ("int8", bs), run_adf(int8_model, wavs, b)))
@@ -408,9 +407,7 @@ def bench_agreement(name, metadata, args):
                widest_swapped_gap=float(np.abs(fp32_gaps[swapped]).max()) if swapped.any() else 0.0,
                eer_fp32=eer_fp32, eer=eer, eer_diff_points=abs(eer - eer_fp32))
 
-    int8 = copy.deepcopy(model)
-    for layer in int8.backbone.encoder.transformer.layers:
-        quantize_linear_layers(layer)
+    int8 = quantize_int8(copy.deepcopy(model))
     compare(scores(int8, "int8"), run="int8")
     int8 = None
     if not args.bf16:  # emulated bf16 would take tens of times longer
