@@ -139,8 +139,15 @@ def bench_model(name, args, peaks):
         report("infer", model=name, impl=impl, precision=precision, batch=batch_size,
                clips=len(lengths), audio_s=audio_s, wall_s=wall, x_realtime=audio_s / wall,
                x_realtime_cpu=audio_s / cpu, vs_hf=base[0] / wall, vs_hf_cpu=base[1] / cpu,
-               mfu=flops / wall / peak, padding=1 - useful / padded,
+               mfu=flops / wall / peak, mfu_cpu=flops / cpu / peak, padding=1 - useful / padded,
                mean_batch=len(lengths) / len(batches))
+        if impl == "hf":
+            # The best any fp32 implementation can do here: every FLOP at the
+            # measured GEMM peak. If this ceiling is under a speed target, no fp32
+            # engineering reaches the target on this machine.
+            at_peak = flops / peaks["fp32"]
+            report("ceiling", model=name, precision="fp32", at_peak_s=at_peak,
+                   ceiling_vs_hf_cpu=cpu / at_peak, hf_fraction_of_limit=at_peak / cpu)
 
     def adf_run(key):
         def make(batches):
