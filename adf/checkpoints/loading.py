@@ -26,6 +26,7 @@ import torch
 from adf.checkpoints.architecture import equivalent_names, infer_backend_options, infer_model_name
 from adf.checkpoints.files import (CheckpointError, metadata_json, read_file,
                                    write_safetensors)
+from adf.checkpoints.hub import resolve_checkpoint
 from adf.checkpoints.keys import BACKBONE_PREFIX, BACKEND_PREFIX, HEAD_KEYS, key_style, to_adf_keys
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,9 @@ def check_backbone_config(config, path):
 
 def read_checkpoint(path, trust_pickle=False, dtype=None):
     """Read any supported checkpoint file (see adf.checkpoints) into a Checkpoint;
+    `path` may also name an exported folder or a Hub model (adf.checkpoints.hub);
     `dtype` casts its floating-point tensors while reading (see read_file)."""
-    raw = read_file(path, trust_pickle=trust_pickle, dtype=dtype)
+    raw = read_file(resolve_checkpoint(path), trust_pickle=trust_pickle, dtype=dtype)
     meta = raw.metadata if raw.metadata.get("format") == FORMAT else {}
     config = metadata_json(meta, "backbone_config", raw.path)
     if config is not None:
