@@ -72,6 +72,13 @@ def check_device(name):
     return device
 
 
+def pick_device(name=None):
+    """The device to run on, as a string: `name` checked (check_device), default cuda when usable, else cpu."""
+    import torch
+
+    return str(check_device(name or ("cuda" if torch.cuda.is_available() else "cpu")))
+
+
 def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="audio files, folders (searched recursively) or manifest CSVs")
@@ -286,13 +293,10 @@ def _run(args):
 
 def _settings(args):
     """(device, precision Choice) of `args`; _Refused for options that cannot work together."""
-    import torch
-
     from adf.precision import resolve
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        device = str(check_device(device))
+        device = pick_device(args.device)
         choice = resolve(args.precision, device)
     except ValueError as err:
         raise _Refused(err) from None

@@ -103,6 +103,11 @@ class WindowScore:
     logit_real: float
     embedding: object = None  # pooled embedding (numpy) when asked for
 
+    @property
+    def prob_real(self):
+        """Softmax probability of the `real` class."""
+        return _prob_real(self.logit_fake, self.logit_real)
+
 
 @dataclass
 class Score:
