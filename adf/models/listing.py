@@ -54,11 +54,42 @@ def table_rows():
     return rows
 
 
+def released_rows():
+    """One dict per published AntiDeepfake repository (adf.checkpoints.released): repo,
+    adf model name, backbone (paper name), RawBoost augmentation and parameter count."""
+    from adf.checkpoints.released import released_models
+    from adf.models.registry import model_spec
+
+    return [dict(repo=m.repo, name=m.model, paper=model_spec(m.model).paper, rawboost=m.augmented,
+                 params=sum(parameter_counts(m.model))) for m in released_models()]
+
+
+def print_released(csv):
+    rows = released_rows()
+    if csv:
+        print("repo,name,backbone,rawboost,params")
+        for r in rows:
+            print(f"{r['repo']},{r['name']},{r['paper']},{str(r['rawboost']).lower()},{r['params']}")
+        return 0
+    header = f"{'repository (--ckpt)':<48} {'adf name':<10} {'backbone':<10} {'RawBoost':<8} {'params':>15}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['repo']:<48} {r['name']:<10} {r['paper']:<10} {'yes' if r['rawboost'] else 'no':<8} "
+              f"{r['params']:>15,} ({r['params'] / 1e6:6.0f}M)")
+    return 0
+
+
 def add_arguments(parser):
     parser.add_argument("--csv", action="store_true", help="comma-separated output")
+    parser.add_argument("--released", action="store_true",
+                        help="list the AntiDeepfake models published on the Hugging Face Hub (use a repository "
+                             "name as --ckpt)")
 
 
 def run(args):
+    if args.released:
+        return print_released(args.csv)
     rows = table_rows()
     show = lambda v: "" if v is None else v  # noqa: E731
     if args.csv:
