@@ -95,13 +95,13 @@ class Detector:
         return self.score(list(waveforms), sample_rate=MODEL_RATE, batch_size=batch_size, window=window,
                           hop=hop, aggregate=aggregate)
 
-    def segments(self, audio, window=4.0, hop=None, sample_rate=None, as_dataframe=False):
+    def segments(self, audio, window=4.0, hop=None, sample_rate=None, batch_size=8, as_dataframe=False):
         """Window records (start, end in seconds, logits, prob_real) of one path or array,
-        each window scored on its own (`adf detect --window --segments`); raises
-        adf.audio.AudioError when it cannot be scored."""
+        each window scored on its own (`adf detect --window --segments`), `batch_size`
+        windows at a time; raises adf.audio.AudioError when it cannot be scored."""
         from adf.audio import AudioError
 
-        (record,) = self.score([audio], sample_rate=sample_rate, batch_size=1, window=window, hop=hop)
+        (record,) = self.score([audio], sample_rate=sample_rate, batch_size=batch_size, window=window, hop=hop)
         if record["error"] is not None:
             raise AudioError(record["path"] or "the array", record["error"])
         if as_dataframe:

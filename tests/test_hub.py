@@ -15,6 +15,7 @@ import adf
 from adf.checkpoints import CheckpointError, load_model, save_checkpoint
 from adf.checkpoints.hub import parse_hub_name, resolve_checkpoint
 from adf.models.classifier import build_classifier
+from hub_cache import add_snapshot, use_offline_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMIT_A = "a" * 40
@@ -28,26 +29,6 @@ def tiny_bytes(tmp_path, seed):
     return path.read_bytes()
 
 
-def add_snapshot(cache, repo, commit, files, refs=()):
-    """Put `files` {name: bytes} into `cache` as revision `commit` of model repo `repo`,
-    the way huggingface_hub stores a download: content in blobs/ named by its sha256
-    (the Hub's LFS object id), snapshot entries as relative symbolic links, refs/<ref>
-    holding the commit hash."""
-    folder = cache / ("models--" + repo.replace("/", "--"))
-    for sub in ("blobs", "refs", f"snapshots/{commit}"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        sha = hashlib.sha256(data).hexdigest()
-        (folder / "blobs" / sha).write_bytes(data)
-        link = folder / "snapshots" / commit / name
-        if link.is_symlink():
-            link.unlink()
-        link.symlink_to(os.path.join("..", "..", "blobs", sha))
-    for ref in refs:
-        (folder / "refs" / ref).write_text(commit)
-    return folder
-
-
 @pytest.fixture
 def weights(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("weights")
@@ -57,15 +38,11 @@ def weights(tmp_path_factory):
 @pytest.fixture
 def offline_cache(tmp_path, monkeypatch, weights):
     """A Hub cache in tmp_path/hub with org/tiny: commit A (seed 0, tag v1) and commit B
-    (seed 1, main), used offline. huggingface_hub reads HF_HUB_CACHE and HF_HUB_OFFLINE
-    once, at import: set here on its constants (the subprocess test sets the variables)."""
-    from huggingface_hub import constants
-
+    (seed 1, main), used offline."""
     cache = tmp_path / "hub"
     add_snapshot(cache, "org/tiny", COMMIT_A, {"model.safetensors": weights[0]}, refs=["v1"])
     add_snapshot(cache, "org/tiny", COMMIT_B, {"model.safetensors": weights[1]}, refs=["main"])
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    use_offline_cache(monkeypatch, cache)
     return cache
 
 
