@@ -82,7 +82,9 @@ def pick_device(name=None):
 def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="audio files, folders (searched recursively) or manifest CSVs")
-    parser.add_argument("--ckpt", required=True, help="detector checkpoint (.ckpt, .safetensors, ...)")
+    parser.add_argument("--ckpt", required=True,
+                        help="detector checkpoint: a file (.ckpt, .safetensors, ...), a folder written by "
+                             "`adf export`, or a Hugging Face Hub model ORG/NAME[@REVISION] (adf models --released)")
     parser.add_argument("--model", default=None,
                         help="architecture name (default: inferred from the checkpoint)")
     parser.add_argument("-o", "--output", required=True, help="score CSV to write")

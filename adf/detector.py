@@ -32,10 +32,12 @@ MODEL_RATE = 16000  # arrays without a sample rate are taken to be at the models
 
 class Detector:
     """A loaded detector: `model` (eval mode) on `device`, run in `precision`
-    (fp32, bf16, fp16 or int8); `checkpoint` is the file it came from."""
+    (fp32, bf16, fp16 or int8); `checkpoint` is the file it came from, `source`
+    what it was asked for by (a path, folder or Hub name)."""
 
-    def __init__(self, model, device="cpu", precision="fp32", checkpoint=None):
+    def __init__(self, model, device="cpu", precision="fp32", checkpoint=None, source=None):
         self.model, self.device, self.precision, self.checkpoint = model, str(device), precision, checkpoint
+        self.source = source or checkpoint  # what the user named: a path, folder or Hub name
 
     @classmethod
     def from_pretrained(cls, name_or_path, device=None, precision="auto", model_name=None, input_policy=None,
@@ -52,19 +54,20 @@ class Detector:
         device = pick_device(device)
         path = resolve_checkpoint(name_or_path)
         model, choice = load_detector(path, model_name, device, precision, compile, input_policy)
-        return cls(model, device, choice.precision, checkpoint=path)
+        return cls(model, device, choice.precision, checkpoint=path, source=os.fspath(name_or_path))
 
     def __repr__(self):
         return f"Detector({self.model.name!r}, device={self.device!r}, precision={self.precision!r})"
 
     def info(self):
-        """What the detector is: name, parameters, input policy, precision, device, checkpoint and its sha256."""
+        """What the detector is: name, parameters, input policy, precision, device, source,
+        checkpoint file and its sha256."""
         from adf.checkpoints.hub import file_sha256
         from adf.input_policy import policy_of
 
         return {"name": self.model.name, "parameters": sum(p.numel() for p in self.model.parameters()),
                 "input_policy": policy_of(self.model).name, "precision": self.precision, "device": self.device,
-                "checkpoint": self.checkpoint,
+                "source": self.source, "checkpoint": self.checkpoint,
                 "sha256": file_sha256(self.checkpoint) if self.checkpoint else None}
 
     def score(self, inputs, sample_rate=None, batch_size=8, window=None, hop=None, aggregate="mean", workers=0,

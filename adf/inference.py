@@ -1,7 +1,7 @@
 """The batched scoring engine: audio items in, [fake, real] logits out.
 
-This is the one implementation of test-time scoring in adf; `adf detect` and
-the recipes' inference stages both call `score_items`:
+This is the one implementation of test-time scoring in adf; `adf detect`, the
+recipes' inference stages and the Python API (adf.detector) call `score_items`:
 
     items, problems = manifest_items("test.csv", data_root="/data")
     write_score_csv(score_items(model, items, batch_size=8, device="cuda"), "scores/test.csv")

@@ -167,4 +167,6 @@ def test_from_pretrained_takes_hub_names(offline_cache, tmp_path, weights):
     (tmp_path / "a.safetensors").write_bytes(weights[0])
     detector = adf.Detector.from_pretrained(f"org/tiny@{COMMIT_A}", device="cpu", precision="fp32")
     assert same_weights(detector.model.state_dict(), state(tmp_path / "a.safetensors"))
-    assert detector.info()["sha256"] == hashlib.sha256(weights[0]).hexdigest()
+    info = detector.info()
+    assert info["sha256"] == hashlib.sha256(weights[0]).hexdigest()
+    assert info["source"] == f"org/tiny@{COMMIT_A}" and info["name"] == "tiny" and info["input_policy"] == "whole"
