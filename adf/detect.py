@@ -385,10 +385,12 @@ def _load(args, ckpt_file, device, choice, outputs):
     """The detector of `ckpt_file`, checked against the options; closes `outputs` when refused."""
     from adf.audio import TARGET_SR
     from adf.checkpoints import CheckpointError
+    from adf.checkpoints.released import released_model_name
     from adf.inference import load_detector, receptive_field
 
     try:
-        model, _ = load_detector(ckpt_file, args.model, device, choice.precision, args.compile, args.input)
+        model, _ = load_detector(ckpt_file, args.model, device, choice.precision, args.compile, args.input,
+                                 name_hint=released_model_name(args.ckpt))
     except (CheckpointError, KeyError, OSError, ValueError) as err:
         outputs.close()
         raise _Refused(err if isinstance(err, (CheckpointError, ValueError)) else

@@ -48,12 +48,14 @@ class Detector:
         `model_name` and `input_policy` override what the checkpoint records,
         `compile` compiles the transformer layers (`adf detect --compile`)."""
         from adf.checkpoints.hub import resolve_checkpoint
+        from adf.checkpoints.released import released_model_name
         from adf.detect import pick_device
         from adf.inference import load_detector
 
         device = pick_device(device)
         path = resolve_checkpoint(name_or_path)
-        model, choice = load_detector(path, model_name, device, precision, compile, input_policy)
+        model, choice = load_detector(path, model_name, device, precision, compile, input_policy,
+                                      name_hint=released_model_name(name_or_path))
         return cls(model, device, choice.precision, checkpoint=path, source=os.fspath(name_or_path))
 
     def __repr__(self):

@@ -251,19 +251,22 @@ def autocast_context(device, precision):
     return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
 
 
-def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile_layers=False, input_policy=None):
+def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile_layers=False, input_policy=None,
+                  name_hint=None):
     """(model in eval mode, precision Choice): `ckpt` loaded on `device` in the
     precision `precision` resolves to (adf.precision.resolve: "auto" picks bf16
     only where the device computes it natively). bf16/fp16 weights are read
     straight into that dtype (no fp32 copy; norms and head stay fp32); int8
     loads fp32 and quantizes the transformer layers' linear maps. `input_policy`
-    (a name, adf.input_policy) overrides the one the checkpoint records."""
+    (a name, adf.input_policy) overrides the one the checkpoint records;
+    `name_hint`: see adf.checkpoints.load_model."""
     from adf.checkpoints import load_model
     from adf.precision import quantize_int8, resolve
 
     choice = resolve(precision, device)
     dtype = PRECISIONS[choice.precision] if choice.precision in PRECISIONS else None
-    model = load_model(ckpt, model_name=model_name, device=device, dtype=dtype, input_policy=input_policy)
+    model = load_model(ckpt, model_name=model_name, device=device, dtype=dtype, input_policy=input_policy,
+                       name_hint=name_hint)
     check_input_policy(model, policy_of(model))
     if choice.precision == "int8":
         quantize_int8(model)

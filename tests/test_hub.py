@@ -170,3 +170,20 @@ def test_from_pretrained_takes_hub_names(offline_cache, tmp_path, weights):
     info = detector.info()
     assert info["sha256"] == hashlib.sha256(weights[0]).hexdigest()
     assert info["source"] == f"org/tiny@{COMMIT_A}" and info["name"] == "tiny" and info["input_policy"] == "whole"
+
+
+def test_released_repository_names_pick_among_identical_architectures():
+    """An MMS-300M file has W2V-Large's shapes (and XLS-R-1B's MMS-1B's): the repository
+    name says which it is, where the weights cannot."""
+    from adf.checkpoints.loading import Checkpoint, _choose_architecture
+    from adf.checkpoints.released import released_model_name
+    from adf.models.classifier import build_on_meta
+
+    assert released_model_name("nii-yamagishilab/mms-300m-anti-deepfake") == "mms_300m"
+    assert released_model_name(f"nii-yamagishilab/xls-r-1b-anti-deepfake-nda@{COMMIT_A}") == "xlsr_1b"
+    assert released_model_name("org/tiny") is None and released_model_name("model.ckpt") is None
+    shapes = Checkpoint("mms.safetensors", build_on_meta("w2v_large").state_dict(), "antideepfake")
+    assert _choose_architecture(shapes, None, {})[0] == "w2v_large"  # the first identical name
+    assert _choose_architecture(shapes, None, {}, "mms_300m")[0] == "mms_300m"
+    assert _choose_architecture(shapes, None, {}, "xlsr_1b")[0] == "w2v_large"  # not identical: ignored
+    assert _choose_architecture(shapes, "w2v_large", {}, "mms_300m")[0] == "w2v_large"  # --model wins

@@ -40,3 +40,17 @@ def released_models():
     return [ReleasedModel(f"{ORGANISATION}/{stem}-anti-deepfake{'' if augmented else '-nda'}", model, augmented)
             for augmented in (True, False) for model, stem in _STEMS.items()]
 
+
+def released_model_name(spec):
+    """The adf model name of the published repository `spec` (ORG/NAME[@REVISION]) names,
+    or None (another name, or a local path). Their files do not say which of two
+    architecture-identical backbones they hold (MMS-300M or W2V-Large, MMS-1B or
+    XLS-R-1B), and the shapes cannot tell; the repository name can."""
+    import os
+
+    from adf.checkpoints.hub import parse_hub_name
+
+    name = None if os.path.lexists(spec) else parse_hub_name(spec)
+    if name is None:
+        return None
+    return next((m.model for m in released_models() if m.repo.lower() == name[0].lower()), None)

@@ -49,6 +49,7 @@ def export_folder(ckpt, folder, model_name=None, input_policy=None, metrics=None
     `overwrite` (UserError)."""
     from adf.checkpoints import load_model, save_checkpoint
     from adf.checkpoints.hub import file_sha256, resolve_checkpoint
+    from adf.checkpoints.released import released_model_name
 
     folder = Path(folder)
     paths = [folder / WEIGHTS_FILE, folder / CONFIG_FILE, folder / CARD_FILE]
@@ -59,7 +60,8 @@ def export_folder(ckpt, folder, model_name=None, input_policy=None, metrics=None
     source = resolve_checkpoint(ckpt)
     if Path(source).resolve() == paths[0].resolve():
         raise UserError(f"{ckpt} is the {WEIGHTS_FILE} this export would write; export to another folder")
-    model = load_model(source, model_name=model_name, input_policy=input_policy)
+    model = load_model(source, model_name=model_name, input_policy=input_policy,
+                       name_hint=released_model_name(ckpt))
     folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, paths[0], extra={"exported_from": {"checkpoint": str(ckpt),
                                                               "sha256": file_sha256(source)}})
