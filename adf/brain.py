@@ -151,7 +151,7 @@ class SSLBrain(sb.Brain):
         aux = getattr(getattr(self.modules.model, "module", self.modules.model), "aux_loss", None)
         if aux is not None and stage == sb.Stage.TRAIN:
             loss = loss + aux.float()  # a back-end's own term, e.g. VIB's beta * KL
-        if getattr(self.hparams, "loss", "ce") == "ocsoftmax":
+        if "oc_softmax" in self.modules:  # adf.train adds it for `loss: ocsoftmax` (the one loss switch)
             # OC-softmax shapes the embedding space; the linear head keeps
             # training beside it, so every scorer (validation, adf detect,
             # the recipes) reads the same [fake, real] logits.

@@ -26,11 +26,6 @@ import sys
 
 from adf.limits import AudioLimits
 
-# Extensions a folder walk picks up (case-insensitive): what libsndfile reads.
-AUDIO_EXTENSIONS = {
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
-    ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc", ".htk", ".sd2", ".paf",
-}
 ID_RULES = ("stem", "path")  # see file_id
 # Whole-utterance scoring time grows with the square of the length (attention):
 # inputs longer than this get a warning that suggests --window.
@@ -142,16 +137,6 @@ def score_options(args, precision):
     }
 
 
-def _walk(folder):
-    """Audio files under `folder`, sorted, as paths joined onto the folder as given."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        found.extend(os.path.join(dirpath, name) for name in filenames
-                     if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS)
-    return sorted(found)
-
-
 def file_id(path, rule="stem"):
     """The id of an audio file given or found in a folder. It depends on that
     file alone, never on the other inputs, so adding inputs renames nothing:
@@ -184,6 +169,7 @@ def collect_items(inputs, data_root=None, ids="stem"):
     listed twice, found in two folders or spelled two ways is one input, scored
     once (under its first spelling); an identical manifest row given twice is
     one item. Two different inputs with the same id raise DuplicateIds."""
+    from adf.audio_file import walk
     from adf.inference import Item, manifest_items
 
     items, problems, seen_files, owners, clashes = [], [], set(), {}, []
@@ -192,7 +178,7 @@ def collect_items(inputs, data_root=None, ids="stem"):
             got, bad = manifest_items(given, data_root)
             problems.extend(bad)
         else:
-            found = _walk(given) if os.path.isdir(given) else [given]
+            found = walk(given) if os.path.isdir(given) else [given]
             if not found:
                 problems.append(f"{given}: folder holds no audio files")
             got = []
@@ -244,8 +230,9 @@ def run(args):
     from adf.audio import TARGET_SR
     from adf.checkpoints import CheckpointError
     from adf.checkpoints.files import check_checkpoint_path
-    from adf.inference import (NONFINITE, SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, load_detector,
-                               receptive_field, score_items, score_row, window_rows)
+    from adf.inference import NONFINITE, load_detector, receptive_field, score_items
+    from adf.resumable_csv import ResumableCSV
+    from adf.scorefile import SCORE_COLUMNS, WINDOW_COLUMNS, score_row, window_rows
     from adf.precision import resolve
     from adf.progress import progress
     from adf.run_record import file_sha256, make_record

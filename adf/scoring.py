@@ -27,155 +27,12 @@ import numpy as np
 import pandas as pd
 
 from adf import metrics
-from adf.atomic import atomic_open
-from adf.errors import FileProblems
-from adf.data.manifest import write_csv_atomic
+from adf.atomic import write_csv_atomic, write_text_atomic
+from adf.scorefile import (ScoreError, drop_bad_rows, find_columns, first_line, parse_labels, read_fields,
+                           read_scores, read_table)
 
-LABEL_VALUES = {"1": 1, "real": 1, "bonafide": 1, "bona-fide": 1, "0": 0, "fake": 0, "spoof": 0}
 POOLED = "Pooled"
-TEXT_HEADER_WORDS = {"score", "scores"}
 KEY_HEADER_WORDS = {"label", "labels", "key"}
-
-
-class ScoreError(FileProblems):
-    """An unusable score or key file; `problems` lists one line per bad row."""
-
-
-# --- reading -----------------------------------------------------------------
-
-
-def _first_line(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    return line
-    except FileNotFoundError:
-        raise ScoreError(path, ["file does not exist"]) from None
-    except (UnicodeDecodeError, IsADirectoryError) as err:
-        raise ScoreError(path, [f"not a readable text file ({err})"]) from None
-    raise ScoreError(path, ["file is empty"])
-
-
-def _read_table(path, **kwargs):
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], **kwargs)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError, ValueError) as err:
-        raise ScoreError(path, [f"not a readable table ({str(err).strip()})"]) from None
-
-
-def _parse_labels(values):
-    """Label strings -> (float array of 1.0 / 0.0 with NaN where empty or invalid, invalid mask)."""
-    mapped = values.str.strip().str.lower().map(LABEL_VALUES)
-    empty = values.str.strip() == ""
-    invalid = mapped.isna() & ~empty
-    return mapped.to_numpy(dtype=np.float64, na_value=np.nan), invalid.to_numpy()
-
-
-def _columns(header, *names):
-    """Map each wanted column name (case-insensitive) to the header's spelling, or None."""
-    lower = {c.strip().lower(): c for c in header}
-    return [lower.get(n) for n in names]
-
-
-def read_scores(path, on_error="raise"):
-    """Read one score file; returns (DataFrame, problems, description).
-
-    The frame has columns id, score, prob_real, label (1.0 / 0.0 / NaN =
-    unknown) and keeps the file's line number in `line` for messages.
-    `description` says which score column was used.
-    """
-    if on_error not in ("raise", "skip"):
-        raise ValueError("on_error must be 'raise' or 'skip'")
-    first = _first_line(path)
-    header = [c.strip() for c in first.rstrip("\n").split(",")]
-    problems = []
-    score_problem = "score is missing, not a number, NaN or infinite"
-    if "," in first:
-        df = _read_table(path)
-        id_col, fake_col, real_col, prob_col, label_col, score_col = _columns(
-            df.columns, "id", "logit_fake", "logit_real", "prob_real", "label", "score"
-        )
-        if id_col is None:
-            raise ScoreError(path, [f"CSV without an id/ID column (header: {','.join(header)})"])
-        if fake_col and real_col:
-            fake = pd.to_numeric(df[fake_col], errors="coerce").to_numpy(np.float64)
-            real = pd.to_numeric(df[real_col], errors="coerce").to_numpy(np.float64)
-            description = f"score = {real_col} - {fake_col}"
-            if prob_col:
-                prob = pd.to_numeric(df[prob_col], errors="coerce").to_numpy(np.float64)
-                description += f"; P(real) = {prob_col}"
-            else:
-                prob = None
-                description += "; P(real) = softmax of the logits"
-        elif score_col:
-            pair = df[score_col].str.extract(r"^\s*\[\s*([^,\]]+?)\s*,\s*([^,\]]+?)\s*\]\s*$")
-            prob = None
-            if pair[0].notna().any():  # reference format "[fake_logit, real_logit]"
-                fake = pd.to_numeric(pair[0], errors="coerce").to_numpy(np.float64)
-                real = pd.to_numeric(pair[1], errors="coerce").to_numpy(np.float64)
-                description = f"score = real - fake logit of {score_col} '[fake, real]'; P(real) = softmax"
-                score_problem = f"{score_col} is not '[fake_logit, real_logit]' with two finite numbers"
-            else:  # a plain numeric score column
-                fake = np.zeros(len(df))
-                real = pd.to_numeric(df[score_col], errors="coerce").to_numpy(np.float64)
-                description = f"score = {score_col}; P(real) = sigmoid(score)"
-        else:
-            raise ScoreError(path, [f"CSV without logit_fake/logit_real or Score columns (header: {','.join(header)})"])
-        ids = df[id_col].str.strip()
-        labels, bad_label = _parse_labels(df[label_col]) if label_col else (np.full(len(df), np.nan), np.zeros(len(df), bool))
-        line = np.arange(len(df)) + 2
-        score = real - fake
-    else:
-        fields = first.split()
-        has_header = len(fields) >= 2 and fields[1].lower() in TEXT_HEADER_WORDS
-        df, line = _read_fields(path, r"\s+", has_header, ["id", "score", "label"])
-        ids = df[0].str.strip()
-        score = pd.to_numeric(df[1], errors="coerce").to_numpy(np.float64)
-        labels, bad_label = _parse_labels(df[2].fillna(""))
-        prob = None
-        description = "score = column 2 of the text file; P(real) = sigmoid(score)"
-    prob_from_file = prob is not None
-    if prob is None:
-        with np.errstate(invalid="ignore"):
-            prob = metrics.sigmoid(score)
-
-    out = pd.DataFrame({"id": ids.to_numpy(), "score": score, "prob_real": prob, "label": labels, "line": line})
-    checks = [
-        (out["id"].isna() | (out["id"] == ""), "empty ID"),
-        (~np.isfinite(out["score"]), score_problem),
-        (~np.isfinite(out["prob_real"]) & prob_from_file, "prob_real is missing or not a number"),
-        (pd.Series(bad_label), "label must be 1/real/bonafide or 0/fake/spoof"),
-        (out["id"].duplicated(keep=False), "duplicate ID"),
-    ]
-    for bad, what in checks:
-        for i in np.flatnonzero(bad.to_numpy()):
-            problems.append((i, f"line {out.at[i, 'line']}: {what} (ID {out.at[i, 'id']!r})"))
-    return _finish(path, out, problems, on_error), [f"{path}: {m}" for _, m in sorted(problems)], description
-
-
-def _read_fields(path, sep, has_header, names):
-    """Read a header-less table of at most len(names) fields per line.
-
-    Returns (frame with columns 0..len(names)-1, missing fields NaN; the
-    1-based file line of each row, pandas skipping blank lines)."""
-    df = _read_table(path, sep=sep, header=None, skiprows=int(has_header))
-    with open(path, encoding="utf-8") as fh:
-        nonblank = [i + 1 for i, text in enumerate(fh) if text.strip()]
-    line = np.asarray(nonblank[int(has_header) : int(has_header) + len(df)])
-    if df.shape[1] > len(names):
-        extra = df.iloc[:, len(names):].notna().to_numpy() & (df.iloc[:, len(names):] != "").to_numpy()
-        wide = np.flatnonzero(extra.any(axis=1))
-        raise ScoreError(path, [f"line {line[i]}: more than {len(names)} fields (expected '{' '.join(names)}')"
-                                for i in wide])
-    return df.reindex(columns=range(len(names)), fill_value=""), line
-
-
-def _finish(path, df, problems, on_error):
-    if problems and on_error == "raise":
-        raise ScoreError(path, [m for _, m in sorted(problems)])
-    bad_rows = sorted({i for i, _ in problems})
-    return df.drop(index=bad_rows).reset_index(drop=True)
 
 
 def read_key(path, by=None, on_error="raise"):
@@ -185,10 +42,10 @@ def read_key(path, by=None, on_error="raise"):
     two-column ``id label`` file (comma or whitespace, optional header).
     Returns (DataFrame id, label[, group], problems).
     """
-    first = _first_line(path)
+    first = first_line(path)
     if "," in first and {"id", "label"} <= {c.strip().lower() for c in first.split(",")}:
-        df = _read_table(path)
-        id_col, label_col = _columns(df.columns, "id", "label")
+        df = read_table(path)
+        id_col, label_col = find_columns(df.columns, "id", "label")
         if by is not None and by not in df.columns:
             raise ScoreError(path, [f"no column {by!r} to group by (columns: {', '.join(df.columns)})"])
         out = pd.DataFrame({"id": df[id_col].str.strip(), "label_text": df[label_col]})
@@ -201,9 +58,9 @@ def read_key(path, by=None, on_error="raise"):
         sep = "," if "," in first else r"\s+"
         fields = [f.strip().lower() for f in (first.split(",") if sep == "," else first.split())]
         has_header = len(fields) == 2 and fields[1] in KEY_HEADER_WORDS
-        df, line = _read_fields(path, sep, has_header, ["id", "label"])
+        df, line = read_fields(path, sep, has_header, ["id", "label"])
         out = pd.DataFrame({"id": df[0].str.strip(), "label_text": df[1].fillna("")})
-    labels, bad = _parse_labels(out["label_text"])
+    labels, bad = parse_labels(out["label_text"])
     out = out.drop(columns="label_text").assign(label=labels, line=line)
     problems = []
     checks = [
@@ -214,7 +71,7 @@ def read_key(path, by=None, on_error="raise"):
     for mask, what in checks:
         for i in np.flatnonzero(mask.to_numpy()):
             problems.append((i, f"line {out.at[i, 'line']}: {what} (ID {out.at[i, 'id']!r})"))
-    return _finish(path, out, problems, on_error).drop(columns="line"), [f"{path}: {m}" for _, m in sorted(problems)]
+    return drop_bad_rows(path, out, problems, on_error).drop(columns="line"), [f"{path}: {m}" for _, m in sorted(problems)]
 
 
 def attach_labels(scores, score_path, key=None, key_path=None, on_error="raise"):
@@ -245,7 +102,7 @@ def attach_labels(scores, score_path, key=None, key_path=None, on_error="raise")
     where = f"the key {key_path}" if key is not None else "the file (no label column; pass --key)"
     problems += [(i, f"line {out.at[i, 'line']}: no label in {where} (ID {out.at[i, 'id']!r})")
                  for i in np.flatnonzero(missing)]
-    out = _finish(score_path, out, problems, on_error)
+    out = drop_bad_rows(score_path, out, problems, on_error)
     out["label"] = out["label"].astype(np.int8)
     return out, [f"{score_path}: {m}" for _, m in sorted(problems)], notes
 
@@ -392,12 +249,6 @@ def _json_value(v):
     if isinstance(v, float) and not math.isfinite(v):
         return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
     return v
-
-
-def write_text_atomic(text, path):
-    """Write a text file via a temporary file and a rename: never a truncated report."""
-    with atomic_open(path) as fh:
-        fh.write(text)
 
 
 def write_json(rows, path, info):

@@ -7,9 +7,9 @@ import soundfile as sf
 import torch
 
 from adf.audio import load_for_model, resample, to_mono, waveform_layer_norm
-from adf.inference import (
-    Item, ResumableCSV, plan_windows, probe, read_score_rows, receptive_field, score_items,
-)
+from adf.inference import Item, plan_windows, probe, receptive_field, score_items
+from adf.resumable_csv import ResumableCSV
+from adf.scorefile import read_score_rows
 from adf.models.classifier import build_classifier
 
 
@@ -239,7 +239,8 @@ def test_manifest_items_and_write_score_csv(model, tmp_path):
     import pandas as pd
 
     from adf.data.manifest import COLUMNS
-    from adf.inference import manifest_items, write_score_csv
+    from adf.inference import manifest_items
+    from adf.scorefile import write_score_csv
 
     noise(tmp_path / "r.wav", 0.5, 16000)
     rows = []

@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from adf.audio import AudioError, AudioLimits, audio_header, read_audio
+from adf.audio import AudioError, AudioLimits, read_audio
+from adf.audio_file import audio_header
 from adf.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from adf.cli import main
 from adf.inference import Item, score_items

@@ -53,7 +53,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from adf.data.manifest import ManifestError, read_manifest, write_csv_atomic, write_manifest
+    from adf.atomic import write_csv_atomic
+    from adf.data.manifest import ManifestError, read_manifest, write_manifest
 
     try:
         df, problems = read_manifest(args.manifest, on_error="skip")

@@ -30,6 +30,7 @@ from adf.environment import use_repo_environment  # noqa: E402 - standard librar
 use_repo_environment()  # called directly without the venv: re-run under <repo>/.venv
 
 from adf import scoring  # noqa: E402
+from adf.atomic import write_text_atomic  # noqa: E402
 
 
 UNSEEN = " (unseen in training)"
@@ -128,9 +129,9 @@ def main(argv=None):
     text = to_markdown(table, sets, args.by)
     print("EER (%)\n" + text, end="")
     if args.markdown:
-        scoring.write_text_atomic(text, args.markdown)
+        write_text_atomic(text, args.markdown)
     if args.csv:
-        scoring.write_text_atomic(to_csv(table, sets, args.by), args.csv)
+        write_text_atomic(to_csv(table, sets, args.by), args.csv)
     return 0
 
 

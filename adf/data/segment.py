@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 
 # Segment durations (seconds) of the reference's Deepfake-Eval-2024 experiments.
 DURATIONS = (4, 10, 13, 30, 50)
-# Extensions the reference segments (compared case-insensitively).
-AUDIO_EXTENSIONS = (".mp3", ".m4a", ".wav", ".flac")
 def fixed_segments(num_samples, sr, seconds):
     """Boundaries [(start, stop), ...] of the fixed-length rule, 0-based, stop exclusive.
 

@@ -31,7 +31,7 @@ from adf.models import batched_convs
 from adf.models.backbones import backbone_config, build_backbone, feature_grad_mult, is_wavlm
 from adf.models.backends import MeanLinear, build_backend, stack_layers, uses_all_layers
 from adf.models.frontend import batch_features
-from adf.precision import PRECISIONS
+from adf.precision import dtype_of
 
 
 class _GradScale(torch.autograd.Function):
@@ -182,9 +182,7 @@ class SSLClassifier(nn.Module):
         rounded stay rounded: call this on full-precision weights
         (load_model(dtype=...) reads norms exactly).
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
-        dtype = PRECISIONS[precision]
+        dtype = dtype_of(precision)
         exact_norms = self._device.type == "cpu"
         for module in self.backbone.modules():
             keep = torch.float32 if exact_norms and isinstance(module, nn.LayerNorm) else dtype
