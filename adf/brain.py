@@ -114,6 +114,24 @@ def is_complete(checkpoint):
     return COMPLETE in checkpoint.paramfiles
 
 
+# SpeechBrain internals SSLBrain relies on, where no public hook does the job:
+# name -> (how SSLBrain uses it, why, sha256[:16] of the upstream source).
+# Checked against SpeechBrain SPEECHBRAIN_CHECKED; tests/test_brain.py fails when
+# an upstream source changes, or when SSLBrain overrides a private method not listed.
+SPEECHBRAIN_CHECKED = "1.1.2"
+SPEECHBRAIN_INTERNALS = {
+    "_train_loader_specifics": (
+        "overridden", "batch samplers: DistributedBatchSampler instead of DistributedSamplerWrapper, "
+        "and set_epoch outside DDP", "85c6175edb0c8c00"),
+    "_fit_valid": ("called", "validation every `valid_step` optimizer steps, mid-epoch", "e00879201cd6b1b0"),
+    "_compile": ("called", "on_fit_start: SpeechBrain's start-up before resuming", "98937a1662a3a953"),
+    "_wrap_distributed": ("called", "on_fit_start: SpeechBrain's start-up before resuming", "a335394106ad9cde"),
+    "on_fit_start": (
+        "replicated", "its steps, with recover_if_possible limited to complete checkpoints "
+        "(it has no predicate option)", "d34dfed5cfa3d3c1"),
+}
+
+
 class SSLBrain(sb.Brain):
     """Brain for `SSLClassifier` (module key `model`); hparams documented in recipes' yaml."""
 
