@@ -210,3 +210,5 @@ def test_conv_paths_are_checked_when_given():
         build_classifier("tiny").set_conv_paths("batched")
     model = build_classifier("tiny", conv_paths=ConvPaths(Frontend.BATCHED, "im2col", "im2col"))
     assert model.conv_paths == ConvPaths(Frontend.BATCHED, "im2col", "im2col")
+    with pytest.raises(AttributeError, match="set_conv_paths"):  # the old switch must not pass silently
+        model.fast_frontend = False

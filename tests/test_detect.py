@@ -68,10 +68,10 @@ def test_mixed_inputs_bad_files_and_columns(ckpt, tmp_path, monkeypatch, capsys)
     assert not os.path.exists("out.csv.partial")
 
 
-def test_manifest_segments(ckpt, tmp_path):
-    path = write_noise(tmp_path / "long.wav", 2.0, 8000)
-    man = write_manifest(tmp_path / "m.csv", [dict(ID="L-1", Label="fake", Path=path, Start=0, Stop=8000),
-                                              dict(ID="L-2", Label="real", Path=path, Start=8000, Stop=16000)])
+def test_manifest_segments(ckpt, tmp_path, audio_writer, manifest_builder):
+    path = audio_writer("long.wav", 2.0, 8000)
+    man = manifest_builder("m.csv", [dict(ID="L-1", Label="fake", Path=path, Start=0, Stop=8000),
+                                     dict(ID="L-2", Label="real", Path=path, Start=8000, Stop=16000)])
     assert detect("--ckpt", ckpt, "-o", tmp_path / "o.csv", "--workers", 0, man) == 0
     out = pd.read_csv(tmp_path / "o.csv").set_index("id")
     assert out.loc["L-1", "label"] == 0 and out.loc["L-2", "label"] == 1

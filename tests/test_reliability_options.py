@@ -16,7 +16,7 @@ from adf.checkpoints.files import read_file
 from adf.cli import main
 from adf.data.manifest import COLUMNS, read_manifest
 from adf.models.classifier import build_classifier
-from tests.synth import ROOT, write_manifest
+from tests.synth import ROOT
 
 
 @pytest.fixture
@@ -30,8 +30,8 @@ def detect(*argv):
     return main(["detect", "--workers", "0", *map(str, argv)])
 
 
-def test_bad_segment_columns_are_row_problems(audio, tmp_path):
-    man = write_manifest(tmp_path / "m.csv", [dict(ID=i, Path=audio, Start=a, Stop=b) for i, a, b in [
+def test_bad_segment_columns_are_row_problems(audio, manifest_builder):
+    man = manifest_builder("m.csv", [dict(ID=i, Path=audio, Start=a, Stop=b) for i, a, b in [
         ("ok", 0, 8000), ("whole", "", ""), ("typo", "8OOO", 16000), ("neg", -5, 100), ("back", 9000, 100),
         ("frac", 1.5, 100)]])
     df, problems = read_manifest(man, on_error="skip")
@@ -42,8 +42,8 @@ def test_bad_segment_columns_are_row_problems(audio, tmp_path):
     assert "row 5, column Start" in text and "row 6, column Stop" in text and "row 7, column Start" in text
 
 
-def test_unparseable_start_is_not_scored_as_the_whole_file(ckpt, audio, tmp_path, capsys):
-    man = write_manifest(tmp_path / "m.csv", [dict(ID="typo", Path=audio, Start="abc", Stop=8000)])
+def test_unparseable_start_is_not_scored_as_the_whole_file(ckpt, audio, tmp_path, manifest_builder, capsys):
+    man = manifest_builder("m.csv", [dict(ID="typo", Path=audio, Start="abc", Stop=8000)])
     assert detect("--ckpt", ckpt, "-o", tmp_path / "s.csv", man) == 2
     assert "column Start" in capsys.readouterr().err
 

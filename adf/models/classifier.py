@@ -119,6 +119,19 @@ class SSLClassifier(nn.Module):
         if compile_layers:
             self.compile_layers()
 
+    def _replaced_by_conv_paths(name):  # noqa: N805 - runs in the class body
+        """The attributes `conv_paths` replaced: assigning one fails loudly instead of
+        silently leaving the model on another path than the caller meant."""
+        def fail(self, value=None):
+            raise AttributeError(f"SSLClassifier.{name} is gone: give conv_paths=ConvPaths(...) or call "
+                                 "set_conv_paths (adf.models.conv_paths)")
+        return property(fail, fail)
+
+    fast_frontend = _replaced_by_conv_paths("fast_frontend")
+    cnn_impl = _replaced_by_conv_paths("cnn_impl")
+    pos_conv_impl = _replaced_by_conv_paths("pos_conv_impl")
+    del _replaced_by_conv_paths
+
     def set_conv_paths(self, paths: ConvPaths) -> SSLClassifier:
         """Run the convolutions through `paths` from now on (adf.models.conv_paths); returns self."""
         if not isinstance(paths, ConvPaths):
