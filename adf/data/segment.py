@@ -29,6 +29,7 @@ import soundfile as sf
 
 from adf.atomic import atomic_path
 from adf.audio import AudioError, read_audio, to_mono
+from adf.audio_file import audio_header
 from adf.data.manifest import ROOT_PLACEHOLDER
 
 log = logging.getLogger(__name__)
@@ -158,9 +159,9 @@ def _clamped(table, audio_dir):
     for (folder, base), rows in table.groupby(["folder", "base"], sort=False):
         src = _source_path(audio_dir, folder, base)
         try:
-            info = sf.info(src)
-        except (sf.LibsndfileError, RuntimeError, OSError) as err:
-            msg = f"{src}: source of {len(rows)} DEEP-VOICE segment(s) missing or unreadable ({err})"
+            info = audio_header(src)
+        except AudioError as err:
+            msg = f"{src}: source of {len(rows)} DEEP-VOICE segment(s) missing or unreadable ({err.problem})"
             problems.append(msg)
             log.warning("skipped: %s", msg)
             continue
