@@ -651,8 +651,6 @@ def main(argv=None):
     parser.add_argument("--out", default="egs_data", help="output folder (replaced)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(0, repo)  # adf.audio
     import torch
 
     torch.set_num_threads(1)  # small tensors: one thread wastes no time waiting for the other
