@@ -26,11 +26,6 @@ import sys
 
 from adf.limits import AudioLimits
 
-# Extensions a folder walk picks up (case-insensitive): what libsndfile reads.
-AUDIO_EXTENSIONS = {
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
-    ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc", ".htk", ".sd2", ".paf",
-}
 ID_RULES = ("stem", "path")  # see file_id
 # Whole-utterance scoring time grows with the square of the length (attention):
 # inputs longer than this get a warning that suggests --window.
@@ -151,16 +146,6 @@ def score_options(args, precision):
     }
 
 
-def _walk(folder):
-    """Audio files under `folder`, sorted, as paths joined onto the folder as given."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        found.extend(os.path.join(dirpath, name) for name in filenames
-                     if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS)
-    return sorted(found)
-
-
 def file_id(path, rule="stem"):
     """The id of an audio file given or found in a folder. It depends on that
     file alone, never on the other inputs, so adding inputs renames nothing:
@@ -193,6 +178,7 @@ def collect_items(inputs, data_root=None, ids="stem"):
     listed twice, found in two folders or spelled two ways is one input, scored
     once (under its first spelling); an identical manifest row given twice is
     one item. Two different inputs with the same id raise DuplicateIds."""
+    from adf.audio_file import walk
     from adf.inference import Item, manifest_items
 
     items, problems, seen_files, owners, clashes = [], [], set(), {}, []
@@ -201,7 +187,7 @@ def collect_items(inputs, data_root=None, ids="stem"):
             got, bad = manifest_items(given, data_root)
             problems.extend(bad)
         else:
-            found = _walk(given) if os.path.isdir(given) else [given]
+            found = walk(given) if os.path.isdir(given) else [given]
             if not found:
                 problems.append(f"{given}: folder holds no audio files")
             got = []

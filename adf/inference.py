@@ -6,7 +6,7 @@ recipes' inference stages and the Python API (adf.detector) call `score_items`:
     items, problems = manifest_items("test.csv", data_root="/data")
     write_score_csv(score_items(model, items, batch_size=8, device="cuda"), "scores/test.csv")
 
-Score CSV columns: id, path, logit_fake, logit_real, prob_real (+ label, 1 = real).
+`write_score_csv` and the score-file format live in adf.scorefile.
 
 Pipeline:
 1. `probe` reads every item's header (frames, rate) in a thread pool, so
@@ -40,24 +40,20 @@ takes the most fake window (lowest logit_real - logit_fake).
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 
-from adf.audio import TARGET_SR, AudioError, AudioLimits, audio_header, load_16k
+from adf.audio import TARGET_SR, AudioError, AudioLimits, load_16k
+from adf.audio_file import audio_header
 from adf.input_policy import get_policy, policy_of
 from adf.precision import INFERENCE_CHOICES, PRECISIONS
+from adf.scorefile import prob_real
 
 NONFINITE = "the model gave NaN or infinite logits"
 AGGREGATES = ("mean", "min")
-
-
-def _prob_real(fake, real):
-    """softmax([fake, real])[1], in float64."""
-    return torch.softmax(torch.tensor([fake, real], dtype=torch.float64), 0)[1].item()
 
 
 @dataclass(frozen=True)
@@ -106,7 +102,7 @@ class WindowScore:
     @property
     def prob_real(self):
         """Softmax probability of the `real` class."""
-        return _prob_real(self.logit_fake, self.logit_real)
+        return prob_real(self.logit_fake, self.logit_real)
 
 
 @dataclass
@@ -129,7 +125,7 @@ class Score:
     @property
     def prob_real(self):
         """Softmax probability of the `real` class."""
-        return _prob_real(self.logit_fake, self.logit_real)
+        return prob_real(self.logit_fake, self.logit_real)
 
 
 @dataclass(frozen=True)
@@ -576,177 +572,3 @@ def _finish(item, windows, window, aggregate):
         return Score(item, only.logit_fake, only.logit_real, only.end - only.start, embedding=embedding)
     fake, real = (_mean_logits if aggregate == "mean" else _min_logits)(windows)
     return Score(item, fake, real, windows[-1].end - windows[0].start, windows, embedding=embedding)
-
-
-# ---------------------------------------------------------------------------
-# Score files
-# ---------------------------------------------------------------------------
-
-SCORE_COLUMNS = ["id", "path", "logit_fake", "logit_real", "prob_real"]
-WINDOW_COLUMNS = ["id", "path", "start", "end", "logit_fake", "logit_real", "prob_real"]
-
-
-def score_row(score):
-    """The score-file row of a finished Score (values as text, floats round-trip exact)."""
-    row = {"id": score.item.id, "path": score.item.path, "logit_fake": repr(score.logit_fake),
-           "logit_real": repr(score.logit_real), "prob_real": repr(score.prob_real)}
-    if score.item.label is not None:
-        row["label"] = str(score.item.label)
-    return row
-
-
-def window_rows(score):
-    """One row per window of a windowed Score (start/end in seconds in the file)."""
-    rows = []
-    for w in score.windows:
-        row = {"id": score.item.id, "path": score.item.path, "start": repr(w.start), "end": repr(w.end),
-               "logit_fake": repr(w.logit_fake), "logit_real": repr(w.logit_real),
-               "prob_real": repr(_prob_real(w.logit_fake, w.logit_real))}
-        if score.item.label is not None:
-            row["label"] = str(score.item.label)
-        rows.append(row)
-    return rows
-
-
-def read_score_rows(path):
-    """Rows (dicts of text) of a score CSV, [] when it does not exist.
-
-    Only newline-terminated lines count, and rows whose logits do not parse are
-    dropped, so a side file cut off by a kill yields exactly its complete rows.
-    Raises ValueError when the file is not a score CSV."""
-    if not os.path.exists(path):
-        return []
-    import io
-
-    import pandas as pd
-
-    with open(path, encoding="utf-8", newline="") as fh:
-        text = fh.read()
-    text = text[: text.rfind("\n") + 1]
-    if not text:
-        return []
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ValueError(f"{path}: not a readable score CSV ({err})") from None
-    missing = [c for c in ("id", "path", "logit_fake", "logit_real") if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: not a score CSV (missing column(s): {', '.join(missing)})")
-    logits = df[["logit_fake", "logit_real"]].apply(pd.to_numeric, errors="coerce")
-    return df[logits.notna().all(axis=1)].to_dict("records")
-
-
-def write_score_csv(scores, path):
-    """Write the rows of the finished Scores to `path` atomically; returns the row count.
-    (For one-shot scoring; `adf detect` builds its output with ResumableCSV.)"""
-    import pandas as pd
-
-    from adf.data.manifest import write_csv_atomic
-
-    rows = [score_row(s) for s in scores if s.ok]
-    columns = SCORE_COLUMNS + (["label"] if any("label" in r for r in rows) else [])
-    write_csv_atomic(pd.DataFrame(rows, columns=columns), path)
-    return len(rows)
-
-
-class ResumableCSV:
-    """A CSV built row by row that survives kills: rows are appended to
-    `<path>.partial` (flushed and fsynced per `append`), and `finalize` writes
-    `path` atomically (temp file, then rename) and removes the side file.
-
-    Opening one reads the rows of an earlier run from `path` and `<path>.partial`
-    (`keep(row)` filters them; `overwrite` removes them), so a re-run adds only
-    what is missing. Rows are keyed by `key(row)`; the last one of a key wins.
-    With `record` (adf.run_record.make_record) the earlier rows are used only
-    when the earlier run's record is equal, and `known` (the keys of this run's
-    inputs) refuses rows of inputs not given now; both raise OutputRefused.
-    The side file is never followed when it is a symbolic link, and an
-    exclusive lock (`<path>.lock`) keeps a second writer of `path` out until
-    `finalize` or `close`.
-    """
-
-    def __init__(self, path, columns, key, keep=None, overwrite=False, record=None, known=None):
-        import csv
-
-        from adf.atomic import ExclusiveLock, side_path
-        from adf.run_record import OutputRefused, check_resumable, record_path, write_record
-
-        self.path, self.partial = os.fspath(path), side_path(path, ".partial")
-        self.key = key
-        self._lock = ExclusiveLock(self.path)
-        try:
-            rows = {}
-            if overwrite:  # the old rows go now: a kill must not leave them beside the new record
-                for old in (self.path, record_path(self.path)):
-                    if os.path.lexists(old):
-                        os.unlink(old)
-            else:
-                if os.path.islink(self.partial):
-                    raise OutputRefused(f"{self.partial} is a symbolic link; adf never reads or writes "
-                                        "its side files through links (remove it)")
-                if record is not None:
-                    check_resumable(self.path, self.partial, record)
-                for source in (self.path, self.partial):
-                    for row in read_score_rows(source):
-                        if keep is None or keep(row):
-                            rows[key(row)] = row
-            if known is not None:
-                foreign = [row for k, row in rows.items() if k not in known]
-                if foreign:
-                    raise OutputRefused(
-                        f"{self.path} holds rows of {len(foreign)} input(s) not given this time "
-                        f"(e.g. {foreign[0].get('path')}); give the same inputs to resume it, or start "
-                        "afresh")
-            self.previous = list(rows.values())
-            extra = [c for row in self.previous for c in row if c not in columns]
-            self.columns = list(columns) + list(dict.fromkeys(extra))
-            if record is not None:
-                write_record(self.path, record)
-            self._write(self.partial, self.previous)  # drop a cut-off last line, then append
-            fd = os.open(self.partial, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-        except BaseException:
-            self._lock.release()
-            raise
-        self._fh = open(fd, "a", encoding="utf-8", newline="")
-        self._writer = csv.DictWriter(self._fh, self.columns, lineterminator="\n", restval="")
-        self.new = []
-
-    def _write(self, path, rows):
-        import csv
-
-        from adf.atomic import atomic_open
-
-        with atomic_open(path, newline="") as fh:  # csv, not pandas: import time counts in start-up
-            writer = csv.DictWriter(fh, self.columns, lineterminator="\n", restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-
-    def append(self, rows):
-        """Add finished rows; they are on disk when this returns."""
-        if not rows:
-            return
-        self._writer.writerows(rows)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self.new.extend(rows)
-
-    def close(self):
-        """Stop without finalizing: the side file stays for a later run, unless it holds no rows."""
-        self._fh.close()
-        if not (self.previous or self.new):
-            os.unlink(self.partial)
-        self._lock.release()
-
-    def rows(self, sort_key=None):
-        """Every row (earlier runs' and this one's; the last of a key), as `finalize` writes them."""
-        rows = {self.key(row): row for row in self.previous + self.new}
-        return sorted(rows.values(), key=sort_key) if sort_key else list(rows.values())
-
-    def finalize(self, sort_key=None):
-        """Write every row (earlier runs' and this one's) to `path`, atomically."""
-        self._fh.close()
-        rows = self.rows(sort_key)
-        self._write(self.path, rows)
-        os.unlink(self.partial)
-        self._lock.release()
-        return len(rows)

@@ -5,13 +5,14 @@
 are buffered and flushed to all of them at once, windows and embeddings
 before the score rows, so a row in the score CSV means its windows and its
 embedding are saved too. Each file resumes what an earlier run with the same
-record (adf.run_record) left (adf.inference.ResumableCSV).
+record (adf.run_record) left (adf.resumable_csv.ResumableCSV).
 """
 from __future__ import annotations
 
 import time
 
-from adf.inference import SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, score_row, window_rows
+from adf.resumable_csv import ResumableCSV
+from adf.scorefile import SCORE_COLUMNS, WINDOW_COLUMNS, score_row, window_rows
 
 FLUSH_SECONDS = 5  # a slow run still saves its rows this often
 

@@ -1,7 +1,7 @@
 """Inference throughput of adf's SSLClassifier against Hugging Face transformers.
 
-    python bench/infer.py                          # w2v_small and mms_300m, CPU
-    python bench/infer.py --models tiny --clips 4 --repeats 1   # smoke test
+    python -m bench.infer                          # w2v_small and mms_300m, CPU
+    python -m bench.infer --models tiny --clips 4 --repeats 1   # smoke test
 
 For each model (random weights), on clips of mixed lengths (2-12 s):
 - `hf fp32 b1`: transformers' Wav2Vec2Model with the same weights, plain fp32,
@@ -39,10 +39,10 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from adf.precision import cpu_native_bf16, quantize_int8  # noqa: E402
-from bench.common import SR, clip_lengths, clips, gemm_peak, machine, model_flops, report, timed  # noqa: E402
+from adf.models.conv_paths import ConvPaths, Frontend
+from adf.precision import cpu_native_bf16, quantize_int8
+from bench.common import SR, clip_lengths, clips, gemm_peak, machine, model_flops, report, timed
 
 
 def hf_twin(model):
@@ -160,7 +160,7 @@ def bench_model(name, args, peaks):
     measure("hf", "fp32", 1, lambda b: lambda: run_hf(hf, wavs, b, not group_norm))
     hf = None  # release the transformers twin (its closure above has run)
     for bs in (1, args.batch_size):
-        model.fast_frontend = None
+        model.set_conv_paths(ConvPaths())
         measure("adf", "fp32", bs, adf_run(("fp32", bs)))
     exact = {k: v.clone() for k, v in model.state_dict().items()}
     # int8 (dynamic quantization of the transformer's linear maps) on a copy: the
@@ -174,10 +174,10 @@ def bench_model(name, args, peaks):
     int8_model = None
     runs = [("fp32", args.batch_size), ("int8", 1), ("int8", args.batch_size)]
     if args.bf16:  # emulated bf16 (an AVX2-only CPU) would take tens of times longer: skipped there
-        model.fast_frontend = False  # plain autocast over fp32 weights and torchaudio's modules
+        model.set_conv_paths(ConvPaths(Frontend.REFERENCE))  # plain autocast over fp32 weights, torchaudio's modules
         with torch.autocast("cpu", dtype=torch.bfloat16):
             measure("adf-autocast", "bf16", 1, adf_run(("autocast", 1)))
-        model.fast_frontend = None
+        model.set_conv_paths(ConvPaths())
         model.set_precision("bf16")
         for bs in (1, args.batch_size):
             measure("adf", "bf16", bs, adf_run(("bf16", bs)))

@@ -3,16 +3,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from adf.models.classifier import build_classifier
+from adf.models.conv_paths import ConvPaths, Frontend
 from bench.common import model_flops
+from tests.synth import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 # What a bench subprocess inherits besides its own settings: the CPU-capability
 # caps (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 approximate an AVX2-only
 # CPU on a newer one) and the thread count.
@@ -30,7 +30,7 @@ def test_model_flops_match_torch_flop_counter(mode, n):
     """The analytic count equals torch's own count of the convs and matmuls, plus
     the two attention products (torch does not count the CPU flash-attention kernel)."""
     model = build_classifier("tiny", extractor_mode=mode).eval()
-    model.fast_frontend = False  # count torchaudio's conv modules, independently of the fast path
+    model.set_conv_paths(ConvPaths(Frontend.REFERENCE))  # count torchaudio's conv modules, not the fast path's
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.randn(1, n))
     frames = model.frames(torch.randn(1, n))[0].shape[1]

@@ -228,7 +228,8 @@ def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=Non
     model's `input_policy` is `input_policy`, else the file's, else the
     registry default of its name.
     """
-    from adf.models.classifier import PRECISIONS, build_on_meta
+    from adf.models.classifier import build_on_meta
+    from adf.precision import PRECISIONS
 
     dtype = dtype or torch.float32
     precision = {d: p for p, d in PRECISIONS.items()}.get(dtype)
