@@ -217,6 +217,9 @@ def test_limits_and_bad_audio(adapter, clips):
             assert r.status_code == 400 and reason in r.json()["detail"], (what, r.text)
             assert "/tmp" not in r.json()["detail"]  # the temporary file stays private
         assert client.post("/v1/detect", params={"window": 1, "hop": 2}, content=b"x").status_code == 422
+        # 1.5 s in 1 s windows every 0.5 ms: 1001 windows, about 750 s of audio > 4 x 2 s
+        r = post_file(client, clips["mono.wav"], params={"window": 1, "hop": 0.0005})
+        assert r.status_code == 413 and "use a longer hop" in r.json()["detail"]
         # the service is still up and scores good audio
         assert post_file(client, clips["mono.wav"]).status_code == 200
 

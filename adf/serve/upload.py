@@ -16,6 +16,12 @@ from adf.inference import plan_windows
 from adf.limits import AudioLimits
 
 
+# Windows multiply the audio a request holds in memory and costs the model
+# (window / hop times its duration): bounded per request.
+MAX_WINDOWS = 2000
+WINDOWED_AUDIO_FACTOR = 4
+
+
 class TooLarge(Exception):
     """An upload over a size or duration limit (HTTP 413); the message says which."""
 
@@ -64,7 +70,13 @@ def decode_upload(path, limits, min_samples, window=None, hop=None, whole=True):
     if whole:
         out.pieces.append(load_16k(path, 0, frames))
     if window is not None:
-        for a, b in plan_windows(0, frames, sr, window, hop or window, min_samples):
+        spans = plan_windows(0, frames, sr, window, hop or window, min_samples)
+        windowed = sum(b - a for a, b in spans) / sr
+        if len(spans) > MAX_WINDOWS or windowed > WINDOWED_AUDIO_FACTOR * limits.max_seconds:
+            raise TooLarge(f"{len(spans)} windows of {window:g} s every {hop or window:g} s hold {windowed:.0f} s "
+                           f"of audio; at most {MAX_WINDOWS} windows and {WINDOWED_AUDIO_FACTOR} x the longest "
+                           f"accepted audio ({limits.max_seconds:g} s) are scored per request: use a longer hop")
+        for a, b in spans:
             out.pieces.append(load_16k(path, a, b))
             out.spans.append((a / sr, b / sr))
     return out
