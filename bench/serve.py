@@ -10,7 +10,8 @@ A checkpoint of `--model` with random weights (or `--ckpt`) is served by
 concurrent clients batched together). The settings alternate for `--rounds`
 rounds, so drifting load on a shared machine touches both alike. In each round
 `--clients` clients post WAV clips (`--clip-seconds`, 16 kHz) back to back for
-`--seconds` after a warm-up. Each setting prints one `BENCH serve` line:
+`--seconds`, measured once every client has had an answer and `--warmup`
+seconds more have passed (the queue is then in its steady state). Each setting prints one `BENCH serve` line:
 requests/s, audio seconds scored per wall second, p50/p99 latency, errors (must
 be 0) and the mean batch size the server ran (from /healthz); then `BENCH
 serve_gain` gives the requests/s ratio batched / batch 1.
@@ -98,15 +99,18 @@ class Server:
 
 
 async def load(url, clips, clients, seconds, warmup):
-    """Latencies (s) of the requests finished within `seconds` by `clients`
-    concurrent clients (after `warmup` seconds unmeasured), errors, audio seconds."""
+    """Latencies (s) of the requests that `clients` concurrent clients finished in a
+    window of `seconds`, the errors (at any time) and the audio seconds scored in
+    the window. The window opens `warmup` seconds after every client has had an
+    answer (the queue is then in its steady state); requests still open when it
+    closes are abandoned."""
     import httpx
 
     latencies, errors, audio = [], [], 0.0
+    window = [float("inf"), float("inf")]
+    answered, everyone = set(), asyncio.Event()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
-        start = time.perf_counter()
-        measure_from, end = start + warmup, start + warmup + seconds
 
         async def one_client(k):
             nonlocal audio
@@ -115,23 +119,30 @@ async def load(url, clips, clients, seconds, warmup):
                 body, clip_s = clips[i % len(clips)]
                 i += 1
                 t0 = time.perf_counter()
-                if t0 >= end:
-                    return
                 try:
                     r = await client.post("/v1/detect", content=body)
-                    ok = r.status_code == 200
-                    problem = None if ok else f"{r.status_code} {r.text[:200]}"
+                    problem = None if r.status_code == 200 else f"{r.status_code} {r.text[:200]}"
                 except httpx.HTTPError as err:
                     problem = f"{type(err).__name__}: {err}"
                 t1 = time.perf_counter()
-                if t0 >= measure_from and t1 <= end:
-                    if problem:
-                        errors.append(problem)
-                    else:
-                        latencies.append(t1 - t0)
-                        audio += clip_s
+                if problem:
+                    errors.append(problem)
+                elif window[0] <= t1 <= window[1]:
+                    latencies.append(t1 - t0)
+                    audio += clip_s
+                answered.add(k)
+                if len(answered) == clients:
+                    everyone.set()
 
-        await asyncio.gather(*(one_client(k) for k in range(clients)))
+        tasks = [asyncio.ensure_future(one_client(k)) for k in range(clients)]
+        await everyone.wait()
+        await asyncio.sleep(warmup)
+        window[0] = time.perf_counter()
+        window[1] = window[0] + seconds
+        await asyncio.sleep(seconds)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return latencies, errors, audio
 
 
