@@ -14,7 +14,9 @@ rounds, so drifting load on a shared machine touches both alike. In each round
 seconds more have passed (the queue is then in its steady state). Each setting prints one `BENCH serve` line:
 requests/s, audio seconds scored per wall second, p50/p99 latency, errors (must
 be 0) and the mean batch size the server ran (from /healthz); then `BENCH
-serve_gain` gives the requests/s ratio batched / batch 1.
+serve_gain` gives the requests/s ratio batched / batch 1. `BENCH
+serve_model_alone` first times the model alone (no HTTP) on `--max-batch`
+clips one at a time and in one batch: the most batching can give here.
 """
 from __future__ import annotations
 
@@ -146,6 +148,24 @@ async def load(url, clips, clients, seconds, warmup):
     return latencies, errors, audio
 
 
+def model_alone(ckpt, clips, max_batch, precision, device, threads):
+    """Seconds of the adapter scoring `max_batch` clips one at a time and in one
+    batch (no HTTP): how much batching can give on this machine at most."""
+    import soundfile as sf
+    import torch
+
+    from adf.serve.adapter import ModelAdapter
+    from bench.common import timed
+
+    if threads:
+        torch.set_num_threads(threads)
+    adapter = ModelAdapter.load(ckpt, device=device or "cpu", precision=precision)
+    waves = [torch.from_numpy(sf.read(io.BytesIO(body), dtype="float32")[0]) for body, _ in clips[:max_batch]]
+    one = timed(lambda: [adapter.score_waveforms([w]) for w in waves], 2)[0]
+    together = timed(lambda: adapter.score_waveforms(waves), 2)[0]
+    return one, together
+
+
 def percentile(values, q):
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -175,6 +195,9 @@ def main():
               for name in settings}
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.ckpt or make_checkpoint(args.model, os.path.join(tmp, f"{args.model}.safetensors"))
+        one, together = model_alone(ckpt, clips, args.max_batch, args.precision, args.device, args.threads)
+        report("serve_model_alone", model=args.ckpt or args.model, clips=args.max_batch, one_by_one_s=one,
+               one_batch_s=together, batch_gain=one / together)
         for _ in range(args.rounds):
             for name, max_batch in settings.items():
                 server = Server(ckpt, max_batch, args.max_wait_ms, args.threads, args.precision, args.device)

@@ -23,3 +23,5 @@ def test_serve_bench_smoke(tmp_path):
     (gain,) = [r for r in lines if r["kind"] == "serve_gain"]
     assert gain["requests_per_s_ratio"] == serve["batched"]["requests_per_s"] / serve["batch1"]["requests_per_s"]
     assert run.stdout.count("BENCH serve ") == 2
+    (alone,) = [r for r in lines if r["kind"] == "serve_model_alone"]
+    assert alone["clips"] == 4 and alone["batch_gain"] == alone["one_by_one_s"] / alone["one_batch_s"]
