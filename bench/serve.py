@@ -16,7 +16,9 @@ requests/s, audio seconds scored per wall second, p50/p99 latency, errors (must
 be 0) and the mean batch size the server ran (from /healthz); then `BENCH
 serve_gain` gives the requests/s ratio batched / batch 1. `BENCH
 serve_model_alone` first times the model alone (no HTTP) on `--max-batch`
-clips one at a time and in one batch: the most batching can give here.
+clips one at a time and in one batch: the most batching can give here. On a
+shared machine wall times move with the other load; the CPU-time figures
+(`server_cpu_ms_per_request`, `cpu_per_request_ratio`, `batch_gain_cpu`) much less.
 """
 from __future__ import annotations
 
@@ -92,6 +94,12 @@ class Server:
             raise RuntimeError(f"adf serve did not start: {first}")
         self.url = first.split("listening on ")[1].split()[0]
 
+    def cpu_seconds(self):
+        """CPU time (user + system, all threads) the server process has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -100,12 +108,12 @@ class Server:
             self.proc.kill()
 
 
-async def load(url, clips, clients, seconds, warmup):
+async def load(url, clips, clients, seconds, warmup, cpu=lambda: 0.0):
     """Latencies (s) of the requests that `clients` concurrent clients finished in a
     window of `seconds`, the errors (at any time) and the audio seconds scored in
-    the window. The window opens `warmup` seconds after every client has had an
-    answer (the queue is then in its steady state); requests still open when it
-    closes are abandoned."""
+    the window, and the server's CPU seconds in the window (`cpu()`). The window
+    opens `warmup` seconds after every client has had an answer (the queue is
+    then in its steady state); requests still open when it closes are abandoned."""
     import httpx
 
     latencies, errors, audio = [], [], 0.0
@@ -139,18 +147,20 @@ async def load(url, clips, clients, seconds, warmup):
         tasks = [asyncio.ensure_future(one_client(k)) for k in range(clients)]
         await everyone.wait()
         await asyncio.sleep(warmup)
+        cpu0 = cpu()
         window[0] = time.perf_counter()
         window[1] = window[0] + seconds
         await asyncio.sleep(seconds)
+        cpu_used = cpu() - cpu0
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return latencies, errors, audio
+    return latencies, errors, audio, cpu_used
 
 
 def model_alone(ckpt, clips, max_batch, precision, device, threads):
-    """Seconds of the adapter scoring `max_batch` clips one at a time and in one
-    batch (no HTTP): how much batching can give on this machine at most."""
+    """(wall s, CPU s) of the adapter scoring `max_batch` clips one at a time, and
+    the same in one batch (no HTTP): how much batching can give here at most."""
     import soundfile as sf
     import torch
 
@@ -161,8 +171,8 @@ def model_alone(ckpt, clips, max_batch, precision, device, threads):
         torch.set_num_threads(threads)
     adapter = ModelAdapter.load(ckpt, device=device or "cpu", precision=precision)
     waves = [torch.from_numpy(sf.read(io.BytesIO(body), dtype="float32")[0]) for body, _ in clips[:max_batch]]
-    one = timed(lambda: [adapter.score_waveforms([w]) for w in waves], 2)[0]
-    together = timed(lambda: adapter.score_waveforms(waves), 2)[0]
+    one = timed(lambda: [adapter.score_waveforms([w]) for w in waves], 2)
+    together = timed(lambda: adapter.score_waveforms(waves), 2)
     return one, together
 
 
@@ -191,13 +201,13 @@ def main():
     report("machine", **machine())
     clips = wav_clips(max(8, args.clients), *args.clip_seconds)
     settings = {"batch1": 1, "batched": args.max_batch}
-    totals = {name: {"lat": [], "errors": [], "audio": 0.0, "seconds": 0.0, "batches": 0, "inputs": 0}
+    totals = {name: {"lat": [], "errors": [], "audio": 0.0, "cpu": 0.0, "seconds": 0.0, "batches": 0, "inputs": 0}
               for name in settings}
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.ckpt or make_checkpoint(args.model, os.path.join(tmp, f"{args.model}.safetensors"))
         one, together = model_alone(ckpt, clips, args.max_batch, args.precision, args.device, args.threads)
-        report("serve_model_alone", model=args.ckpt or args.model, clips=args.max_batch, one_by_one_s=one,
-               one_batch_s=together, batch_gain=one / together)
+        report("serve_model_alone", model=args.ckpt or args.model, clips=args.max_batch, one_by_one_s=one[0],
+               one_batch_s=together[0], batch_gain=one[0] / together[0], batch_gain_cpu=one[1] / together[1])
         for _ in range(args.rounds):
             for name, max_batch in settings.items():
                 server = Server(ckpt, max_batch, args.max_wait_ms, args.threads, args.precision, args.device)
@@ -205,8 +215,8 @@ def main():
                     import httpx
 
                     before = httpx.get(server.url + "/healthz").json()
-                    lat, errors, audio = asyncio.run(load(server.url, clips, args.clients, args.seconds,
-                                                          args.warmup))
+                    lat, errors, audio, cpu = asyncio.run(load(server.url, clips, args.clients, args.seconds,
+                                                               args.warmup, server.cpu_seconds))
                     after = httpx.get(server.url + "/healthz").json()
                 finally:
                     server.stop()
@@ -214,6 +224,7 @@ def main():
                 t["lat"] += lat
                 t["errors"] += errors
                 t["audio"] += audio
+                t["cpu"] += cpu
                 t["seconds"] += args.seconds
                 # batches over the whole run, warm-up included: the server's batch sizes
                 t["batches"] += after["batches"] - before["batches"]
@@ -225,12 +236,15 @@ def main():
                max_batch=settings[name], max_wait_ms=args.max_wait_ms, requests=len(t["lat"]),
                errors=len(t["errors"]), requests_per_s=rps[name], audio_s_per_s=t["audio"] / t["seconds"],
                p50_ms=1000 * percentile(t["lat"], 50), p99_ms=1000 * percentile(t["lat"], 99),
-               mean_batch=t["inputs"] / max(t["batches"], 1), seconds=t["seconds"])
+               mean_batch=t["inputs"] / max(t["batches"], 1), seconds=t["seconds"],
+               server_cpu_ms_per_request=1000 * t["cpu"] / max(len(t["lat"]), 1))
         for problem in sorted(set(t["errors"]))[:5]:
             print(f"error ({name}): {problem}", file=sys.stderr)
     gain = rps["batched"] / rps["batch1"] if rps["batch1"] else float("nan")
+    cpu_per = {name: t["cpu"] / max(len(t["lat"]), 1) for name, t in totals.items()}
     report("serve_gain", model=args.ckpt or args.model, clients=args.clients, max_batch=args.max_batch,
-           requests_per_s_ratio=gain, p50_ratio=statistics.median(totals["batch1"]["lat"] or [float("nan")])
+           requests_per_s_ratio=gain, cpu_per_request_ratio=cpu_per["batch1"] / max(cpu_per["batched"], 1e-12),
+           p50_ratio=statistics.median(totals["batch1"]["lat"] or [float("nan")])
            / statistics.median(totals["batched"]["lat"] or [float("nan")]))
     return 1 if any(t["errors"] for t in totals.values()) else 0
 
