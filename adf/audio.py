@@ -148,10 +148,15 @@ def bounded(wav):
     return wav / peak if peak > SAFE_PEAK else wav
 
 
+def to_16k(wav, sr):
+    """Mono 16 kHz waveform [T] of float audio [channels, samples] at rate `sr`."""
+    return resample(to_mono(bounded(wav)), sr)
+
+
 def load_16k(path, start=0, stop=None):
     """Mono 16 kHz waveform [T] of `path` (or its native-rate sample range)."""
     wav, sr = read_audio(path, start=start, stop=stop)
-    return resample(to_mono(bounded(wav)), sr)
+    return to_16k(wav, sr)
 
 
 def load_for_model(path, start=0, stop=None):

@@ -1,6 +1,12 @@
 """Fixtures shared by the test modules (a module's own fixture of the same name wins)."""
+import os
+
 import pytest
 import torch
+
+# Tests never reach the network: Hub names resolve from caches the tests build
+# (huggingface_hub reads this when it is first imported).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

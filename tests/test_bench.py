@@ -54,6 +54,11 @@ def test_infer_bench_smoke(tmp_path):
         expected |= {("adf-autocast", "bf16", 1), ("adf", "bf16", 1), ("adf", "bf16", 4)}
     assert infer == expected
     assert all(r["x_realtime"] > 0 and r["mfu"] > 0 for r in lines if r["kind"] == "infer")
+    # the fp32 ceiling: the baseline's CPU time over the time at the GEMM peak, and its inverse
+    (ceiling,) = [r for r in lines if r["kind"] == "ceiling"]
+    hf = next(r for r in lines if r["kind"] == "infer" and r["impl"] == "hf")
+    assert ceiling["ceiling_vs_hf_cpu"] * ceiling["hf_fraction_of_limit"] == pytest.approx(1)
+    assert ceiling["hf_fraction_of_limit"] == pytest.approx(hf["mfu_cpu"])
     assert sum(1 for line in run.stdout.splitlines() if line.startswith("BENCH infer")) == len(expected)
     same_weights = next(r for r in lines if r["kind"] == "check")
     assert same_weights["value"] < 1e-4  # adf and transformers run the same network
