@@ -282,6 +282,19 @@ def test_model_failure_hits_one_request_only(ckpt, adapter, clips):
     assert [got["fake"], got["real"]] == pytest.approx(expected_logits(ckpt, good), abs=1e-5)
 
 
+def test_hub_model_name(ckpt, tmp_path, monkeypatch):
+    """`--ckpt ORG/NAME` loads from the Hugging Face cache as `adf detect` does; /v1/model says so."""
+    from tests.hub_cache import add_snapshot, use_offline_cache
+
+    data = open(ckpt, "rb").read()
+    add_snapshot(tmp_path, "someone/tiny-detector", "a" * 40, {"model.safetensors": data}, refs=["main"])
+    use_offline_cache(monkeypatch, tmp_path)
+    with serve(ModelAdapter.load("someone/tiny-detector", device="cpu", precision="fp32")) as client:
+        info = client.get("/v1/model").json()
+    assert info["source"] == "someone/tiny-detector" and info["checkpoint"] == "model.safetensors"
+    assert info["checkpoint_sha256"] == hashlib.sha256(data).hexdigest()
+
+
 def test_command_line_checks(ckpt, capsys):
     assert main(["serve", "--ckpt", ckpt, "--threshold", "1.5"]) == 2
     assert "--threshold" in capsys.readouterr().err

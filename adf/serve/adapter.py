@@ -1,11 +1,13 @@
 """The service's one door to the model: load a checkpoint, score a batch of waveforms.
 
 Everything else in adf.serve talks to the model only through `ModelAdapter`, so
-pointing the service at another scoring engine (e.g. a Python-API detector with
-a `score_waveforms` method) changes this class alone.
+pointing the service at another scoring engine changes this class alone. The
+forward pass is done here rather than by `Detector.score_waveforms` because the
+batching queue has already formed the batch: it runs as one padded forward pass
+(the batch sizes recorded are the model's), not re-planned into length buckets.
 
-Scores equal `adf detect`'s: the model comes from adf.inference.load_detector,
-each waveform gets the model's input policy (adf.input_policy), and a batch is
+Scores equal `adf detect`'s: the model is loaded by adf.Detector (as `adf
+detect` loads it: adf.inference.load_detector), each waveform gets the model's input policy (adf.input_policy), and a batch is
 zero-padded with its lengths passed on, which the model masks, exactly as
 adf.inference.score_items feeds it.
 """
@@ -47,16 +49,17 @@ class ModelAdapter:
                      "device": str(self.device), **(info or {})}
 
     @classmethod
-    def load(cls, ckpt, device="cpu", precision="auto", input_policy=None, model_name=None):
-        """Load `ckpt` (any checkpoint `adf detect` reads) as `adf detect` does."""
-        from adf.inference import load_detector
-        from adf.input_policy import policy_of
-        from adf.run_record import file_sha256
+    def load(cls, ckpt, device=None, precision="auto", input_policy=None, model_name=None):
+        """Load `ckpt` as `adf detect --ckpt` does (a file, an `adf export` folder or a
+        Hub model ORG/NAME[@REVISION]) through the Python API (adf.Detector)."""
+        from adf.detector import Detector
 
-        model, choice = load_detector(ckpt, model_name=model_name, device=device, precision=precision,
-                                      input_policy=input_policy)
-        info = {"checkpoint": os.path.basename(ckpt), "checkpoint_sha256": file_sha256(ckpt)}
-        return cls(model, choice.precision, device, policy_of(model), info)
+        detector = Detector.from_pretrained(ckpt, device=device, precision=precision, model_name=model_name,
+                                            input_policy=input_policy)
+        info = detector.info()
+        extra = {"source": info["source"], "checkpoint": os.path.basename(info["checkpoint"]),
+                 "checkpoint_sha256": info["sha256"]}
+        return cls(detector.model, detector.precision, detector.device, info=extra)
 
     def score_waveforms(self, waveforms):
         """[(logit_fake, logit_real)] of 16 kHz mono waveforms (1-d tensors), one

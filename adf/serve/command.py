@@ -16,7 +16,9 @@ from adf.limits import AudioLimits
 
 
 def add_arguments(parser):
-    parser.add_argument("--ckpt", required=True, help="detector checkpoint (anything `adf detect` reads)")
+    parser.add_argument("--ckpt", required=True,
+                        help="detector checkpoint: a file, an `adf export` folder or a Hugging Face Hub model "
+                             "ORG/NAME[@REVISION] (as `adf detect --ckpt`)")
     parser.add_argument("--model", default=None, help="architecture name (default: from the checkpoint)")
     parser.add_argument("--input", default=None, metavar="POLICY",
                         help="input policy override (whole or first-N; default: the checkpoint's)")
@@ -84,12 +86,12 @@ def run(args):
     import torch
     import uvicorn
 
-    from adf.detect import check_device
+    from adf.detect import pick_device
     from adf.serve.adapter import ModelAdapter
     from adf.serve.app import create_app
 
     config = config_of(args)
-    device = str(check_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     adapter = ModelAdapter.load(args.ckpt, device=device, precision=args.precision, input_policy=args.input,
