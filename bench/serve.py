@@ -190,7 +190,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the two settings")
     parser.add_argument("--max-batch", type=int, default=8, help="the batched setting's --max-batch")
     parser.add_argument("--max-wait-ms", type=float, default=10.0)
-    parser.add_argument("--clip-seconds", type=float, nargs=2, default=[2.0, 4.0], metavar=("MIN", "MAX"))
+    parser.add_argument("--clip-seconds", type=float, nargs=2, default=[2.0, 2.0], metavar=("MIN", "MAX"),
+                        help="clip lengths, spread over [MIN, MAX] (default: all 2 s, so padding does not "
+                             "blur the comparison)")
     parser.add_argument("--threads", type=int, default=None, help="the server's torch threads")
     parser.add_argument("--precision", default="fp32", help="the server's --precision (default %(default)s)")
     parser.add_argument("--device", default=None, help="the server's --device")
