@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from adf.detect import positive_seconds
-from adf.limits import AudioLimits
+from adf.limits import add_rate_arguments
 
 
 def add_arguments(parser):
@@ -44,10 +44,7 @@ def add_arguments(parser):
     parser.add_argument("--window", type=positive_seconds, default=4.0,
                         help="window length in seconds when a request asks for windows without one "
                              "(default %(default)g)")
-    parser.add_argument("--min-rate", type=int, default=AudioLimits.min_rate,
-                        help="lowest accepted sample rate in Hz (default %(default)d)")
-    parser.add_argument("--max-rate", type=int, default=AudioLimits.max_rate,
-                        help="highest accepted sample rate in Hz (default %(default)d)")
+    add_rate_arguments(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
