@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 
-from adf.limits import AudioLimits
+from adf.limits import AudioLimits, add_rate_arguments
 
 ID_RULES = ("stem", "path")  # see file_id
 # Whole-utterance scoring time grows with the square of the length (attention):
@@ -115,10 +115,7 @@ def add_arguments(parser):
     parser.add_argument("--max-seconds", type=positive_seconds, default=AudioLimits.max_seconds,
                         help="longest model input (a whole file, segment or window) in seconds; longer "
                              "files are skipped unless scored with --window (default %(default)g)")
-    parser.add_argument("--min-rate", type=int, default=AudioLimits.min_rate,
-                        help="lowest accepted sample rate in Hz (default %(default)d)")
-    parser.add_argument("--max-rate", type=int, default=AudioLimits.max_rate,
-                        help="highest accepted sample rate in Hz (default %(default)d)")
+    add_rate_arguments(parser)
     parser.add_argument("--embeddings", default=None, metavar="NPY",
                         help="also write the pooled embeddings (.npy, rows in the output's row order; "
                              "`adf embed` does this with the id list beside it)")
