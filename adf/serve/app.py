@@ -160,7 +160,8 @@ def create_app(adapter, config=None, tmp_dir=None):
     """The application serving `adapter` (adf.serve.adapter.ModelAdapter) with
     `config` (ServeConfig); uploads are spooled in `tmp_dir` (default: the system's)."""
     from adf import __version__
-    from adf.inference import Item, WindowScore, _finish, _prob_real
+    from adf.inference import Item, WindowScore, _finish
+    from adf.scorefile import prob_real as _prob_real
 
     config = config or ServeConfig()
     limits = config.limits
