@@ -22,7 +22,8 @@ from adf.serve.adapter import ModelAdapter
 from adf.serve.app import ServeConfig, create_app
 from adf.serve.batching import NONFINITE, BatchQueue, QueueFull, ScoringFailed
 from adf.serve.upload import ServeLimits
-from tests.test_detect import expected_logits, noise
+from tests.synth import write_noise as noise
+from tests.test_detect import expected_logits
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from adf.audio import TARGET_SR, AudioError, audio_header, load_16k
+from adf.audio import TARGET_SR, AudioError, load_16k
+from adf.audio_file import audio_header
 from adf.inference import plan_windows
 from adf.limits import AudioLimits
 
