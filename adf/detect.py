@@ -241,6 +241,11 @@ def run(args):
 
     import torch
 
+    from adf import shard
+
+    if shard.sharded(args):  # one rank of a torchrun job: score a share, rank 0 merges (adf.shard)
+        return shard.run_sharded(args, run)
+
     from adf.audio import TARGET_SR
     from adf.checkpoints import CheckpointError
     from adf.checkpoints.files import check_checkpoint_path
@@ -353,6 +358,7 @@ def run(args):
         return fail(f"--window {args.window:g} s is shorter than the model's receptive field "
                     f"({receptive_field(model) / TARGET_SR:g} s)")
 
+    todo = shard.local_todo(args, model, items, todo)  # under torchrun: this rank's whole batches
     order = {(item.path, item.id): n for n, item in enumerate(items)}
     position = lambda row: order.get(key(row), len(order))  # noqa: E731
     scored = skipped = nonfinite = 0

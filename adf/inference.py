@@ -303,33 +303,11 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     amp = autocast_context(device, precision)
     if model.backbone_dtype == PRECISIONS.get(precision, torch.float32):
         amp = nullcontext()  # weights already in that precision (load_model dtype / set_precision): no autocast
-    policy = get_policy(input_policy) if input_policy else policy_of(model)
-    min_16k = 1 if policy.fixed else receptive_field(model)  # fixed inputs: shorter clips are tiled
-    check_input_policy(model, policy)
 
     # 1. Headers -> pieces; items that cannot be scored are reported at once.
-    limits = limits or AudioLimits()
-    pieces, spans = [], {}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        probed = list(pool.map(lambda item: _probe_or_error(item, limits), items))
-    for index, (item, result) in enumerate(zip(items, probed)):
-        if isinstance(result, str):
-            yield Score(item, error=result)
-            continue
-        begin, end, sr = result
-        if (end - begin) * TARGET_SR / sr < min_16k:
-            yield Score(item, error=f"too short: {(end - begin) / sr:.4f} s; the model needs at "
-                                    f"least {min_16k / TARGET_SR:.3f} s")
-            continue
-        windows = [(begin, end)] if window is None else plan_windows(begin, end, sr, window, hop, min_16k)
-        try:
-            for a, b in windows:
-                limits.check(item.path, sr, b - a)
-        except AudioError as err:
-            yield Score(item, error=err.problem)
-            continue
-        spans[index] = len(windows)
-        pieces.extend(_Piece(index, a, b, sr) for a, b in windows)
+    policy, pieces, spans, errors = plan_pieces(model, items, window, hop, limits, workers, input_policy)
+    for index, reason in errors:
+        yield Score(items[index], error=reason)
     if notice is not None and long_input_seconds is not None:
         long = [p for p in pieces if p.length_16k > long_input_seconds * TARGET_SR]
         if long:
@@ -424,6 +402,40 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
             yield from collect(*in_flight)
     finally:
         model.train(was_training)
+
+
+def plan_pieces(model, items, window=None, hop=None, limits=None, workers=0, input_policy=None):
+    """Stage 1 of `score_items`: the item headers, read in `workers` threads, turned
+    into model inputs. Returns (input policy, pieces, {item index: piece count},
+    [(item index, reason)] of the items that cannot be scored, in item order).
+    Each item's pieces depend on that item alone (adf.shard relies on it)."""
+    policy = get_policy(input_policy) if input_policy else policy_of(model)
+    min_16k = 1 if policy.fixed else receptive_field(model)  # fixed inputs: shorter clips are tiled
+    check_input_policy(model, policy)
+    limits = limits or AudioLimits()
+    hop = window if hop is None else hop
+    pieces, spans, errors = [], {}, []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        probed = list(pool.map(lambda item: _probe_or_error(item, limits), items))
+    for index, (item, result) in enumerate(zip(items, probed)):
+        if isinstance(result, str):
+            errors.append((index, result))
+            continue
+        begin, end, sr = result
+        if (end - begin) * TARGET_SR / sr < min_16k:
+            errors.append((index, f"too short: {(end - begin) / sr:.4f} s; the model needs at "
+                                  f"least {min_16k / TARGET_SR:.3f} s"))
+            continue
+        windows = [(begin, end)] if window is None else plan_windows(begin, end, sr, window, hop, min_16k)
+        try:
+            for a, b in windows:
+                limits.check(item.path, sr, b - a)
+        except AudioError as err:
+            errors.append((index, err.problem))
+            continue
+        spans[index] = len(windows)
+        pieces.extend(_Piece(index, a, b, sr) for a, b in windows)
+    return policy, pieces, spans, errors
 
 
 MAX_PADDING = 0.05
