@@ -427,7 +427,7 @@ def run(args):
           + (f", embeddings -> {args.embeddings}" if store is not None else ""))
     if stopped:
         return fail("stopped at the first bad input (--strict)")
-    if todo and scored == 0:
+    if todo and scored == 0 and not resumed:  # a resumed output with only bad inputs left is complete
         if nonfinite == len(todo):
             return fail(f"the model gave NaN or infinite logits for every input: {args.ckpt} is broken "
                         f"(or --precision {args.precision} overflows it)")
