@@ -27,135 +27,23 @@ model unpadded N-sample rows, so any back-end exports (AASIST, RawNet2, SSL
 
 The model's metadata (`metadata_props`) records the adf version, the
 checkpoint's sha256, the architecture, the input policy, the sample rate and
-the logit order. The exporter is torch's TorchScript-based one (it needs only
-the `onnx` package); `verify` scores two synthetic inputs with ONNX Runtime
-and with adf's own fp32 path and reports the largest logit difference.
+the logit order. The graph's computation is adf.onnx_graph. The exporter is
+torch's TorchScript-based one (it needs only the `onnx` package); `verify`
+scores a padded batch of three synthetic inputs (another batch size and other
+lengths than the traced example) with ONNX Runtime and with adf's own fp32
+path, and the file is written only when they agree.
 """
 from __future__ import annotations
 
 import sys
 
-import torch
-from torch import nn
-
-from adf.input_policy import policy_of
-
-INPUTS = ("waveform", "lengths")
-OUTPUTS = ("logits", "prob_real")
 DEFAULT_OPSET = 17
-EPS = 1e-5  # adf.audio.waveform_layer_norm's (F.layer_norm's default)
-
-
-def apply_policy(policy, wav, lengths):
-    """`policy` (an InputPolicy) on a zero-padded batch wav [B, T] with valid
-    `lengths` [B]: (model input, lengths of it, or None when unpadded). Equals
-    `policy.for_scoring` on each row alone, with padded samples kept at 0."""
-    if policy.fixed:  # the first N samples, tiled: index i of a row is sample i mod its length
-        index = torch.arange(policy.samples, device=wav.device)[None, :] % lengths[:, None]
-        wav, lengths = wav.gather(1, index), None
-    if policy.normalise:
-        wav = _masked_layer_norm(wav, lengths)
-    return wav, lengths
-
-
-def _valid(lengths, steps, like):
-    """[B, steps] mask of the valid steps (1.0) in `like`'s dtype."""
-    return (torch.arange(steps, device=like.device)[None, :] < lengths[:, None]).to(like.dtype)
-
-
-def _masked_layer_norm(wav, lengths):
-    """adf.audio.waveform_layer_norm of each row over its valid samples (padding stays 0)."""
-    if lengths is None:
-        mean = wav.mean(dim=1, keepdim=True)
-        var = ((wav - mean) ** 2).mean(dim=1, keepdim=True)
-        return (wav - mean) * torch.rsqrt(var + EPS)
-    valid = _valid(lengths, wav.shape[1], wav)
-    count = lengths.to(wav.dtype)[:, None]
-    mean = (wav * valid).sum(dim=1, keepdim=True) / count
-    var = (((wav - mean) * valid) ** 2).sum(dim=1, keepdim=True) / count
-    return (wav - mean) * torch.rsqrt(var + EPS) * valid
-
-
-def _masked_channel_norm(x, lengths, norm):
-    """nn.GroupNorm with one group per channel (w2v_small's first CNN layer) over
-    the valid frames of x [B, C, F]: the statistics of each utterance alone."""
-    if lengths is None:
-        return norm(x)
-    valid = _valid(lengths, x.shape[2], x)[:, None, :]
-    count = lengths.to(x.dtype)[:, None, None]
-    mean = (x * valid).sum(dim=2, keepdim=True) / count
-    var = (((x - mean) * valid) ** 2).sum(dim=2, keepdim=True) / count
-    y = (x - mean) * torch.rsqrt(var + norm.eps)
-    return y * norm.weight[None, :, None] + norm.bias[None, :, None]
-
-
-def cnn_features(feature_extractor, wav, lengths):
-    """torchaudio's FeatureExtractor (its own modules and length rule) on a padded
-    batch: features [B, F, C] and frame counts [B] (None when unpadded). Valid
-    frames never see padded samples; group norms count valid frames only."""
-    x = wav[:, None, :]
-    for layer in feature_extractor.conv_layers:
-        x = layer.conv(x)
-        if lengths is not None:
-            lengths = torch.div(lengths - layer.kernel_size, layer.stride, rounding_mode="floor") + 1
-        if isinstance(layer.layer_norm, nn.GroupNorm):
-            if layer.layer_norm.num_groups != x.shape[1]:
-                raise ValueError("only a per-channel group norm (wav2vec 2.0's) can be masked")
-            x = _masked_channel_norm(x, lengths, layer.layer_norm)
-        elif layer.layer_norm is not None:
-            x = layer.layer_norm(x)
-        x = nn.functional.gelu(x)
-    return x.transpose(1, 2), lengths
-
-
-class ExportGraph(nn.Module):
-    """What the ONNX file computes: (waveform [B, T], lengths [B]) -> (logits [B, 2], prob_real [B])."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.policy = policy_of(model)
-        check_exportable(model, self.policy)
-
-    def forward(self, waveform, lengths):
-        wav, lengths = apply_policy(self.policy, waveform.float(), lengths)
-        if hasattr(self.model, "backbone"):
-            logits = self._ssl(wav, lengths)
-        else:  # raw-waveform systems: fixed-input policies only (check_exportable), no padding
-            logits = self.model.detect(wav)[0]
-        logits = logits.float()
-        return logits, torch.softmax(logits, dim=1)[:, 1]
-
-    def _ssl(self, wav, lengths):
-        """SSLClassifier.forward written without per-utterance Python loops."""
-        from adf.models.backends import stack_layers, uses_all_layers
-
-        model = self.model
-        head = model.head
-        x, frame_lengths = cnn_features(model.backbone.feature_extractor, wav, lengths)
-        layers = [] if uses_all_layers(head) else None
-        x = model._encode(x, frame_lengths, False, layers)
-        feats = (stack_layers(layers) if layers is not None else x).float()
-        mask = None
-        if frame_lengths is not None:
-            mask = torch.arange(feats.shape[-2], device=feats.device)[None, :] < frame_lengths[:, None]
-        return head(feats, mask)
-
-
-def check_exportable(model, policy):
-    """ValueError unless `model` scores padded batches of `policy` inputs in one graph."""
-    if policy.fixed:
-        return
-    if not hasattr(model, "backbone"):
-        raise ValueError(f"{model.name} with input policy {policy.name}: a raw-waveform system exports "
-                         "with a fixed-input policy only (e.g. --input first-64600)")
-    if not getattr(model.head, "takes_mask", True):
-        raise ValueError(f"{model.name} with input policy {policy.name}: its back-end cannot mask "
-                         "padding, so it exports with a fixed-input policy only (e.g. --input first-64600)")
 
 
 def _example():
     """A padded batch of two rows of different lengths for tracing (noise: the values do not matter)."""
+    import torch
+
     generator = torch.Generator().manual_seed(0)
     wav = torch.randn(2, 16000, generator=generator) * 0.1
     wav[1, 11200:] = 0
@@ -165,12 +53,18 @@ def _example():
 def _check_batch():
     """Rows for `verify`: another batch size and other lengths than the traced example, so
     a shape the tracer froze shows up as a wrong score or an error."""
+    import torch
+
     generator = torch.Generator().manual_seed(1)
     return [torch.randn(n, generator=generator) * 0.1 for n in (27200, 6400, 17000)]
 
 
 def reference_logits(model, wavs):
     """adf's own fp32 scores of 16 kHz waveforms, each alone (the path `adf detect` takes)."""
+    import torch
+
+    from adf.input_policy import policy_of
+
     policy = policy_of(model)
     with torch.inference_mode():
         return torch.cat([model(policy.for_scoring(torch.as_tensor(w))[None]) for w in wavs]).float().numpy()
@@ -203,6 +97,8 @@ class OnnxDetector:
     def score_waveforms(self, wavs):
         """(logits [B, 2], prob_real [B]) of 16 kHz mono waveforms, scored as one padded batch."""
         waveform, lengths = pad_batch(wavs)
+        from adf.onnx_graph import OUTPUTS
+
         return tuple(self.session.run(list(OUTPUTS), {"waveform": waveform, "lengths": lengths}))
 
     def score_files(self, paths, batch_size=8):
@@ -238,8 +134,10 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, metadata=None, tolerance=1e-3,
     import warnings
 
     import onnx
+    import torch
 
     from adf.atomic import atomic_path
+    from adf.onnx_graph import INPUTS, OUTPUTS, ExportGraph
 
     graph = ExportGraph(model).eval()
     folder = os.path.dirname(os.path.abspath(path))
@@ -290,25 +188,31 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, metadata=None, tolerance=1e-3,
 # Command line: `adf export --onnx OUT.onnx --ckpt CKPT`
 # ---------------------------------------------------------------------------
 
-def add_arguments(parser):
-    """The ONNX options of `adf export` (`--onnx` selects this export)."""
-    parser.add_argument("--onnx", metavar="OUT.onnx", required=True,
+def add_onnx_arguments(parser, required=True):
+    """`--onnx` and `--opset`: what `adf export` adds to its own options to write ONNX."""
+    parser.add_argument("--onnx", metavar="OUT.onnx", required=required,
                         help="write the detector as one ONNX graph (input policy inside; dynamic batch and "
                              "length axes, `lengths` input for padded batches)")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)d)")
+
+
+def add_arguments(parser):
     parser.add_argument("--ckpt", required=True, help="detector checkpoint (.ckpt, .safetensors, ...)")
     parser.add_argument("--model", default=None, help="architecture name (default: inferred from the checkpoint)")
     parser.add_argument("--input", default=None, metavar="POLICY",
                         help="input policy to build into the graph (default: the one the checkpoint records)")
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)d)")
+    add_onnx_arguments(parser)
 
 
 def run(args):
+    """`adf export --onnx OUT --ckpt CKPT [--model NAME] [--input POLICY] [--opset N]`."""
     import os
 
     from adf import __version__
     from adf.audio import TARGET_SR
     from adf.checkpoints.files import check_checkpoint_path
     from adf.inference import load_detector
+    from adf.input_policy import policy_of
     from adf.run_record import file_sha256
 
     def fail(message):
