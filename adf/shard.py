@@ -146,7 +146,7 @@ def run_sharded(args, run_one):
             failed = [r for r, c in enumerate(codes) if c != 0]
             if rank == 0:
                 print(f"adf detect: rank(s) {', '.join(map(str, failed))} of {size} did not finish; "
-                      f"{args.output} not merged (run the same command again to resume)", file=sys.stderr)
+                      f"{final['output']} not merged (run the same command again to resume)", file=sys.stderr)
             return code or 1
         if rank != 0:
             return 0
