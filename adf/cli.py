@@ -24,8 +24,9 @@ SUBCOMMANDS = {
     "drift": ("adf.drift.monitor", "distances between reference and incoming embeddings, per group or window"),
     "prepare": ("adf.data.prepare", "write the manifest of a corpus"),
     "merge": ("adf.data.merge", "merge per-corpus manifests into train/valid/test"),
-    "export": ("adf.onnx_export", "write a detector as an ONNX graph (--onnx) for ONNX Runtime"),
     "score": ("adf.scoring", "EER, minDCF, Cllr, AUC ... of score files, pooled and per subset"),
+    "export": ("adf.export", "write a checkpoint as a Hugging Face Hub-ready folder (DIR) or an ONNX graph (--onnx)"),
+    "serve": ("adf.serve.command", "HTTP service and web page: score uploaded audio (batched across clients)"),
 }
 
 

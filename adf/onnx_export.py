@@ -185,7 +185,7 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, metadata=None, tolerance=1e-3,
 
 
 # ---------------------------------------------------------------------------
-# Command line: `adf export --onnx OUT.onnx --ckpt CKPT`
+# Command line: `adf export --onnx OUT.onnx --ckpt CKPT` (a target of adf.export)
 # ---------------------------------------------------------------------------
 
 def add_onnx_arguments(parser, required=True):
@@ -196,21 +196,15 @@ def add_onnx_arguments(parser, required=True):
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)d)")
 
 
-def add_arguments(parser):
-    parser.add_argument("--ckpt", required=True, help="detector checkpoint (.ckpt, .safetensors, ...)")
-    parser.add_argument("--model", default=None, help="architecture name (default: inferred from the checkpoint)")
-    parser.add_argument("--input", default=None, metavar="POLICY",
-                        help="input policy to build into the graph (default: the one the checkpoint records)")
-    add_onnx_arguments(parser)
-
-
-def run(args):
-    """`adf export --onnx OUT --ckpt CKPT [--model NAME] [--input POLICY] [--opset N]`."""
+def export(args):
+    """`adf export --onnx OUT --ckpt CKPT [--model NAME] [--input POLICY] [--opset N]`
+    (an adf.export target; CKPT is a file, an exported folder or a Hub name)."""
     import os
 
     from adf import __version__
     from adf.audio import TARGET_SR
     from adf.checkpoints.files import check_checkpoint_path
+    from adf.checkpoints.hub import resolve_checkpoint
     from adf.inference import load_detector
     from adf.input_policy import policy_of
     from adf.run_record import file_sha256
@@ -219,17 +213,18 @@ def run(args):
         print(f"adf export: error: {message}", file=sys.stderr)
         return 2
 
-    check_checkpoint_path(args.ckpt)
-    if os.path.exists(args.onnx) and os.path.samefile(args.onnx, args.ckpt):
+    ckpt = resolve_checkpoint(args.ckpt)
+    check_checkpoint_path(ckpt)
+    if os.path.exists(args.onnx) and os.path.samefile(args.onnx, ckpt):
         return fail(f"--onnx {args.onnx} is the checkpoint itself; choose another output")
     if args.input is not None:
         from adf.input_policy import get_policy
 
         get_policy(args.input)  # ValueError: one line from adf.cli
-    model, _ = load_detector(args.ckpt, args.model, "cpu", "fp32", input_policy=args.input)
+    model, _ = load_detector(ckpt, args.model, "cpu", "fp32", input_policy=args.input)
     policy = policy_of(model)
     metadata = {"adf_version": __version__, "model": model.name, "input_policy": policy.name,
-                "checkpoint_sha256": file_sha256(args.ckpt), "sample_rate": TARGET_SR,
+                "checkpoint_sha256": file_sha256(ckpt), "sample_rate": TARGET_SR,
                 "logits": "fake,real", "inputs": "waveform float32 [batch, samples] 16 kHz mono zero-padded; "
                                                   "lengths int64 [batch]"}
     worst = export_onnx(model, args.onnx, opset=args.opset, metadata=metadata)

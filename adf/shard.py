@@ -79,10 +79,12 @@ def owners(model, items, size, batch_size, window=None, hop=None, limits=None, w
     to rank 0, which is reported once and which also holds the first batch."""
     from adf.inference import plan_batches, plan_pieces
 
-    policy, pieces, _, errors = plan_pieces(model, items, window, hop, limits, workers)
+    policy, plan, bad = plan_pieces(model, items, window, hop, limits, workers)
+    pieces = plan.pieces
+    position = {id(item): n for n, item in enumerate(items)}
     owner = [None] * len(items)
-    for index, _ in errors:
-        owner[index] = 0
+    for score in bad:
+        owner[position[id(score.item)]] = 0
     lengths = [policy.scored_length(piece.length_16k) for piece in pieces]
     if window is None:  # one piece per item: a unit is a batch
         units = [([pieces[i].index for i in batch], len(batch) * lengths[batch[0]])
@@ -170,7 +172,7 @@ def merge(final, size, order, overwrite=False):
     import json
 
     from adf.atomic import ExclusiveLock, side_path
-    from adf.inference import read_score_rows
+    from adf.scorefile import read_score_rows
     from adf.run_record import check_resumable, read_record, write_record
 
     key = lambda row: (row["path"], row["id"])  # noqa: E731
