@@ -234,6 +234,10 @@ class _Refused(Exception):
 
 
 def run(args):
+    from adf import shard
+
+    if shard.sharded(args):  # one rank of a torchrun job: score a share, rank 0 merges (adf.shard)
+        return shard.run_sharded(args, run)
     try:
         return _run(args)
     except _Refused as err:
@@ -244,6 +248,8 @@ def run(args):
 def _run(args):
     import time
 
+    from adf import shard
+
     device, choice = _settings(args)
     items, problems = _inputs(args)
     ckpt_file, record = _checkpoint_and_record(args, items, choice)
@@ -253,6 +259,7 @@ def _run(args):
     if resumed:
         print(f"resuming: {resumed} input(s) already scored in {args.output}", file=sys.stderr)
     model = _load(args, ckpt_file, device, choice, outputs)
+    todo = shard.local_todo(args, model, items, todo)  # under torchrun: this rank's whole batches
     start = time.monotonic()
     counts = _score(args, model, todo, outputs, device, choice.precision)
     if counts is None:  # interrupted: the side files keep the rows
@@ -268,7 +275,7 @@ def _run(args):
           + (f", embeddings -> {args.embeddings}" if outputs.store is not None else ""))
     if counts["stopped"]:
         raise _Refused("stopped at the first bad input (--strict)")
-    if todo and counts["scored"] == 0:
+    if todo and counts["scored"] == 0 and not resumed:  # a resumed output with only bad inputs left is complete
         if counts["nonfinite"] == len(todo):
             raise _Refused(f"the model gave NaN or infinite logits for every input: {args.ckpt} is broken "
                            f"(or --precision {args.precision} overflows it)")

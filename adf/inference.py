@@ -306,10 +306,8 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     """
     hop = check_window_options(batch_size, aggregate, window, hop)
     amp = _autocast_for(model, device, precision)
-    policy = get_policy(input_policy) if input_policy else policy_of(model)
-    check_input_policy(model, policy)
-    plan = _Plan(items, window, hop, min_16k=1 if policy.fixed else receptive_field(model))
-    yield from plan.add(limits or AudioLimits(), workers)  # 1. headers -> pieces; bad items at once
+    policy, plan, bad = plan_pieces(model, items, window, hop, limits, workers, input_policy)
+    yield from bad  # 1. headers -> pieces; bad items at once
     if notice is not None and long_input_seconds is not None:
         _notice_long_inputs(plan, long_input_seconds, notice)
     if progress is not None:
@@ -326,6 +324,17 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     # 3. Batch outputs -> finished Scores.
     assembler = _Assembler(plan, window, aggregate, embeddings, progress)
     yield from assembler.scores(_run_batches(model, loader, device, amp))
+
+
+def plan_pieces(model, items, window=None, hop=None, limits=None, workers=0, input_policy=None):
+    """Stage 1 of `score_items`: (input policy, _Plan of the items' model inputs, the Scores
+    of the items that cannot be scored). Each item's pieces depend on that item alone
+    (adf.shard relies on it). `hop` None = `window`."""
+    policy = get_policy(input_policy) if input_policy else policy_of(model)
+    check_input_policy(model, policy)
+    hop = window if hop is None else hop
+    plan = _Plan(items, window, hop, min_16k=1 if policy.fixed else receptive_field(model))
+    return policy, plan, list(plan.add(limits or AudioLimits(), workers))
 
 
 def check_window_options(batch_size, aggregate, window, hop):

@@ -1,6 +1,7 @@
 """`adf export`: write a detector in a form other tools and places take.
 
     adf export DIR --ckpt CKPT [--metrics exp/results.csv]    a Hugging Face Hub-ready folder
+    adf export --onnx model.onnx --ckpt CKPT                 an ONNX graph for ONNX Runtime
 
 One module per target, each with `export(args) -> int`; TARGETS maps the
 option that asks for a target (its argparse dest) to its module, and `run`
@@ -13,6 +14,7 @@ import importlib
 
 TARGETS = {
     "folder": "adf.export.hub_folder",  # DIR: model.safetensors + config.json + README.md
+    "onnx": "adf.onnx_export",  # --onnx OUT.onnx: input policy + model as one graph
 }
 
 
@@ -32,6 +34,9 @@ def add_arguments(parser):
                         help="the Hub repository the folder is meant for (named in the model card's examples)")
     parser.add_argument("--license", default=None, help="license identifier for the model card (e.g. cc-by-nc-sa-4.0)")
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an existing export")
+    from adf.onnx_export import add_onnx_arguments
+
+    add_onnx_arguments(parser, required=False)
 
 
 def run(args):
@@ -39,7 +44,7 @@ def run(args):
 
     asked = [module for dest, module in TARGETS.items() if getattr(args, dest, None)]
     if not asked:
-        raise UserError("nothing to export: give DIR (a Hub-ready folder)")
+        raise UserError("nothing to export: give DIR (a Hub-ready folder) and/or --onnx OUT.onnx")
     for module in asked:
         status = importlib.import_module(module).export(args)
         if status:
