@@ -44,7 +44,9 @@ def parse_regions(text):
     Raises RegionError naming the bad pair: not two numbers, negative, or end <= start.
     Overlapping or touching pairs are merged (an annotation may list them in any order).
     """
-    text = (text or "").strip()
+    if not isinstance(text, str):  # None, or NaN from a table cell
+        return []
+    text = text.strip()
     if not text:
         return []
     regions = []
