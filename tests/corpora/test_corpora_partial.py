@@ -103,3 +103,18 @@ def test_fake_regions_column_is_validated_and_kept(tmp_path):
     with pytest.raises(ManifestError) as err:
         read_manifest(path)
     assert [p.split(": ")[0] for p in err.value.problems] == ["row 3, column FakeRegions", "row 4, column FakeRegions"]
+
+
+def test_egs_partial_on_the_committed_corpus():
+    """The committed spliced clips: every row fake, regions inside the clip, boundaries as built."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "egs_data"
+    df, skips = prepare("egs_partial", root)
+    meta = pd.read_csv(root / "partial" / "metadata.csv", dtype=str, keep_default_na=False)
+    assert not skips and len(df) == len(meta) >= 8
+    assert set(df["Label"]) == {"fake"} and set(df["Proportion"]) == {"train", "valid", "test"}
+    for row in df.itertuples():
+        regions = parse_regions(row.FakeRegions)
+        assert regions and regions[-1][1] <= row.Duration + 0.01, row.ID
+    assert list(df["FakeRegions"]) == list(meta["fake_regions"])
