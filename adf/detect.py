@@ -107,7 +107,8 @@ def add_arguments(parser):
                         help="window hop in seconds, at most --window (default: --window)")
     parser.add_argument("--aggregate", choices=["mean", "min"], default="mean",
                         help="utterance score from windows: mean logits, or the most fake window")
-    parser.add_argument("--segments", default=None, help="also write per-window scores to this CSV")
+    parser.add_argument("--segments", default=None,
+                        help="also write per-window scores (--window) or per-segment scores (--resolution) to this CSV")
     parser.add_argument("--max-seconds", type=positive_seconds, default=AudioLimits.max_seconds,
                         help="longest model input (a whole file, segment or window) in seconds; longer "
                              "files are skipped unless scored with --window (default %(default)g)")
@@ -122,6 +123,9 @@ def add_arguments(parser):
     parser.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
                         help="when stderr is not a terminal, print a progress line this often "
                              "(default %(default)g; 0: after every batch)")
+    from adf.localisation.detect import add_arguments as add_localisation_arguments
+
+    add_localisation_arguments(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming an existing output (resuming needs the "
                              "same checkpoint, score options and inputs; the old output is removed)")
@@ -254,6 +258,10 @@ def run(args):
         print(f"adf detect: error: {message}", file=sys.stderr)
         return 2
 
+    if getattr(args, "resolution", None) is not None:  # localisation: adf.localisation.detect
+        from adf.localisation.detect import run as localise
+
+        return localise(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = str(check_device(device))
