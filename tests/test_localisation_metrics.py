@@ -118,3 +118,65 @@ def test_fake_regions_and_rttm(tmp_path):
     path = tmp_path / "x.rttm"
     path.write_text("\n".join(rttm_lines("utt1", regions)) + "\n")
     assert np.allclose(read_rttm(path)["utt1"], regions, atol=1e-3)
+
+
+def test_evaluate_reads_segment_scores_and_coarsens_them(tmp_path):
+    import pandas as pd
+
+    from adf.localisation.evaluate import evaluate, markdown, read_segment_scores
+
+    # utterance a: 0.16 s at 40 ms, fake 0.04-0.08; b: real throughout; c: fake row, no regions
+    rows = [("a", [2.0, -1.0, 1.0, 3.0]), ("b", [2.5, 1.5, 0.5, 2.0]), ("c", [-2.0, -0.5, 0.1, -1.5])]
+    seg = pd.DataFrame([{"id": i, "start": k * 0.04, "end": (k + 1) * 0.04, "score": s}
+                        for i, scores in rows for k, s in enumerate(scores)])
+    seg.to_csv(tmp_path / "seg.csv", index=False)
+    key = pd.DataFrame({"ID": ["a", "b", "c"], "Label": ["fake", "real", "fake"],
+                        "FakeRegions": ["0.04-0.08", "", ""]}).set_index("ID", drop=False)
+    report = evaluate(read_segment_scores(tmp_path / "seg.csv"), key, resolutions=(0.04, 0.08, 0.02),
+                      collar=0.0, threshold=0.0)
+    assert report["resolution"] == pytest.approx(0.04) and report["skipped_resolutions"] == [0.02]
+    assert report["n_utterances"] == 3 and report["n_partial"] == 1
+    # 40 ms: real {2, 1, 3, 2.5, 1.5, 0.5, 2}, fake {-1, -2, -0.5, 0.1, -1.5}: separated
+    assert report["segment_eer"][0.04] == 0.0
+    # 80 ms (min of pairs): a -> [-1 fake, 1 real]; b -> [1.5, 0.5] real; c -> [-2, -1.5] fake: separated
+    assert report["segment_eer"][0.08] == 0.0
+    # called fake (score < 0): a 0.04-0.08 (exact), c 0-0.08 and 0.12-0.16 (0.08-0.12 scores 0.1)
+    assert (report["event"]["tp"], report["event"]["fp"], report["event"]["fn"]) == (1, 2, 1)
+    assert report["duration"]["recall"] == pytest.approx(0.16 / 0.2)  # c's 0.08-0.12 missed
+    assert report["duration"]["precision"] == 1.0
+    assert "seg. EER 40 ms" in markdown(report)
+
+
+def test_detect_resolution_writes_segments_and_rttm(tmp_path, ckpt):
+    import pandas as pd
+    import soundfile as sf
+    import torch
+
+    from adf.checkpoints import load_model
+    from adf.cli import main
+    from adf.localisation.detect import frame_logits
+
+    rng = np.random.default_rng(0)
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    out = tmp_path / "utt.csv"
+    assert main(["detect", "--ckpt", ckpt, "--precision", "fp32", "--resolution", "0.04",
+                 "--threshold", "0.1", "-o", str(out), str(wav)]) == 0
+    seg = pd.read_csv(tmp_path / "utt.segments.csv")
+    assert len(seg) == 25 and seg["end"].iloc[-1] == pytest.approx(1.0)
+    # independent path: the model's utterance logits and its frame logits by hand
+    model = load_model(ckpt).eval()
+    from adf.audio import load_for_model
+
+    with torch.no_grad():
+        x = load_for_model(str(wav))[None]
+        utt = model(x)[0].numpy()
+        frames = model(x, None, return_frames=True)[0][0].numpy()
+    row = pd.read_csv(out).iloc[0]
+    assert np.allclose([row.logit_fake, row.logit_real], utt, atol=1e-4)
+    scores = frames[:, 1] - frames[:, 0]
+    assert np.allclose(frame_logits(model, str(wav))[:, 1] - frame_logits(model, str(wav))[:, 0], scores)
+    assert np.allclose(seg["score"], segment_scores(scores, 1.0, 0.04), atol=1e-6)
+    expected = fake_regions(seg["score"].to_numpy(), 0.04, 1.0, threshold=0.1)
+    got = read_rttm(tmp_path / "utt.rttm").get("clip", [])
+    assert np.allclose(got, expected, atol=1e-3) and len(got) == len(expected)
