@@ -180,3 +180,18 @@ def test_detect_resolution_writes_segments_and_rttm(tmp_path, ckpt):
     expected = fake_regions(seg["score"].to_numpy(), 0.04, 1.0, threshold=0.1)
     got = read_rttm(tmp_path / "utt.rttm").get("clip", [])
     assert np.allclose(got, expected, atol=1e-3) and len(got) == len(expected)
+
+
+def test_evaluate_at_the_eer_threshold():
+    import pandas as pd
+
+    from adf.localisation.evaluate import evaluate
+
+    # scores all below 0 (an uncalibrated model) but ordered: fake segments lowest
+    segs = {"a": (0.16, 0.04, np.array([-1.0, -3.0, -2.5, -1.5]))}
+    key = pd.DataFrame({"ID": ["a"], "Label": ["fake"], "FakeRegions": ["0.04-0.12"]}).set_index("ID", drop=False)
+    at_zero = evaluate(segs, key, resolutions=(0.04,), collar=0.0, threshold=0.0)
+    assert at_zero["duration"]["precision"] == pytest.approx(0.5)  # everything called fake
+    at_eer = evaluate(segs, key, resolutions=(0.04,), collar=0.0, threshold="eer")
+    # EER threshold -2.5: segments at or below it (-3, -2.5) are fake = exactly the reference
+    assert at_eer["threshold"] > -2.5 and at_eer["event"]["f1"] == 1.0 and at_eer["duration"]["f1"] == 1.0

@@ -28,7 +28,8 @@ def main(argv=None):
     parser.add_argument("--resolutions", default=",".join(f"{r:g}" for r in PARTIALSPOOF_RESOLUTIONS),
                         help="segment-level EER resolutions in seconds (default %(default)s)")
     parser.add_argument("--collar", type=float, default=0.2, help="seconds (default %(default)g)")
-    parser.add_argument("--threshold", type=float, default=0.0, help="fake below this score (default 0)")
+    parser.add_argument("--threshold", default="0",
+                        help="fake below this score (default 0), or 'eer': the 20 ms segment-EER operating point")
     parser.add_argument("--aggregate", choices=["min", "mean"], default="min")
     parser.add_argument("--json", default=None, help="also write the report as JSON")
     parser.add_argument("--plot", default=None, metavar="ID", help="draw the timeline of this utterance")
@@ -45,8 +46,9 @@ def main(argv=None):
     key = key.set_index("ID", drop=False)
     segments = read_segment_scores(args.segments)
     try:
+        threshold = args.threshold if args.threshold == "eer" else float(args.threshold)
         report = evaluate(segments, key, [float(r) for r in args.resolutions.split(",")], args.collar,
-                          args.threshold, args.aggregate)
+                          threshold, args.aggregate)
     except ValueError as err:
         print(f"score_localisation: error: {err}", file=sys.stderr)
         return 2
@@ -58,11 +60,11 @@ def main(argv=None):
             json.dump({k: ({str(r): v for r, v in val.items()} if k == "segment_eer" else val)
                        for k, val in report.items()}, fh, indent=1)
     if args.plot:
-        _plot(args, key, segments)
+        _plot(args, key, segments, report["threshold"])
     return 0
 
 
-def _plot(args, key, segments):
+def _plot(args, key, segments, threshold):
     from adf.audio import load_16k
     from adf.localisation.regions import row_regions
     from adf.localisation.scores import fake_regions
@@ -74,8 +76,8 @@ def _plot(args, key, segments):
     row = key.loc[args.plot]
     wav = load_16k(row["Path"]).numpy()
     reference = row_regions(row["Label"], row.get("FakeRegions", ""), duration)
-    plot_timeline(args.output, wav, 16000, reference, scores, resolution, args.threshold,
-                  fake_regions(scores, resolution, duration, args.threshold), title=args.plot)
+    plot_timeline(args.output, wav, 16000, reference, scores, resolution, threshold,
+                  fake_regions(scores, resolution, duration, threshold), title=args.plot)
     print(f"wrote {args.output}")
 
 

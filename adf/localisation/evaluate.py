@@ -8,7 +8,10 @@ resolution R (a multiple of R0) scores segment j of R by the lowest R0 segment
 inside it (`--aggregate`, as `adf detect --segment-aggregate`), so one run at
 0.02 s gives every PartialSpoof resolution. The range-based EER and the
 fake-region precision/recall/F1 use the R0 scores; the regions called fake are
-the runs of R0 segments scoring below `threshold`. Each utterance's duration is
+the runs of R0 segments scoring below `threshold` (`threshold="eer"`: the
+operating point of the R0 segment-level EER, where segments scoring at or
+below the EER threshold are fake; for an uncalibrated model whose scores are
+not centred on 0). Each utterance's duration is
 the end of its last segment (from the audio header); its reference regions are
 the manifest's (adf.localisation.regions.row_regions: an empty FakeRegions cell
 on a fake row = fake throughout).
@@ -72,6 +75,8 @@ def evaluate(segments, key, resolutions=metrics.PARTIALSPOOF_RESOLUTIONS, collar
         except ValueError:  # one class only at this resolution
             report["segment_eer"][r] = float("nan")
     report["range_eer"] = metrics.range_eer(utts, base)[0]
+    if threshold == "eer":  # fake at or below the EER threshold = below the next float up
+        threshold = float(np.nextafter(metrics.segment_eer(utts, base)[1], np.inf))
     refs = [reg for _, reg, _ in utts]
     hyps = [fake_regions(s, base, d, threshold) for s, _, d in utts]
     durations = [d for _, _, d in utts]
@@ -88,7 +93,7 @@ def markdown(report):
              "|" + "---:|" * (len(res) + 1),
              "| " + " | ".join(f"{100 * report['segment_eer'][r]:.2f}" for r in res)
              + f" | {100 * report['range_eer']:.2f} |", "",
-             f"| fake regions (threshold {report['threshold']:g}, collar {report['collar']:g} s) "
+             f"| fake regions (threshold {report['threshold']:.4g}, collar {report['collar']:g} s) "
              "| precision | recall | F1 |", "|---|---:|---:|---:|"]
     for name in ("event", "duration"):
         m = report[name]

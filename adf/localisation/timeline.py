@@ -23,7 +23,7 @@ def plot_timeline(path, wav, sr, reference, scores, resolution, threshold=0.0, p
     ax_w.set_title(title or "reference fake regions shaded", fontsize=10)
     edges = np.arange(len(scores) + 1) * resolution
     ax_s.stairs(scores, edges, color="tab:blue", lw=1.2, label=f"segment score ({resolution * 1000:g} ms)")
-    ax_s.axhline(threshold, color="tab:red", ls="--", lw=0.8, label=f"threshold {threshold:g}")
+    ax_s.axhline(threshold, color="tab:red", ls="--", lw=0.8, label=f"threshold {threshold:.3g}")
     for s, e in reference:
         ax_s.axvspan(s, e, color="tab:red", alpha=0.12, lw=0)
     ax_s.set_ylabel("real − fake logit")

@@ -26,12 +26,13 @@ exp_dir=exp
 init_from=""                      # start from this checkpoint (e.g. a post-trained model)
 epochs=4                          # training epochs
 resolution=0.02                   # stage 3's segment length (0.02: every coarser EER follows)
-threshold=0                       # fake when the segment score is below this
+threshold=0                       # stage 3's RTTM: fake when the segment score is below this
+metrics_threshold=eer             # stage 4's P/R/F1 and figure: a score, or eer (the 20 ms segment-EER point)
 collar=0.2                        # seconds, for the fake-region P/R/F1
 plot_id=""                        # utterance of the timeline (default: the first spliced test clip)
 precision=fp32                    # scoring precision (fp32: the same numbers on every machine)
 train_args=""                     # extra overrides for train.py
-OPTION_NAMES="stage stop_stage model data_root corpora data_dir exp_dir init_from epochs resolution threshold collar plot_id precision train_args"
+OPTION_NAMES="stage stop_stage model data_root corpora data_dir exp_dir init_from epochs resolution threshold metrics_threshold collar plot_id precision train_args"
 parse_options "$@"
 
 use_env
@@ -74,6 +75,6 @@ import sys, pandas as pd
 df = pd.read_csv(sys.argv[1], keep_default_na=False)
 print(df[df.ID.str.startswith("EGSPART-")].ID.iloc[0])' "$data_dir/test.csv")
   python "$repo/tools/score_localisation.py" "$scores/test.segments.csv" --key "$data_dir/test.csv" \
-    --audio-root "$(abs_path "$data_root")" --collar "$collar" --threshold "$threshold" \
+    --audio-root "$(abs_path "$data_root")" --collar "$collar" --threshold "$metrics_threshold" \
     --json "$exp_dir/results.json" --plot "$plot_id" -o "$exp_dir/timeline.png" | tee "$exp_dir/results.md"
 fi
