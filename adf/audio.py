@@ -136,7 +136,7 @@ def random_crop(wav, sr, generator=None, max_s=13.0, min_s=10.0):
     """Training/validation crop: clips longer than `max_s` get a random window of
     a uniformly drawn length in [min_s, max_s] seconds (in samples at rate `sr`)."""
     begin, length = crop_window(wav.shape[-1], sr, generator, max_s, min_s)
-    return wav[..., begin : begin + length]
+    return wav if length == wav.shape[-1] else wav[..., begin : begin + length]
 
 
 # Above this peak, float audio (which may hold any finite value) could overflow
