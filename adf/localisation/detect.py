@@ -69,12 +69,12 @@ def _side_output(output, suffix):
 def run(args):
     """The `adf detect --resolution` path; returns the exit status."""
     import pandas as pd
-    import torch
 
     from adf.audio import AudioError
     from adf.checkpoints import CheckpointError
     from adf.data.manifest import write_csv_atomic
-    from adf.detect import DuplicateIds, check_device, collect_items
+    from adf.checkpoints.hub import resolve_checkpoint
+    from adf.detect import DuplicateIds, collect_items, pick_device
     from adf.inference import load_detector
     from adf.input_policy import policy_of
     from adf.precision import resolve
@@ -89,9 +89,8 @@ def run(args):
         return fail("--resolution scores whole utterances; it does not combine with --window")
     segments_path = args.segments or _side_output(args.output, ".segments.csv")
     rttm_path = args.rttm or _side_output(args.output, ".rttm")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        device = str(check_device(device))
+        device = pick_device(args.device)
         choice = resolve(args.precision, device)
         items, problems = collect_items(args.inputs, args.data_root, args.ids)
     except (ValueError, DuplicateIds) as err:
@@ -101,7 +100,8 @@ def run(args):
     if not items:
         return fail("nothing to score")
     try:
-        model, _ = load_detector(args.ckpt, args.model, device, choice.precision, False, args.input)
+        model, _ = load_detector(resolve_checkpoint(args.ckpt), args.model, device, choice.precision, False,
+                                 args.input)
     except (CheckpointError, KeyError, OSError, ValueError) as err:
         return fail(err)
     if policy_of(model).fixed or not hasattr(getattr(model, "head", None), "frame_logits"):
@@ -148,7 +148,7 @@ def run(args):
 
 def _duration(item):
     """Seconds of the input, from the header (so the last segment ends with the audio)."""
-    from adf.audio import audio_header
+    from adf.audio_file import audio_header
 
     info = audio_header(item.path)
     stop = info.frames if item.stop is None else min(item.stop, info.frames)
