@@ -13,7 +13,6 @@ Splits follow the real clip, so the corpus stays speaker- and text-disjoint by s
 held-out generator (piper) is inserted only in the test split, where it lives.
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -21,8 +20,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from adf.localisation.regions import format_regions  # noqa: E402
+from adf.localisation.regions import format_regions
 
 ROOT = Path(__file__).resolve().parents[1] / "egs_data"
 COUNTS = {"train": 12, "valid": 4, "test": 8}  # spliced clips per split

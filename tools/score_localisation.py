@@ -10,13 +10,13 @@ precision/recall/F1 (event- and duration-based, with a collar); see adf/localisa
 """
 import argparse
 import json
-import os
+import runpy
 import sys
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from adf.environment import use_repo_environment  # noqa: E402 - standard library only
-
-use_repo_environment()
+# A python without adf's environment re-runs this under the checkout's .venv, where adf
+# is installed (tools/setup_env.sh); adf/environment.py is standard library only.
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
 
 from adf.localisation.metrics import PARTIALSPOOF_RESOLUTIONS  # noqa: E402
 
