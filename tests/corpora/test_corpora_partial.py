@@ -118,3 +118,26 @@ def test_egs_partial_on_the_committed_corpus():
         regions = parse_regions(row.FakeRegions)
         assert regions and regions[-1][1] <= row.Duration + 0.01, row.ID
     assert list(df["FakeRegions"]) == list(meta["fake_regions"])
+
+
+def test_merge_keeps_fake_regions(tmp_path):
+    """Merging a partially fake corpus with a whole-utterance one keeps FakeRegions (empty elsewhere)."""
+    from adf.data.merge import merge, write_merge
+
+    def table(prefix, regions):
+        return pd.DataFrame({
+            "ID": [f"{prefix}-{i}" for i in range(len(regions))], "Label": ["fake"] * len(regions),
+            "Duration": [1.0] * len(regions), "SampleRate": [16000] * len(regions),
+            "Path": [f"$ROOT/{prefix}{i}.wav" for i in range(len(regions))], "Attack": ["-"] * len(regions),
+            "Speaker": ["-"] * len(regions), "Proportion": ["train"] * len(regions),
+            "AudioChannel": [1] * len(regions), "AudioEncoding": ["PCM_16"] * len(regions),
+            "AudioBitSample": [16] * len(regions), "Language": ["-"] * len(regions), "FakeRegions": regions})
+
+    write_manifest(table("P", ["0.100-0.200", "0.300-0.400"]), tmp_path / "P.csv")
+    whole = table("W", [""]).drop(columns="FakeRegions")
+    write_manifest(whole, tmp_path / "W.csv")
+    write_merge(merge([("P", tmp_path / "P.csv"), ("W", tmp_path / "W.csv")], []), tmp_path / "out",
+                allow_empty=True)
+    df, problems = read_manifest(tmp_path / "out" / "train.csv")
+    assert problems == []
+    assert dict(zip(df["ID"], df["FakeRegions"])) == {"P-0": "0.100-0.200", "P-1": "0.300-0.400", "W-0": ""}
