@@ -60,17 +60,22 @@ def waveform_layer_norm(wav):
     return F.layer_norm(wav, wav.shape)
 
 
-def random_crop(wav, sr, generator=None, max_s=13.0, min_s=10.0):
-    """Training/validation crop: clips longer than `max_s` get a random window of
-    a uniformly drawn length in [min_s, max_s] seconds (in samples at rate `sr`)."""
-    n = wav.shape[-1]
+def crop_window(n, sr, generator=None, max_s=13.0, min_s=10.0):
+    """(begin, length) in samples of `random_crop`'s window of a clip of `n` samples."""
     max_len = int(max_s * sr)
     if n <= max_len:
-        return wav
+        return 0, n
     min_len = int(min_s * sr)
     length = int(torch.randint(min_len, max_len + 1, (1,), generator=generator))
     begin = int(torch.randint(0, n - length + 1, (1,), generator=generator))
-    return wav[..., begin : begin + length]
+    return begin, length
+
+
+def random_crop(wav, sr, generator=None, max_s=13.0, min_s=10.0):
+    """Training/validation crop: clips longer than `max_s` get a random window of
+    a uniformly drawn length in [min_s, max_s] seconds (in samples at rate `sr`)."""
+    begin, length = crop_window(wav.shape[-1], sr, generator, max_s, min_s)
+    return wav if length == wav.shape[-1] else wav[..., begin : begin + length]
 
 
 # Above this peak, float audio (which may hold any finite value) could overflow

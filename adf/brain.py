@@ -146,26 +146,56 @@ class SSLBrain(sb.Brain):
             self.find_unused_parameters = True
         if self.checkpointer is not None:
             self.checkpointer.add_recoverable("random_states", RandomStates(), optional_load=True)
+        # targets: frames trains the head on every backbone frame (adf.localisation); validation
+        # then reports the EER over frames (20 ms segments) instead of utterances
+        self._frames_mode = getattr(self.hparams, "targets", "utterance") == "frames"
 
     def compute_forward(self, batch, stage):
         batch = batch.to(self.device)
         wavs, _ = batch.wav
         lengths = absolute_lengths(batch.wav)
+        if self._frames_mode:
+            return self.modules.model(wavs, lengths, return_frames=True)
         logits, emb = self.modules.model(wavs, lengths, return_embedding=True)
         return logits, emb
 
+    def _class_weights(self, device):
+        # class_weights [fake, real]: the fixed-input systems' recipes weight bona fide 9x spoof
+        weights = getattr(self.hparams, "class_weights", None)
+        return None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+
+    def _frame_objectives(self, predictions, batch, stage):
+        """Cross-entropy over the valid frames of the batch against the items' frame targets."""
+        frame_logits, frame_lengths = predictions
+        targets = batch.frame_target[0].to(self.device).long()
+        n = min(frame_logits.shape[1], targets.shape[1])
+        frame_logits, targets = frame_logits[:, :n], targets[:, :n]
+        valid_n = absolute_lengths(batch.frame_target).to(self.device).clamp(max=n)
+        if frame_lengths is not None:
+            valid_n = torch.minimum(valid_n, frame_lengths.to(self.device))
+        valid = torch.arange(n, device=self.device)[None, :] < valid_n[:, None]
+        loss = F.cross_entropy(frame_logits[valid].float(), targets[valid],
+                               weight=self._class_weights(frame_logits.device))
+        if stage != sb.Stage.TRAIN:
+            scores = (frame_logits[..., 1] - frame_logits[..., 0]).float().detach().cpu()
+            valid, targets = valid.cpu(), targets.cpu()
+            for i, item_id in enumerate(batch.id):
+                self._ids.append(item_id)
+                self._frame_scores.append(scores[i][valid[i]])
+                self._frame_targets.append(targets[i][valid[i]])
+            self._loss_sum += float(loss) * len(batch.id)
+        return loss
+
     def compute_objectives(self, predictions, batch, stage):
+        if self._frames_mode:
+            return self._frame_objectives(predictions, batch, stage)
         logits, emb = predictions
         targets = batch.target.to(self.device)
         if stage == sb.Stage.TRAIN and getattr(self, "_grpo", None) is not None:
             wavs, _ = batch.wav  # the frozen reference (and v1 old policy) score the same batch
             loss, self.grpo_stats = self._grpo.loss(logits, targets, wavs, absolute_lengths(batch.wav))
         else:  # cross-entropy (method ce/sft), and validation of every method
-            # class_weights [fake, real]: the fixed-input systems' recipes weight bona fide 9x spoof
-            weights = getattr(self.hparams, "class_weights", None)
-            if weights is not None:
-                weights = torch.as_tensor(weights, dtype=torch.float32, device=logits.device)
-            loss = F.cross_entropy(logits.float(), targets, weight=weights)
+            loss = F.cross_entropy(logits.float(), targets, weight=self._class_weights(logits.device))
         aux = getattr(getattr(self.modules.model, "module", self.modules.model), "aux_loss", None)
         if aux is not None and stage == sb.Stage.TRAIN:
             loss = loss + aux.float()  # a back-end's own term, e.g. VIB's beta * KL
@@ -294,6 +324,7 @@ class SSLBrain(sb.Brain):
     def on_stage_start(self, stage, epoch=None):
         self._epoch = epoch
         self._ids, self._scores, self._targets, self._loss_sum = [], [], [], 0.0
+        self._frame_scores, self._frame_targets = [], []  # per item, targets: frames
         self._batches_seen = self._batches_read = 0
         if stage == sb.Stage.TRAIN and getattr(self, "_train_randomness", None) is not None:
             self._train_randomness.set_epoch(epoch)  # crops/augmentation drawn per item and epoch
@@ -307,6 +338,8 @@ class SSLBrain(sb.Brain):
         """
         scores = torch.cat(self._scores) if self._scores else torch.zeros(0)
         targets = torch.cat(self._targets) if self._targets else torch.zeros(0, dtype=torch.long)
+        if self._frames_mode:  # one tensor of frames per item
+            scores, targets = self._frame_scores, self._frame_targets
         shares = _gather((self._ids, scores, targets, self._loss_sum))
         seen, keep_scores, keep_targets = set(), [], []
         for ids, sc, tg, _ in shares:
@@ -319,7 +352,9 @@ class SSLBrain(sb.Brain):
         loss = sum(share[3] for share in shares) / max(n_scored, 1)
         if not keep_scores:
             return torch.zeros(0), torch.zeros(0, dtype=torch.long), loss
-        return torch.stack(keep_scores), torch.stack(keep_targets), loss
+        # an utterance's score is 0-d, an item's frame scores 1-d: one flat tensor either way
+        return (torch.cat([s.reshape(-1) for s in keep_scores]),
+                torch.cat([t.reshape(-1) for t in keep_targets]), loss)
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         self._stop_if_nothing_was_read(stage)

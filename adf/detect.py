@@ -111,7 +111,8 @@ def add_arguments(parser):
                         help="window hop in seconds, at most --window (default: --window)")
     parser.add_argument("--aggregate", choices=["mean", "min"], default="mean",
                         help="utterance score from windows: mean logits, or the most fake window")
-    parser.add_argument("--segments", default=None, help="also write per-window scores to this CSV")
+    parser.add_argument("--segments", default=None,
+                        help="also write per-window scores (--window) or per-segment scores (--resolution) to this CSV")
     parser.add_argument("--max-seconds", type=positive_seconds, default=AudioLimits.max_seconds,
                         help="longest model input (a whole file, segment or window) in seconds; longer "
                              "files are skipped unless scored with --window (default %(default)g)")
@@ -123,6 +124,9 @@ def add_arguments(parser):
     parser.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
                         help="when stderr is not a terminal, print a progress line this often "
                              "(default %(default)g; 0: after every batch)")
+    from adf.localisation.detect import add_arguments as add_localisation_arguments
+
+    add_localisation_arguments(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh instead of resuming an existing output (resuming needs the "
                              "same checkpoint, score options and inputs; the old output is removed)")
@@ -234,6 +238,10 @@ class _Refused(Exception):
 
 
 def run(args):
+    if getattr(args, "resolution", None) is not None:  # localisation: adf.localisation.detect
+        from adf.localisation.detect import run as localise
+
+        return localise(args)
     from adf import shard
 
     if shard.sharded(args):  # one rank of a torchrun job: score a share, rank 0 merges (adf.shard)

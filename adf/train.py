@@ -52,12 +52,14 @@ def _train(hparams, run_opts):
     model = hparams["model"]
     policy = get_policy(hparams.get("input_policy") or policy_of(model))
     model.input_policy = policy.name
+    frame_layers = _frame_layers(hparams)
     train_set = load_dataset(hparams["train_csv"], hparams["data_folder"], "train",
                              augment=augment, seed=hparams["seed"], input_policy=policy,
-                             random_window=hparams.get("random_training_window", True), **crop)
+                             random_window=hparams.get("random_training_window", True),
+                             frame_layers=frame_layers, **crop)
     valid_set = load_dataset(hparams["valid_csv"], hparams["data_folder"], "valid",
                              augment=augment, augment_valid=hparams.get("augment_valid", False),
-                             seed=hparams["seed"], input_policy=policy, **crop)
+                             seed=hparams["seed"], input_policy=policy, frame_layers=frame_layers, **crop)
     # a fixed-input item is at most the policy's length long (shorter ones are tiled)
     batch_max_seconds = policy.samples / TARGET_SR if policy.fixed else crop["max_seconds"]
     sampler = dynamic_batches(train_set, hparams["max_batch_seconds"], hparams["num_buckets"],
@@ -97,6 +99,22 @@ def _train(hparams, run_opts):
                              "collate_fn": collate_skip_bad, "num_workers": workers},
     )
     return brain
+
+
+def _frame_layers(hparams):
+    """The backbone CNN's layers when training with frame targets (`targets: frames`), else None."""
+    targets = hparams.get("targets", "utterance")
+    if targets == "utterance":
+        return None
+    if targets != "frames":
+        raise SystemExit(f"unknown targets {targets!r}: use utterance or frames")
+    model = hparams["model"]
+    if not hasattr(getattr(model, "head", None), "frame_logits"):
+        raise SystemExit(f"targets: frames needs an SSL model with the mean back-end "
+                         f"(model {getattr(model, 'name', '?')!r} gives no frame logits)")
+    if hparams.get("method", "ce") == "grpo" or hparams.get("loss", "ce") != "ce":
+        raise SystemExit("targets: frames trains with cross-entropy only (method ce, loss ce)")
+    return model.config["extractor_conv_layer_config"]
 
 
 PRECISION_OPTIONS = ("precision", "eval_precision")

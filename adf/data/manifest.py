@@ -24,6 +24,9 @@ ROOT_PLACEHOLDER = "$ROOT"
 # Optional columns some manifests add: a segment of a longer file, in samples
 # at the file's native rate (test-set segmentation without writing new audio).
 SEGMENT_COLUMNS = ["Start", "Stop"]
+# Optional column of partially fake corpora: the fake parts of the row's audio,
+# "start-end;start-end" in seconds (adf.localisation.regions, docs/data.md).
+REGIONS_COLUMN = "FakeRegions"
 
 
 class ManifestError(FileProblems):
@@ -57,12 +60,27 @@ def _row_problems(path, df):
         low = start.fillna(0).clip(lower=0) if "Start" in df.columns else 0
         checks.append((stop.isna() | (stop % 1 != 0) | ((stop != -1) & (stop <= low)), "Stop",
                        "must be empty, -1 (to the end) or a whole number of samples > Start"))
+    if REGIONS_COLUMN in df.columns:
+        checks.append(_region_problems(df))
     for bad, column, what in checks:
         for i in df.index[bad.fillna(True)]:
             yield i, f"row {i + 2}, column {column}: {what} (got {df.at[i, column]!r})"
     dup = df["ID"].duplicated(keep=False) & df["ID"].notna()
     for i in df.index[dup]:
         yield i, f"row {i + 2}, column ID: duplicate ID {df.at[i, 'ID']!r}"
+
+
+def _region_problems(df):
+    """(bad rows, column, what) for FakeRegions cells that do not parse or sit on a real row."""
+    from adf.localisation.regions import RegionError, parse_regions
+
+    bad = pd.Series(False, index=df.index)
+    for i, text in df[REGIONS_COLUMN].items():
+        try:
+            bad[i] = bool(parse_regions(text)) and df.at[i, "Label"] == "real"
+        except RegionError:
+            bad[i] = True
+    return bad, REGIONS_COLUMN, "must be empty or 'start-end;...' in seconds (0 <= start < end), and empty on a real row"
 
 
 def read_manifest(path, root=None, on_error="raise", check_files=False, keep_identical_duplicates=False):
@@ -117,6 +135,6 @@ def read_manifest(path, root=None, on_error="raise", check_files=False, keep_ide
 
 
 def write_manifest(df, path):
-    """Write the 12 columns (plus segment columns when present) in the standard order."""
-    cols = COLUMNS + [c for c in SEGMENT_COLUMNS if c in df.columns]
+    """Write the 12 columns (plus segment and region columns when present) in the standard order."""
+    cols = COLUMNS + [c for c in SEGMENT_COLUMNS + [REGIONS_COLUMN] if c in df.columns]
     write_csv_atomic(df[cols], path)

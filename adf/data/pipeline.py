@@ -17,9 +17,9 @@ from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.sampler import DistributedSamplerWrapper, DynamicBatchSampler
 
-from adf.audio import (TARGET_SR, AudioError, bounded, random_crop, read_audio, resample, to_mono,
+from adf.audio import (TARGET_SR, AudioError, bounded, crop_window, read_audio, resample, to_mono,
                        waveform_layer_norm)
-from adf.data.manifest import SEGMENT_COLUMNS, read_manifest
+from adf.data.manifest import REGIONS_COLUMN, SEGMENT_COLUMNS, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class ItemRandomness:
 
 def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
                  crop=True, max_seconds=MAX_TRAIN_SECONDS, min_seconds=10.0, seed=None,
-                 input_policy="whole", random_window=True):
+                 input_policy="whole", random_window=True, frame_layers=None):
     """A DynamicItemDataset over a manifest with items `id`, `wav`, `target`, `duration`.
 
     stage: "train", "valid" or "test". Train and valid clips longer than
@@ -72,10 +72,16 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
     when shorter, validation and test items the first one; no crop by
     duration, no normalisation; `random_window=False`: training items too get
     the first window, as SSL_Anti-spoofing trains).
+    With `frame_layers` (the backbone CNN's [(channels, kernel, stride)]) items
+    also get `frame_target`: 1 (real) / 0 (fake) per backbone frame of the
+    model input, from the row's fake regions (docs/data.md, Fake regions),
+    shifted by the training crop.
     """
     from adf.input_policy import get_policy
 
     policy = get_policy(input_policy)
+    if frame_layers is not None and policy.fixed:
+        raise ValueError(f"frame targets need the whole-utterance input policy, not {policy.name}")
     if stage not in ("train", "valid", "test"):
         raise ValueError(f"stage must be train, valid or test, not {stage!r}")
     df, problems = read_manifest(csv_path, root=data_root, on_error="skip")
@@ -90,25 +96,31 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
         data[row.ID] = {
             "path": row.Path, "label": row.Label, "duration": float(row.Duration),
             "start": int(start), "stop": int(stop),
+            "regions": getattr(row, REGIONS_COLUMN, "") if REGIONS_COLUMN in df.columns else "",
         }
     dataset = DynamicItemDataset(data)
     cropping = crop and stage in ("train", "valid") and not policy.fixed
     augmenting = augment is not None and (stage == "train" or (stage == "valid" and augment_valid))
     randomness = ItemRandomness(seed) if seed is not None else None
 
-    def audio_pipeline(item_id, path, start, stop):
+    def load(item_id, path, start, stop):
+        """(model input, seconds cut from the start by the crop), or (None, 0) when unreadable."""
         try:
             wav, sr = read_audio(path, start=start, stop=None if stop < 0 else stop)
         except AudioError as err:
             logger.warning("skipping unreadable audio: %s", err)
-            return None
+            return None, 0.0
         wav = to_mono(bounded(wav))
+        begin = 0
         if cropping:
             generator = None
             if randomness is not None:
                 generator = torch.Generator().manual_seed(randomness.item_seed(item_id, "crop"))
-            wav = random_crop(wav, sr, generator=generator, max_s=max_seconds, min_s=min_seconds)
-        wav = resample(wav, sr, TARGET_SR)
+            begin, length = crop_window(wav.shape[-1], sr, generator, max_s=max_seconds, min_s=min_seconds)
+            wav = wav[..., begin : begin + length]
+        return _model_input(item_id, resample(wav, sr, TARGET_SR)), begin / sr
+
+    def _model_input(item_id, wav):
         if augmenting:
             rng = randomness.item_seed(item_id, "augment") if randomness is not None else None
             wav = torch.as_tensor(augment(wav, rng=rng), dtype=torch.float32)
@@ -121,9 +133,29 @@ def load_dataset(csv_path, data_root, stage, augment=None, augment_valid=False,
             generator = torch.Generator().manual_seed(randomness.item_seed(item_id, "window"))
         return policy.for_training(wav, generator)
 
-    dataset.add_dynamic_item(audio_pipeline, takes=["id", "path", "start", "stop"], provides="wav")
+    def audio_pipeline(item_id, path, start, stop):
+        return load(item_id, path, start, stop)[0]
+
+    def audio_and_frames(item_id, path, start, stop, label, regions):
+        from adf.localisation.regions import frame_count, frame_targets, row_regions
+
+        wav, offset = load(item_id, path, start, stop)
+        yield wav
+        if wav is None:
+            yield None
+            return
+        fake = [(s - offset, e - offset) for s, e in row_regions(label, regions, math.inf)]
+        yield torch.as_tensor(frame_targets(fake, frame_count(wav.shape[-1], frame_layers)))
+
+    keys = ["id", "wav", "target", "duration"]
+    if frame_layers is None:
+        dataset.add_dynamic_item(audio_pipeline, takes=["id", "path", "start", "stop"], provides="wav")
+    else:
+        dataset.add_dynamic_item(audio_and_frames, takes=["id", "path", "start", "stop", "label", "regions"],
+                                 provides=["wav", "frame_target"])
+        keys.append("frame_target")
     dataset.add_dynamic_item(lambda label: LABEL_TO_TARGET[label], takes="label", provides="target")
-    dataset.set_output_keys(["id", "wav", "target", "duration"])
+    dataset.set_output_keys(keys)
     dataset.randomness = randomness
     return dataset
 

@@ -153,12 +153,12 @@ def run(args):
         return 0 if corpus.segmented else 1
     root = args.root
     if root is None:
-        if corpus.name != "egs":
+        if corpus.use != "example":  # egs and egs_partial find egs_data/ themselves
             print("adf prepare: --root is required for this corpus", file=sys.stderr)
             return 2
         root = find_egs_data()
         if root is None:
-            print(f"adf prepare egs: no egs_data/ (with metadata.csv) in {os.getcwd()} or a folder above it; "
+            print(f"adf prepare {corpus.name}: no egs_data/ (with metadata.csv) in {os.getcwd()} or a folder above it; "
                   "pass --root PATH/TO/egs_data", file=sys.stderr)
             return 2
     if args.check:

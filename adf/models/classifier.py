@@ -289,8 +289,18 @@ class SSLClassifier(nn.Module):
         """Utterance embedding [B, E] in fp32 (the mean back-end: the mean of the valid frames)."""
         return self.forward(wav, lengths, return_embedding=True)[1]
 
-    def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None, return_embedding: bool = False):
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None, return_embedding: bool = False,
+                return_frames: bool = False):
+        """Utterance logits [B, 2] (and the embedding); with `return_frames`, instead the
+        per-frame logits [B, F, 2] in fp32 and the valid frame counts [B] (or None)
+        (a back-end with `frame_logits`; through forward, so DDP sees the call)."""
         head = self.head
+        if return_frames:
+            if not hasattr(head, "frame_logits"):
+                raise ValueError(f"the {self.backend_name} back-end of {self.name} gives no frame logits "
+                                 "(frame targets and localisation need the mean back-end)")
+            x, frame_lengths = self.frames(wav, lengths)
+            return head.frame_logits(x.float()), frame_lengths
         layers = [] if uses_all_layers(head) else None
         x, frame_lengths = self.frames(wav, lengths, layers)
         feats = (stack_layers(layers) if layers is not None else x).float()

@@ -94,7 +94,7 @@ def test_registry_names_and_prefixes():
         "SpoofCeleb", "VoiceMOS", "CVoiceFake_Large", "LibriTTS", "LibriTTS-R", "LibriTTS-Vocoded",
         "LJSpeech", "VoxCeleb2", "VoxCeleb2-Vocoded", "FLEURS", "FLEURS-R", "Codecfake-Xie",
         "CodecFake-Wu", "AIShell3", "CNCeleb2", "MLS", "WaveFake", "FakeOrReal", "FakeOrReal-norm",
-        "In-the-Wild", "DeepVoice", "ADD2023", "Deepfake-Eval-2024", "WildSVDD"}
+        "In-the-Wild", "DeepVoice", "ADD2023", "Deepfake-Eval-2024", "WildSVDD", "PartialSpoof", "HAD", "egs_partial"}
     assert set(CORPORA) == expected
     prefixes = [c.prefix.lower() for c in CORPORA.values()]
     assert len(set(prefixes)) == len(prefixes) and not any("-" in p for p in prefixes)

@@ -19,6 +19,7 @@ MODULES = [
     "cvoicefake", "libritts", "ljspeech", "voxceleb2", "fleurs", "codecfake_xie",
     "codecfake_wu", "aishell3", "cnceleb2", "mls", "wavefake", "fake_or_real",
     "in_the_wild", "deepvoice", "add2023", "deepfake_eval_2024", "wildsvdd",
+    "partialspoof", "had", "egs_partial",
 ]
 for _name in MODULES:
     importlib.import_module(f"{__name__}.{_name}")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from adf import audio_file
-from adf.data.manifest import COLUMNS, LABELS, ROOT_PLACEHOLDER, SEGMENT_COLUMNS
+from adf.data.manifest import COLUMNS, LABELS, REGIONS_COLUMN, ROOT_PLACEHOLDER, SEGMENT_COLUMNS
 
 # What a corpus's rows are for (shown by `adf prepare --list`).
 USES = {
@@ -46,7 +46,8 @@ class Entry:
 
     `path` is absolute; `file_id` is the part of the ID after `<PREFIX>-`.
     `start`/`stop` (samples at the native rate) select a segment; `stop`
-    is clamped to the file length.
+    is clamped to the file length. `regions`: the fake parts [(start, end)] in
+    seconds of a partially fake file (corpora registered with `regions=True`).
     """
 
     path: Path
@@ -58,6 +59,7 @@ class Entry:
     language: str = "-"
     start: int | None = None
     stop: int | None = None
+    regions: list | None = None
 
 
 @dataclass
@@ -90,13 +92,14 @@ class Corpus:
     reference_name: str | None = None  # the reference's manifest name, when it differs
     segment_seconds: float | None = None  # default fixed-length segmentation
     segmented: bool = False  # rows carry Start/Stop
+    regions: bool = False  # rows carry FakeRegions (partially fake corpora)
 
 
 CORPORA: dict[str, Corpus] = {}
 
 
 def register(name, prefix, folder, use, reference_name=None, segment_seconds=None,
-             segmented=False):
+             segmented=False, regions=False):
     """Decorator: register `entries(ctx)` as the preparer of corpus `name`."""
     if use not in USES:
         raise ValueError(f"{name}: unknown use {use!r}")
@@ -109,7 +112,7 @@ def register(name, prefix, folder, use, reference_name=None, segment_seconds=Non
                 raise ValueError(f"{name}/{prefix} clashes with {other.name}/{other.prefix}")
         doc = (sys.modules[fn.__module__].__doc__ or "").strip()
         CORPORA[name] = Corpus(name, prefix, folder, use, fn, doc, reference_name,
-                               segment_seconds, segmented or segment_seconds is not None)
+                               segment_seconds, segmented or segment_seconds is not None, regions)
         return fn
 
     return wrap
@@ -237,6 +240,10 @@ def _row(corpus, ctx, entry, info, segmented):
         "AudioBitSample": info.bits,
         "Language": safe_cell(entry.language),
     }
+    if corpus.regions:
+        from adf.localisation.regions import format_regions
+
+        row[REGIONS_COLUMN] = format_regions(entry.regions or [])
     if segmented:
         start = max(0, entry.start or 0)
         stop = frames if entry.stop is None else min(entry.stop, frames)
@@ -308,5 +315,5 @@ def build_manifest(corpus, root, jobs=1, cache_path=None, progress=False, meta=N
             else:
                 first_of[row["ID"]] = str(e.path)
                 rows.append(row)
-    columns = COLUMNS + (SEGMENT_COLUMNS if segmented else [])
+    columns = COLUMNS + (SEGMENT_COLUMNS if segmented else []) + ([REGIONS_COLUMN] if corpus.regions else [])
     return pd.DataFrame(rows, columns=columns), skips

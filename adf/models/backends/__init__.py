@@ -28,6 +28,9 @@ from the hparams / checkpoint metadata and must be JSON-serialisable) with
   `takes_mask = False`: it then always gets mask None and SSLClassifier calls
   it once per utterance on that utterance's valid frames, so a padded batch
   gives the same scores as each utterance alone;
+* optionally `frame_logits(feats)` -> [B, T, 2] per-frame logits (frame-level
+  training and localisation: `targets: frames`, `adf detect --resolution`;
+  the mean back-end has it);
 * optionally `aux_loss`: a scalar tensor the back-end sets during a training
   forward pass (e.g. VIB's beta * KL); SSLBrain adds it to the loss. Leave it
   None otherwise.
@@ -78,6 +81,11 @@ class MeanLinear(nn.Linear):
         emb = masked_mean(feats, mask, dim=1)
         logits = super().forward(emb.to(self.weight.dtype))
         return (logits, emb) if return_embedding else logits
+
+    def frame_logits(self, feats):
+        """Per-frame [fake, real] logits [B, T, 2]: the same linear map on every frame. Being
+        linear, their mean over the valid frames is exactly the utterance logits."""
+        return super().forward(feats.to(self.weight.dtype))
 
 
 # name -> class; "mean" is the plain SSL detector (registered without a suffix)
