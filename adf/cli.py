@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "prepare": ("adf.data.prepare", "write the manifest of a corpus"),
     "merge": ("adf.data.merge", "merge per-corpus manifests into train/valid/test"),
     "score": ("adf.scoring", "EER, minDCF, Cllr, AUC ... of score files, pooled and per subset"),
+    "average": ("adf.averaging", "average the weights of checkpoints of one model (e.g. the N best)"),
 }
 
 
