@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from adf import metrics
-from adf.scoring import ScoreError, subset_codes
+from adf.scorefile import ScoreError
+from adf.scoring.groups import subset_codes
 
 CORPUS = "corpus"  # pseudo-column: the ID prefix
 

@@ -52,6 +52,18 @@ def atomic_open(path, mode="w", encoding="utf-8", **kwargs):
             yield fh
 
 
+def write_text_atomic(text, path):
+    """Write a text file atomically: never a truncated report."""
+    with atomic_open(path) as fh:
+        fh.write(text)
+
+
+def write_csv_atomic(df, path, **kwargs):
+    """Write a pandas DataFrame as CSV (no index) atomically."""
+    with atomic_open(path, newline="") as fh:
+        df.to_csv(fh, index=False, **kwargs)
+
+
 def _name_max(folder):
     try:
         return os.pathconf(folder, "PC_NAME_MAX")

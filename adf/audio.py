@@ -8,76 +8,15 @@ part of the pinned environment.
 """
 from __future__ import annotations
 
-import os
-import re
-import stat
-
 import numpy as np
 import soundfile as sf
 import torch
 import torch.nn.functional as F
 
+from adf.audio_file import AudioError, check_file  # noqa: F401 - AudioError re-exported: the error of reading audio
 from adf.limits import AudioLimits  # noqa: F401 - re-exported: limits belong with reading audio
 
 TARGET_SR = 16000
-
-
-class AudioError(ValueError):
-    """An audio file that cannot be used; the message names the file and the problem."""
-
-    def __init__(self, path, problem):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
-
-
-def _check_file(path):
-    """The problems a path can have before any decoding, as an AudioError."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise AudioError(path, "file does not exist") from None
-    except OSError as err:
-        raise AudioError(path, f"cannot be read ({err.strerror})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise AudioError(path, "is a directory, not an audio file")
-    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
-        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
-        raise AudioError(path, f"is {kind}, not an audio file")
-    if st.st_size == 0:
-        raise AudioError(path, "file is empty (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise AudioError(path, "permission denied (not readable)")
-
-
-# libsndfile's log notes a chunk whose declared size the file does not hold:
-# "data : 32000 (should be 15978)". 0xFFFFFFFF and 0 are the placeholders of
-# files written to a pipe, not truncation.
-_DECLARED = re.compile(r"^(?:data|SSND) : (\d+) \(should be (\d+)\)", re.M)
-
-
-def _truncation(info):
-    for declared, present in _DECLARED.findall(info.extra_info or ""):
-        declared, present = int(declared), int(present)
-        if present < declared < 0xFFFFFFF0:
-            return f"truncated: its header declares {declared} bytes of audio, the file holds {present}"
-    return None
-
-
-def audio_header(path):
-    """soundfile's header info of `path`; AudioError when it cannot be read, holds
-    no samples or is shorter than its header says."""
-    _check_file(path)
-    try:
-        info = sf.info(path)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioError(path, f"cannot decode audio ({err})") from None
-    if info.frames <= 0:
-        raise AudioError(path, "contains no audio samples")
-    problem = _truncation(info)
-    if problem:
-        raise AudioError(path, problem)
-    return info
 
 
 def read_audio(path, start=0, stop=None):
@@ -87,7 +26,7 @@ def read_audio(path, start=0, stop=None):
     segment rows can be read without decoding the whole file; a range the file
     does not hold in full (a truncated file) is an AudioError.
     """
-    _check_file(path)
+    check_file(path)
     try:
         data, sr = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
@@ -148,10 +87,15 @@ def bounded(wav):
     return wav / peak if peak > SAFE_PEAK else wav
 
 
+def to_16k(wav, sr):
+    """Mono 16 kHz waveform [T] of float audio [channels, samples] at rate `sr`."""
+    return resample(to_mono(bounded(wav)), sr)
+
+
 def load_16k(path, start=0, stop=None):
     """Mono 16 kHz waveform [T] of `path` (or its native-rate sample range)."""
     wav, sr = read_audio(path, start=start, stop=stop)
-    return resample(to_mono(bounded(wav)), sr)
+    return to_16k(wav, sr)
 
 
 def load_for_model(path, start=0, stop=None):

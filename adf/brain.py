@@ -114,6 +114,24 @@ def is_complete(checkpoint):
     return COMPLETE in checkpoint.paramfiles
 
 
+# SpeechBrain internals SSLBrain relies on, where no public hook does the job:
+# name -> (how SSLBrain uses it, why, sha256[:16] of the upstream source).
+# Checked against SpeechBrain SPEECHBRAIN_CHECKED; tests/test_brain.py fails when
+# an upstream source changes, or when SSLBrain overrides a private method not listed.
+SPEECHBRAIN_CHECKED = "1.1.2"
+SPEECHBRAIN_INTERNALS = {
+    "_train_loader_specifics": (
+        "overridden", "batch samplers: DistributedBatchSampler instead of DistributedSamplerWrapper, "
+        "and set_epoch outside DDP", "85c6175edb0c8c00"),
+    "_fit_valid": ("called", "validation every `valid_step` optimizer steps, mid-epoch", "e00879201cd6b1b0"),
+    "_compile": ("called", "on_fit_start: SpeechBrain's start-up before resuming", "98937a1662a3a953"),
+    "_wrap_distributed": ("called", "on_fit_start: SpeechBrain's start-up before resuming", "a335394106ad9cde"),
+    "on_fit_start": (
+        "replicated", "its steps, with recover_if_possible limited to complete checkpoints "
+        "(it has no predicate option)", "d34dfed5cfa3d3c1"),
+}
+
+
 class SSLBrain(sb.Brain):
     """Brain for `SSLClassifier` (module key `model`); hparams documented in recipes' yaml."""
 
@@ -151,7 +169,7 @@ class SSLBrain(sb.Brain):
         aux = getattr(getattr(self.modules.model, "module", self.modules.model), "aux_loss", None)
         if aux is not None and stage == sb.Stage.TRAIN:
             loss = loss + aux.float()  # a back-end's own term, e.g. VIB's beta * KL
-        if getattr(self.hparams, "loss", "ce") == "ocsoftmax":
+        if "oc_softmax" in self.modules:  # adf.train adds it for `loss: ocsoftmax` (the one loss switch)
             # OC-softmax shapes the embedding space; the linear head keeps
             # training beside it, so every scorer (validation, adf detect,
             # the recipes) reads the same [fake, real] logits.

@@ -24,13 +24,8 @@ from __future__ import annotations
 import os
 import sys
 
-from adf.limits import AudioLimits
+from adf.limits import AudioLimits, add_rate_arguments
 
-# Extensions a folder walk picks up (case-insensitive): what libsndfile reads.
-AUDIO_EXTENSIONS = {
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
-    ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc", ".htk", ".sd2", ".paf",
-}
 ID_RULES = ("stem", "path")  # see file_id
 # Whole-utterance scoring time grows with the square of the length (attention):
 # inputs longer than this get a warning that suggests --window.
@@ -72,10 +67,19 @@ def check_device(name):
     return device
 
 
+def pick_device(name=None):
+    """The device to run on, as a string: `name` checked (check_device), default cuda when usable, else cpu."""
+    import torch
+
+    return str(check_device(name or ("cuda" if torch.cuda.is_available() else "cpu")))
+
+
 def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="audio files, folders (searched recursively) or manifest CSVs")
-    parser.add_argument("--ckpt", required=True, help="detector checkpoint (.ckpt, .safetensors, ...)")
+    parser.add_argument("--ckpt", required=True,
+                        help="detector checkpoint: a file (.ckpt, .safetensors, ...), a folder written by "
+                             "`adf export`, or a Hugging Face Hub model ORG/NAME[@REVISION] (adf models --released)")
     parser.add_argument("--model", default=None,
                         help="architecture name (default: inferred from the checkpoint)")
     parser.add_argument("-o", "--output", required=True, help="score CSV to write")
@@ -111,10 +115,7 @@ def add_arguments(parser):
     parser.add_argument("--max-seconds", type=positive_seconds, default=AudioLimits.max_seconds,
                         help="longest model input (a whole file, segment or window) in seconds; longer "
                              "files are skipped unless scored with --window (default %(default)g)")
-    parser.add_argument("--min-rate", type=int, default=AudioLimits.min_rate,
-                        help="lowest accepted sample rate in Hz (default %(default)d)")
-    parser.add_argument("--max-rate", type=int, default=AudioLimits.max_rate,
-                        help="highest accepted sample rate in Hz (default %(default)d)")
+    add_rate_arguments(parser)
     parser.add_argument("--embeddings", default=None, metavar="NPY",
                         help="also write the pooled embeddings (.npy, rows in the output's row order; "
                              "`adf embed` does this with the id list beside it)")
@@ -140,16 +141,6 @@ def score_options(args, precision):
         "hop": (args.hop if args.hop is not None else args.window) if windowed else None,
         "aggregate": args.aggregate if windowed else None,
     }
-
-
-def _walk(folder):
-    """Audio files under `folder`, sorted, as paths joined onto the folder as given."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        found.extend(os.path.join(dirpath, name) for name in filenames
-                     if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS)
-    return sorted(found)
 
 
 def file_id(path, rule="stem"):
@@ -184,6 +175,7 @@ def collect_items(inputs, data_root=None, ids="stem"):
     listed twice, found in two folders or spelled two ways is one input, scored
     once (under its first spelling); an identical manifest row given twice is
     one item. Two different inputs with the same id raise DuplicateIds."""
+    from adf.audio_file import walk
     from adf.inference import Item, manifest_items
 
     items, problems, seen_files, owners, clashes = [], [], set(), {}, []
@@ -192,7 +184,7 @@ def collect_items(inputs, data_root=None, ids="stem"):
             got, bad = manifest_items(given, data_root)
             problems.extend(bad)
         else:
-            found = _walk(given) if os.path.isdir(given) else [given]
+            found = walk(given) if os.path.isdir(given) else [given]
             if not found:
                 problems.append(f"{given}: folder holds no audio files")
             got = []
@@ -214,15 +206,16 @@ def collect_items(inputs, data_root=None, ids="stem"):
     return items, problems
 
 
-def output_clashes(args, items):
+def output_clashes(args, items, ckpt_file=None):
     """Problems with where `args` would write: an output (or a side file of one)
-    that is one of the inputs (audio, manifest, checkpoint), or --segments equal
-    to -o. Writing there would destroy an input, so --overwrite does not help."""
+    that is one of the inputs (audio, manifest, checkpoint: `ckpt_file`, the file
+    --ckpt resolved to, default --ckpt), or --segments equal to -o. Writing there
+    would destroy an input, so --overwrite does not help."""
     from adf.atomic import side_path
     from adf.run_record import record_path
 
     inputs = {}
-    for path in [args.ckpt, *(i for i in args.inputs if os.path.isfile(i)), *(item.path for item in items)]:
+    for path in [ckpt_file or args.ckpt, *(i for i in args.inputs if os.path.isfile(i)), *(item.path for item in items)]:
         inputs.setdefault(_same_file_key(path), path)
     problems = []
     outputs = [(flag, path) for flag, path in (("-o", args.output), ("--segments", args.segments)) if path]
@@ -236,194 +229,195 @@ def output_clashes(args, items):
     return problems
 
 
+class _Refused(Exception):
+    """Ends `adf detect` with one error line `adf detect: error: ...` (exit status 2)."""
+
+
 def run(args):
-    import time
-
-    import torch
-
-    from adf.audio import TARGET_SR
-    from adf.checkpoints import CheckpointError
-    from adf.checkpoints.files import check_checkpoint_path
-    from adf.inference import (NONFINITE, SCORE_COLUMNS, WINDOW_COLUMNS, ResumableCSV, load_detector,
-                               receptive_field, score_items, score_row, window_rows)
-    from adf.precision import resolve
-    from adf.progress import progress
-    from adf.run_record import file_sha256, make_record
-
-    def fail(message):
-        print(f"adf detect: error: {message}", file=sys.stderr)
+    try:
+        return _run(args)
+    except _Refused as err:
+        print(f"adf detect: error: {err}", file=sys.stderr)
         return 2
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+def _run(args):
+    import time
+
+    device, choice = _settings(args)
+    items, problems = _inputs(args)
+    ckpt_file, record = _checkpoint_and_record(args, items, choice)
+    outputs = _open_outputs(args, items, record)
+    todo = [item for item in items if (item.path, item.id) not in outputs.finished]
+    resumed = len(items) - len(todo)
+    if resumed:
+        print(f"resuming: {resumed} input(s) already scored in {args.output}", file=sys.stderr)
+    model = _load(args, ckpt_file, device, choice, outputs)
+    start = time.monotonic()
+    counts = _score(args, model, todo, outputs, device, choice.precision)
+    if counts is None:  # interrupted: the side files keep the rows
+        return 130
+    total = outputs.finalize()
+    wall = time.monotonic() - start
+    counts["skipped"] += len(problems)
+    print(f"adf detect: scored {counts['scored']} input(s)"
+          + (f" ({resumed} already scored)" if resumed else "")
+          + f", skipped {counts['skipped']}, {counts['seconds'] / 3600:.3f} h of audio in {wall:.1f} s "
+          f"({counts['seconds'] / max(wall, 1e-9):.1f}x real time) in {choice.precision} [{choice.reason}] "
+          f"-> {args.output} ({total} rows)"
+          + (f", embeddings -> {args.embeddings}" if outputs.store is not None else ""))
+    if counts["stopped"]:
+        raise _Refused("stopped at the first bad input (--strict)")
+    if todo and counts["scored"] == 0:
+        if counts["nonfinite"] == len(todo):
+            raise _Refused(f"the model gave NaN or infinite logits for every input: {args.ckpt} is broken "
+                           f"(or --precision {args.precision} overflows it)")
+        raise _Refused("nothing could be scored")
+    return 0
+
+
+def _settings(args):
+    """(device, precision Choice) of `args`; _Refused for options that cannot work together."""
+    from adf.precision import resolve
+
     try:
-        device = str(check_device(device))
+        device = pick_device(args.device)
         choice = resolve(args.precision, device)
     except ValueError as err:
-        return fail(err)
+        raise _Refused(err) from None
     args.precision = choice.precision  # what changes the scores (and is recorded for resuming): not "auto"
     if args.batch_size < 1 or args.workers < 0:
-        return fail("--batch-size must be >= 1 and --workers >= 0")
+        raise _Refused("--batch-size must be >= 1 and --workers >= 0")
     if args.hop is not None and args.window is None:
-        return fail("--hop needs --window")
+        raise _Refused("--hop needs --window")
     if args.hop is not None and args.hop > args.window:
-        return fail(f"--hop {args.hop:g} is longer than --window {args.window:g}: the audio between "
-                    "windows would never be scored")
+        raise _Refused(f"--hop {args.hop:g} is longer than --window {args.window:g}: the audio between "
+                       "windows would never be scored")
     if args.segments and args.window is None:
-        return fail("--segments needs --window")
+        raise _Refused("--segments needs --window")
     if not 0 < args.min_rate <= args.max_rate:
-        return fail("--min-rate and --max-rate must be > 0 and min <= max")
+        raise _Refused("--min-rate and --max-rate must be > 0 and min <= max")
     if args.input is not None:
         from adf.input_policy import get_policy
 
         try:
             get_policy(args.input)
         except ValueError as err:
-            return fail(err)
+            raise _Refused(err) from None
+    return device, choice
 
-    limits = AudioLimits(args.min_rate, args.max_rate, args.max_seconds)
+
+def _inputs(args):
+    """(items, problems) of the INPUTs; the problems are reported (and refused with --strict)."""
     try:
         items, problems = collect_items(args.inputs, args.data_root, args.ids)
     except DuplicateIds as err:
-        return fail(err)
+        raise _Refused(err) from None
     for line in problems:
         print(f"skipped {line}", file=sys.stderr)
     if args.strict and problems:
-        return fail(f"{len(problems)} bad input(s) (--strict)")
+        raise _Refused(f"{len(problems)} bad input(s) (--strict)")
     if not items:
-        return fail("nothing to score")
+        raise _Refused("nothing to score")
+    return items, problems
 
-    clashes = output_clashes(args, items)
-    if clashes:
-        return fail("; ".join(clashes) + "; choose another output")
+
+def _checkpoint_and_record(args, items, choice):
+    """(the local checkpoint file --ckpt names, the run record of this run, adf.run_record)."""
+    from adf.checkpoints import CheckpointError
+    from adf.checkpoints.files import check_checkpoint_path
+    from adf.checkpoints.hub import file_sha256, resolve_checkpoint
+    from adf.run_record import make_record
+
     try:
-        check_checkpoint_path(args.ckpt)  # before hashing: a FIFO would block
-        record = make_record(file_sha256(args.ckpt), {**score_options(args, choice.precision), "ids": args.ids})
+        ckpt_file = resolve_checkpoint(args.ckpt)
     except CheckpointError as err:
-        return fail(err)
-    except OSError as err:
-        return fail(f"cannot read checkpoint {args.ckpt}: {err.strerror or err}")
-    key = lambda row: (row["path"], row["id"])  # noqa: E731
-    columns = SCORE_COLUMNS + (["label"] if any(i.label is not None for i in items) else [])
-    out = segments = None
+        raise _Refused(err) from None
+    clashes = output_clashes(args, items, ckpt_file)
+    if clashes:
+        raise _Refused("; ".join(clashes) + "; choose another output")
     try:
-        store = None
-        if getattr(args, "embeddings", None):
-            from adf.embed import EmbeddingStore
+        check_checkpoint_path(ckpt_file)  # before hashing: a FIFO would block
+        record = make_record(file_sha256(ckpt_file), {**score_options(args, choice.precision), "ids": args.ids})
+    except CheckpointError as err:
+        raise _Refused(err) from None
+    except OSError as err:
+        raise _Refused(f"cannot read checkpoint {args.ckpt}: {err.strerror or err}") from None
+    return ckpt_file, record
 
-            store = EmbeddingStore(args.embeddings, args.output, overwrite=args.overwrite)
-        # With embeddings, rows scored earlier without one are dropped (and scored again).
-        out = ResumableCSV(args.output, columns, key, overwrite=args.overwrite, record=record,
-                           known={(item.path, item.id) for item in items},
-                           keep=None if store is None else lambda row: key(row) in store)
-        finished = {key(row) for row in out.previous}
-        if args.segments:
-            seg_columns = WINDOW_COLUMNS + columns[len(SCORE_COLUMNS):]
-            segments = ResumableCSV(args.segments, seg_columns, lambda r: (r["path"], r["id"], r["start"]),
-                                    keep=lambda r: key(r) in finished, overwrite=args.overwrite,
-                                    record=record)
+
+def _open_outputs(args, items, record):
+    from adf.score_outputs import ScoreOutputs
+
+    try:
+        outputs = ScoreOutputs(args.output, items, record, segments=args.segments,
+                               embeddings=getattr(args, "embeddings", None), overwrite=args.overwrite)
     except (ValueError, OSError) as err:
-        if out is not None:
-            out.close()
         helps = getattr(err, "overwrite_helps", not isinstance(err, OSError))
-        return fail(f"{err}" + (" (use --overwrite to start afresh, or another output)" if helps else ""))
-
-    def close_outputs():
-        for csv_file in (out, segments):
-            if csv_file is not None:
-                csv_file.close()
-
-    if segments is not None:
-        missing = len(finished - {key(row) for row in segments.previous})
+        raise _Refused(f"{err}" + (" (use --overwrite to start afresh, or another output)" if helps else "")) \
+            from None
+    if outputs.segments is not None:
+        missing = outputs.segments_missing()
         if missing:
             print(f"note: {missing} input(s) scored earlier have no rows in {args.segments}; "
                   "--overwrite rescores them", file=sys.stderr)
-    todo = [item for item in items if (item.path, item.id) not in finished]
-    resumed = len(items) - len(todo)
-    if resumed:
-        print(f"resuming: {resumed} input(s) already scored in {args.output}", file=sys.stderr)
+    return outputs
+
+
+def _load(args, ckpt_file, device, choice, outputs):
+    """The detector of `ckpt_file`, checked against the options; closes `outputs` when refused."""
+    from adf.audio import TARGET_SR
+    from adf.checkpoints import CheckpointError
+    from adf.checkpoints.released import released_model_name
+    from adf.inference import load_detector, receptive_field
 
     try:
-        model, _ = load_detector(args.ckpt, args.model, device, choice.precision, args.compile, args.input)
+        model, _ = load_detector(ckpt_file, args.model, device, choice.precision, args.compile, args.input,
+                                 name_hint=released_model_name(args.ckpt))
     except (CheckpointError, KeyError, OSError, ValueError) as err:
-        close_outputs()
-        return fail(err if isinstance(err, (CheckpointError, ValueError)) else
-                    f"cannot load checkpoint {args.ckpt}: {err}")
+        outputs.close()
+        raise _Refused(err if isinstance(err, (CheckpointError, ValueError)) else
+                       f"cannot load checkpoint {args.ckpt}: {err}") from None
     if args.window is not None and args.window * TARGET_SR < receptive_field(model):
-        close_outputs()
-        return fail(f"--window {args.window:g} s is shorter than the model's receptive field "
-                    f"({receptive_field(model) / TARGET_SR:g} s)")
+        outputs.close()
+        raise _Refused(f"--window {args.window:g} s is shorter than the model's receptive field "
+                       f"({receptive_field(model) / TARGET_SR:g} s)")
+    return model
 
-    order = {(item.path, item.id): n for n, item in enumerate(items)}
-    position = lambda row: order.get(key(row), len(order))  # noqa: E731
-    scored = skipped = nonfinite = 0
-    seconds = 0.0
-    rows, windows, vectors, flushed = [], [], [], time.monotonic()
-    start = time.monotonic()
 
-    def flush():
-        nonlocal rows, windows, vectors, flushed
-        if segments is not None:
-            segments.append(windows)  # windows first: a row in OUT means its windows are saved
-        if store is not None:  # embeddings too
-            store.append([key(r) for r in rows], vectors)
-        out.append(rows)
-        rows, windows, vectors, flushed = [], [], [], time.monotonic()
+def _score(args, model, todo, outputs, device, precision):
+    """Score `todo` into `outputs`; the counts (scored, skipped, nonfinite, seconds of
+    audio, stopped by --strict), or None when interrupted (Ctrl-C)."""
+    from adf.inference import NONFINITE, score_items
+    from adf.progress import progress
 
+    counts = dict(scored=0, skipped=0, nonfinite=0, seconds=0.0, stopped=False)
+    limits = AudioLimits(args.min_rate, args.max_rate, args.max_seconds)
     bar = progress("detect", "input", args.progress_every)
-    stopped = False
     try:
         for score in score_items(model, todo, batch_size=args.batch_size, device=device,
-                                 precision=choice.precision, workers=args.workers, window=args.window,
+                                 precision=precision, workers=args.workers, window=args.window,
                                  hop=args.hop, aggregate=args.aggregate, progress=bar, limits=limits,
-                                 embeddings=store is not None, long_input_seconds=LONG_INPUT_SECONDS,
+                                 embeddings=outputs.store is not None, long_input_seconds=LONG_INPUT_SECONDS,
                                  notice=lambda text: bar.write(f"warning: {text}", file=sys.stderr)):
             if not score.ok:
-                skipped += 1
-                nonfinite += score.error == NONFINITE
+                counts["skipped"] += 1
+                counts["nonfinite"] += score.error == NONFINITE
                 bar.write(f"skipped {score.item.path} (id {score.item.id}): {score.error}", file=sys.stderr)
                 if args.strict:
-                    stopped = True
+                    counts["stopped"] = True
                     break
                 continue
-            scored += 1
-            seconds += score.seconds
-            rows.append(score_row(score))
-            windows.extend(window_rows(score))
-            if store is not None:
-                vectors.append(score.embedding)
-            if len(rows) >= args.batch_size or time.monotonic() - flushed > 5:
-                flush()
+            counts["scored"] += 1
+            counts["seconds"] += score.seconds
+            outputs.add(score, args.batch_size)
     except KeyboardInterrupt:
-        flush()
+        outputs.flush()
         bar.close()
-        out.close()
-        if segments is not None:
-            segments.close()
-        print(f"interrupted: {len(out.previous) + len(out.new)} row(s) kept in {out.partial}; "
+        outputs.close()
+        print(f"interrupted: {outputs.kept} row(s) kept in {outputs.out.partial}; "
               "run the same command again to resume", file=sys.stderr)
-        return 130
-    flush()
+        return None
+    outputs.flush()
     bar.close()
-    if store is not None:  # the array first: a final OUT whose array is missing or stale is re-embedded
-        store.finalize([key(r) for r in out.rows(sort_key=position)])
-    total = out.finalize(sort_key=position)
-    if segments is not None:
-        segments.finalize(sort_key=lambda r: (position(r), float(r["start"])))
-    if store is not None:
-        store.remove_partial()
-    wall = time.monotonic() - start
-    skipped += len(problems)
-    print(f"adf detect: scored {scored} input(s)"
-          + (f" ({resumed} already scored)" if resumed else "")
-          + f", skipped {skipped}, {seconds / 3600:.3f} h of audio in {wall:.1f} s "
-          f"({seconds / max(wall, 1e-9):.1f}x real time) in {choice.precision} [{choice.reason}] "
-          f"-> {args.output} ({total} rows)"
-          + (f", embeddings -> {args.embeddings}" if store is not None else ""))
-    if stopped:
-        return fail("stopped at the first bad input (--strict)")
-    if todo and scored == 0:
-        if nonfinite == len(todo):
-            return fail(f"the model gave NaN or infinite logits for every input: {args.ckpt} is broken "
-                        f"(or --precision {args.precision} overflows it)")
-        return fail("nothing could be scored")
-    return 0
+    return counts

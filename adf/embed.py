@@ -55,7 +55,7 @@ class EmbeddingStore:
 
         import numpy as np
 
-        from adf.inference import read_score_rows
+        from adf.scorefile import read_score_rows
 
         self.npy, self.folder = os.fspath(npy), os.fspath(npy) + PARTIAL
         self.vectors, self._count = {}, 0

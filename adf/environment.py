@@ -1,5 +1,8 @@
 """Scripts in tools/ and recipes/ find the repository's environment by themselves.
 
+They run this file by its path (runpy), before importing adf: the package they
+import is the installed one (`pip install -e .`, done by tools/setup_env.sh).
+
 Called directly (`tools/score_eer.py scores.csv`), a script starts under the
 first `python3` on PATH, often the system's, which lacks pandas or torch.
 `use_repo_environment()` (standard library only, called before any other adf
@@ -36,7 +39,7 @@ def use_repo_environment(names=REQUIRED):
     when the caller is imported rather than run (a test importing a tool)."""
     if sys._getframe(1).f_globals.get("__name__") != "__main__":
         return
-    missing = missing_modules(names)
+    missing = missing_modules((*names, "adf"))  # adf itself: the scripts import the installed package
     if not missing:
         return
     python = repo_python()

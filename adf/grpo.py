@@ -110,10 +110,11 @@ class GRPO:
         transient fp32 copy raises the peak memory."""
         from torch import nn
 
-        from adf.models.classifier import PRECISIONS, build_on_meta
+        from adf.models.classifier import build_on_meta
+        from adf.precision import dtype_of
 
         policy = getattr(policy, "module", policy)  # unwrap DDP
-        dtype = PRECISIONS[precision] or torch.float32
+        dtype = dtype_of(precision)
         frozen = build_on_meta(policy.name)
         exact = {f"{name}.{p}" for name, m in frozen.named_modules() if isinstance(m, nn.LayerNorm)
                  for p, _ in m.named_parameters(recurse=False)}

@@ -1,12 +1,12 @@
 """The batched scoring engine: audio items in, [fake, real] logits out.
 
-This is the one implementation of test-time scoring in adf; `adf detect` and
-the recipes' inference stages both call `score_items`:
+This is the one implementation of test-time scoring in adf; `adf detect`, the
+recipes' inference stages and the Python API (adf.detector) call `score_items`:
 
     items, problems = manifest_items("test.csv", data_root="/data")
     write_score_csv(score_items(model, items, batch_size=8, device="cuda"), "scores/test.csv")
 
-Score CSV columns: id, path, logit_fake, logit_real, prob_real (+ label, 1 = real).
+`write_score_csv` and the score-file format live in adf.scorefile.
 
 Pipeline:
 1. `probe` reads every item's header (frames, rate) in a thread pool, so
@@ -40,36 +40,35 @@ takes the most fake window (lowest logit_real - logit_fake).
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 
-from adf.audio import TARGET_SR, AudioError, AudioLimits, audio_header, load_16k
+from adf.audio import TARGET_SR, AudioError, AudioLimits, load_16k
+from adf.audio_file import audio_header
 from adf.input_policy import get_policy, policy_of
 from adf.precision import INFERENCE_CHOICES, PRECISIONS
+from adf.scorefile import prob_real
 
 NONFINITE = "the model gave NaN or infinite logits"
 AGGREGATES = ("mean", "min")
 
 
-def _prob_real(fake, real):
-    """softmax([fake, real])[1], in float64."""
-    return torch.softmax(torch.tensor([fake, real], dtype=torch.float64), 0)[1].item()
-
-
 @dataclass(frozen=True)
 class Item:
     """One thing to score: a file, or the sample range [start, stop) of it at its
-    native rate (stop None = to the end). `label` is 1 = real, 0 = fake, or None."""
+    native rate (stop None = to the end). `label` is 1 = real, 0 = fake, or None.
+    `audio` (adf.array_audio.ArrayAudio) is audio in memory scored in place of
+    the file; `path` then only names it."""
 
     id: str
     path: str
     start: int = 0
     stop: int | None = None
     label: int | None = None
+    audio: object = field(default=None, compare=False, repr=False)
 
 
 def manifest_items(path, data_root=None):
@@ -100,6 +99,11 @@ class WindowScore:
     logit_real: float
     embedding: object = None  # pooled embedding (numpy) when asked for
 
+    @property
+    def prob_real(self):
+        """Softmax probability of the `real` class."""
+        return prob_real(self.logit_fake, self.logit_real)
+
 
 @dataclass
 class Score:
@@ -121,7 +125,7 @@ class Score:
     @property
     def prob_real(self):
         """Softmax probability of the `real` class."""
-        return _prob_real(self.logit_fake, self.logit_real)
+        return prob_real(self.logit_fake, self.logit_real)
 
 
 @dataclass(frozen=True)
@@ -161,13 +165,18 @@ def probe(item, limits=None):
     AudioError naming the file when it cannot be scored or its rate breaks
     `limits` (an AudioLimits; the length limit is checked per model input)."""
     path = item.path
-    info = audio_header(path)
-    (limits or AudioLimits()).check(path, int(info.samplerate), 0)
-    stop = info.frames if item.stop is None else item.stop
-    if not 0 <= item.start < stop <= info.frames:
+    if item.audio is not None:
+        item.audio.check()
+        frames, rate = item.audio.frames, item.audio.rate
+    else:
+        info = audio_header(path)
+        frames, rate = info.frames, int(info.samplerate)
+    (limits or AudioLimits()).check(path, rate, 0)
+    stop = frames if item.stop is None else item.stop
+    if not 0 <= item.start < stop <= frames:
         raise AudioError(path, f"segment [{item.start}, {item.stop}) is outside the file's "
-                               f"{info.frames} samples")
-    return item.start, stop, int(info.samplerate)
+                               f"{frames} samples")
+    return item.start, stop, rate
 
 
 def plan_windows(begin, end, sr, window, hop, min_16k):
@@ -191,7 +200,7 @@ class _PieceDataset(torch.utils.data.Dataset):
 
     def __init__(self, pieces, items, policy):
         self.pieces = pieces
-        self.paths = [item.path for item in items]
+        self.sources = [(item.path, item.audio) for item in items]
         self.policy = policy
 
     def __len__(self):
@@ -199,8 +208,11 @@ class _PieceDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         piece = self.pieces[i]
+        path, audio = self.sources[piece.index]
         try:
-            return i, self.policy.for_scoring(load_16k(self.paths[piece.index], piece.start, piece.stop)), None
+            wav = (load_16k(path, piece.start, piece.stop) if audio is None
+                   else audio.read_16k(piece.start, piece.stop))
+            return i, self.policy.for_scoring(wav), None
         except AudioError as err:
             return i, None, err.problem
         except MemoryError:
@@ -235,19 +247,22 @@ def autocast_context(device, precision):
     return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
 
 
-def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile_layers=False, input_policy=None):
+def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile_layers=False, input_policy=None,
+                  name_hint=None):
     """(model in eval mode, precision Choice): `ckpt` loaded on `device` in the
     precision `precision` resolves to (adf.precision.resolve: "auto" picks bf16
     only where the device computes it natively). bf16/fp16 weights are read
     straight into that dtype (no fp32 copy; norms and head stay fp32); int8
     loads fp32 and quantizes the transformer layers' linear maps. `input_policy`
-    (a name, adf.input_policy) overrides the one the checkpoint records."""
+    (a name, adf.input_policy) overrides the one the checkpoint records;
+    `name_hint`: see adf.checkpoints.load_model."""
     from adf.checkpoints import load_model
     from adf.precision import quantize_int8, resolve
 
     choice = resolve(precision, device)
     dtype = PRECISIONS[choice.precision] if choice.precision in PRECISIONS else None
-    model = load_model(ckpt, model_name=model_name, device=device, dtype=dtype, input_policy=input_policy)
+    model = load_model(ckpt, model_name=model_name, device=device, dtype=dtype, input_policy=input_policy,
+                       name_hint=name_hint)
     check_input_policy(model, policy_of(model))
     if choice.precision == "int8":
         quantize_int8(model)
@@ -289,6 +304,32 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
     `notice(text)` is told once when model inputs are longer than
     `long_input_seconds` (their cost grows with the square of the length).
     """
+    hop = check_window_options(batch_size, aggregate, window, hop)
+    amp = _autocast_for(model, device, precision)
+    policy = get_policy(input_policy) if input_policy else policy_of(model)
+    check_input_policy(model, policy)
+    plan = _Plan(items, window, hop, min_16k=1 if policy.fixed else receptive_field(model))
+    yield from plan.add(limits or AudioLimits(), workers)  # 1. headers -> pieces; bad items at once
+    if notice is not None and long_input_seconds is not None:
+        _notice_long_inputs(plan, long_input_seconds, notice)
+    if progress is not None:
+        progress.total = len(plan.pieces)
+        progress.refresh()
+    if not plan.pieces:
+        return
+    # 2. Longest first, batches of similar lengths, decoded by DataLoader workers.
+    batches = plan_batches([policy.scored_length(piece.length_16k) for piece in plan.pieces], batch_size)
+    loader = torch.utils.data.DataLoader(
+        _PieceDataset(plan.pieces, items, policy), batch_sampler=batches, collate_fn=_collate,
+        num_workers=workers, pin_memory=torch.device(device).type == "cuda",
+    )
+    # 3. Batch outputs -> finished Scores.
+    assembler = _Assembler(plan, window, aggregate, embeddings, progress)
+    yield from assembler.scores(_run_batches(model, loader, device, amp))
+
+
+def check_window_options(batch_size, aggregate, window, hop):
+    """`hop` as scoring uses it (default: `window`); ValueError for impossible options."""
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     if aggregate not in AGGREGATES:
@@ -299,78 +340,94 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
         hop = window if hop is None else hop
         if not (window > 0 and hop > 0):
             raise ValueError("window and hop must be > 0 seconds")
-    device = torch.device(device)
+    return hop
+
+
+def _autocast_for(model, device, precision):
+    """The autocast context for running `model` in `precision` (autocast_context), or none
+    when the weights already are in that precision (load_model dtype / set_precision)."""
     amp = autocast_context(device, precision)
     if model.backbone_dtype == PRECISIONS.get(precision, torch.float32):
-        amp = nullcontext()  # weights already in that precision (load_model dtype / set_precision): no autocast
-    policy = get_policy(input_policy) if input_policy else policy_of(model)
-    min_16k = 1 if policy.fixed else receptive_field(model)  # fixed inputs: shorter clips are tiled
-    check_input_policy(model, policy)
+        return nullcontext()
+    return amp
 
-    # 1. Headers -> pieces; items that cannot be scored are reported at once.
-    limits = limits or AudioLimits()
-    pieces, spans = [], {}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        probed = list(pool.map(lambda item: _probe_or_error(item, limits), items))
-    for index, (item, result) in enumerate(zip(items, probed)):
-        if isinstance(result, str):
-            yield Score(item, error=result)
-            continue
-        begin, end, sr = result
-        if (end - begin) * TARGET_SR / sr < min_16k:
-            yield Score(item, error=f"too short: {(end - begin) / sr:.4f} s; the model needs at "
-                                    f"least {min_16k / TARGET_SR:.3f} s")
-            continue
-        windows = [(begin, end)] if window is None else plan_windows(begin, end, sr, window, hop, min_16k)
+
+class _Plan:
+    """The model inputs (pieces) of `items`: one per item, or one per window.
+    `spans[index]` is how many pieces item `index` has (items that failed have none)."""
+
+    def __init__(self, items, window, hop, min_16k):
+        self.items, self.window, self.hop, self.min_16k = items, window, hop, min_16k
+        self.pieces, self.spans = [], {}
+
+    def add(self, limits, workers):
+        """Read every item's header (in a thread pool) and plan its pieces; yields
+        the Score of each item that cannot be scored."""
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            probed = list(pool.map(lambda item: _probe_or_error(item, limits), self.items))
+        for index, (item, result) in enumerate(zip(self.items, probed)):
+            if isinstance(result, str):
+                yield Score(item, error=result)
+                continue
+            problem = self._add_item(index, *result, limits)
+            if problem is not None:
+                yield Score(item, error=problem)
+
+    def _add_item(self, index, begin, end, sr, limits):
+        """Plan item `index`'s pieces over native samples [begin, end); the problem, or None."""
+        if (end - begin) * TARGET_SR / sr < self.min_16k:
+            return (f"too short: {(end - begin) / sr:.4f} s; the model needs at "
+                    f"least {self.min_16k / TARGET_SR:.3f} s")
+        windows = ([(begin, end)] if self.window is None
+                   else plan_windows(begin, end, sr, self.window, self.hop, self.min_16k))
         try:
             for a, b in windows:
-                limits.check(item.path, sr, b - a)
+                limits.check(self.items[index].path, sr, b - a)
         except AudioError as err:
-            yield Score(item, error=err.problem)
-            continue
-        spans[index] = len(windows)
-        pieces.extend(_Piece(index, a, b, sr) for a, b in windows)
-    if notice is not None and long_input_seconds is not None:
-        long = [p for p in pieces if p.length_16k > long_input_seconds * TARGET_SR]
-        if long:
-            worst = max(long, key=lambda p: p.length_16k)
-            notice(f"{len(long)} input(s) longer than {long_input_seconds:g} s (longest "
-                   f"{worst.length_16k / TARGET_SR:.0f} s, {items[worst.index].path}): scoring time grows "
-                   "with the square of an input's length; --window 30 scores long audio in 30 s windows")
-    if progress is not None:
-        progress.total = len(pieces)
-        progress.refresh()
-    if not pieces:
-        return
+            return err.problem
+        self.spans[index] = len(windows)
+        self.pieces.extend(_Piece(index, a, b, sr) for a, b in windows)
+        return None
 
-    # 2. Longest first, batches of similar lengths, decoded by DataLoader workers.
-    batches = plan_batches([policy.scored_length(piece.length_16k) for piece in pieces], batch_size)
-    loader = torch.utils.data.DataLoader(
-        _PieceDataset(pieces, items, policy), batch_sampler=batches, collate_fn=_collate,
-        num_workers=workers, pin_memory=device.type == "cuda",
-    )
-    done = {index: [] for index in spans}
-    failed = set()
 
-    def collect(piece_ids, logits, emb):
-        """The Scores finished by one batch's outputs (reading them waits for the device)."""
-        logits = logits.float().cpu().tolist()
-        emb = emb.float().cpu().numpy() if embeddings else [None] * len(piece_ids)
-        for i, (fake, real), vec in zip(piece_ids, logits, emb):
-            piece = pieces[i]
-            if piece.index in failed:  # another window of it could not be read
-                continue
-            if not (math.isfinite(fake) and math.isfinite(real)):  # never a row: an error for the item
-                failed.add(piece.index)
-                done.pop(piece.index)
-                yield Score(items[piece.index], error=NONFINITE)
-                continue
-            scored = done[piece.index]
-            scored.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real, vec))
-            if len(scored) == spans[piece.index]:
-                yield _finish(items[piece.index], done.pop(piece.index), window, aggregate)
-        if progress is not None:
-            progress.update(len(piece_ids))
+def _notice_long_inputs(plan, seconds, notice):
+    """Tell `notice` once about pieces longer than `seconds` (their cost grows with the square)."""
+    long = [p for p in plan.pieces if p.length_16k > seconds * TARGET_SR]
+    if long:
+        worst = max(long, key=lambda p: p.length_16k)
+        notice(f"{len(long)} input(s) longer than {seconds:g} s (longest "
+               f"{worst.length_16k / TARGET_SR:.0f} s, {plan.items[worst.index].path}): scoring time grows "
+               "with the square of an input's length; --window 30 scores long audio in 30 s windows")
+
+
+@dataclass
+class _Failed:
+    """Pieces that could not be scored: [(piece index, problem)]; `decoded` when they
+    failed in decoding (they count as done for the progress bar)."""
+
+    pieces: list
+    decoded: bool
+
+
+@dataclass
+class _Scored:
+    """One batch's outputs: piece indices, logits [B, 2], pooled embeddings [B, D]."""
+
+    pieces: list
+    logits: torch.Tensor
+    embeddings: torch.Tensor
+
+
+def _run_batches(model, batches, device, amp):
+    """Run `model` over `batches` of (piece indices, padded waveforms, lengths,
+    [(piece index, decoding problem)]) in eval mode and inference mode under `amp`;
+    yields _Failed and _Scored events.
+
+    One batch stays in flight: a batch's outputs are yielded (and read) only
+    after the next batch is queued, so on a GPU the host prepares and launches
+    batch n+1 while the device still computes batch n (on the CPU this changes
+    nothing). The model's training mode is restored afterwards."""
+    device = torch.device(device)
 
     def forward(wavs, lengths):
         with torch.inference_mode(), amp:
@@ -379,51 +436,92 @@ def score_items(model, items, batch_size=8, device="cpu", precision="fp32", work
 
     was_training = model.training
     model.to(device).eval()
-    # One batch in flight: a batch's outputs are read only after the next batch
-    # is queued, so on a GPU the host prepares and launches batch n+1 while the
-    # device still computes batch n (on the CPU this changes nothing).
     in_flight = None
     try:
-        for piece_ids, wavs, lengths, errors in loader:
-            for i, problem in errors:
-                index = pieces[i].index
-                if index not in failed:
-                    failed.add(index)
-                    done.pop(index)
-                    yield Score(items[index], error=problem)
-            if progress is not None:
-                progress.update(len(errors))
+        for piece_ids, wavs, lengths, errors in batches:
+            yield _Failed(errors, decoded=True)
             queued = None
             if piece_ids:
-                try:
-                    queued = (piece_ids, *forward(wavs, lengths))
-                except Exception as err:  # noqa: BLE001 - out of memory only; others re-raise
-                    if not _out_of_memory(err):
-                        raise
-                    alone = []
-                    for j, i in enumerate(piece_ids):  # one at a time: only what does not fit fails
-                        n = int(lengths[j])
-                        try:
-                            alone.append((i, *forward(wavs[j:j + 1, :n], lengths[j:j + 1])))
-                        except Exception as err_alone:  # noqa: BLE001
-                            if not _out_of_memory(err_alone):
-                                raise
-                            index = pieces[i].index
-                            if index not in failed:
-                                failed.add(index)
-                                done.pop(index)
-                                yield Score(items[index], error=f"out of memory scoring {n / TARGET_SR:.0f} s "
-                                                                "at once; score it in windows (--window)")
-                    if alone:
-                        queued = ([a[0] for a in alone], torch.cat([a[1] for a in alone]),
-                                  torch.cat([a[2] for a in alone]))
+                queued, too_big = _forward_or_split(forward, piece_ids, wavs, lengths)
+                if too_big:
+                    yield _Failed(too_big, decoded=False)
             if in_flight is not None:
-                yield from collect(*in_flight)
+                yield in_flight
             in_flight = queued
         if in_flight is not None:
-            yield from collect(*in_flight)
+            yield in_flight
     finally:
         model.train(was_training)
+
+
+def _forward_or_split(forward, piece_ids, wavs, lengths):
+    """(_Scored or None, [(piece index, problem)]): the batch's outputs; when it runs
+    out of memory, each input alone, so that only what does not fit fails."""
+    try:
+        return _Scored(piece_ids, *forward(wavs, lengths)), []
+    except Exception as err:  # noqa: BLE001 - out of memory only; others re-raise
+        if not _out_of_memory(err):
+            raise
+    alone, too_big = [], []
+    for j, i in enumerate(piece_ids):
+        n = int(lengths[j])
+        try:
+            alone.append((i, *forward(wavs[j:j + 1, :n], lengths[j:j + 1])))
+        except Exception as err_alone:  # noqa: BLE001
+            if not _out_of_memory(err_alone):
+                raise
+            too_big.append((i, f"out of memory scoring {n / TARGET_SR:.0f} s at once; score it in windows "
+                               "(--window)"))
+    if not alone:
+        return None, too_big
+    return _Scored([a[0] for a in alone], torch.cat([a[1] for a in alone]),
+                   torch.cat([a[2] for a in alone])), too_big
+
+
+class _Assembler:
+    """Turns batch events (run_batches) into one Score per item of `plan`, each as
+    soon as all its pieces are scored; an item fails with its first failed piece."""
+
+    def __init__(self, plan, window, aggregate, embeddings, progress):
+        self.plan, self.window, self.aggregate = plan, window, aggregate
+        self.embeddings, self.progress = embeddings, progress
+        self.done = {index: [] for index in plan.spans}
+        self.failed = set()
+
+    def scores(self, events):
+        for event in events:
+            if isinstance(event, _Failed):
+                for i, problem in event.pieces:
+                    yield from self._fail(self.plan.pieces[i].index, problem)
+                if event.decoded and self.progress is not None:
+                    self.progress.update(len(event.pieces))
+            else:
+                yield from self._collect(event)
+
+    def _fail(self, index, problem):
+        if index not in self.failed:
+            self.failed.add(index)
+            self.done.pop(index)
+            yield Score(self.plan.items[index], error=problem)
+
+    def _collect(self, scored):
+        """The Scores finished by one batch's outputs (reading them waits for the device)."""
+        logits = scored.logits.float().cpu().tolist()
+        emb = scored.embeddings.float().cpu().numpy() if self.embeddings else [None] * len(scored.pieces)
+        for i, (fake, real), vec in zip(scored.pieces, logits, emb):
+            piece = self.plan.pieces[i]
+            if piece.index in self.failed:  # another window of it could not be read
+                continue
+            if not (math.isfinite(fake) and math.isfinite(real)):  # never a row: an error for the item
+                yield from self._fail(piece.index, NONFINITE)
+                continue
+            windows = self.done[piece.index]
+            windows.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real, vec))
+            if len(windows) == self.plan.spans[piece.index]:
+                yield _finish(self.plan.items[piece.index], self.done.pop(piece.index), self.window,
+                              self.aggregate)
+        if self.progress is not None:
+            self.progress.update(len(scored.pieces))
 
 
 MAX_PADDING = 0.05
@@ -474,177 +572,3 @@ def _finish(item, windows, window, aggregate):
         return Score(item, only.logit_fake, only.logit_real, only.end - only.start, embedding=embedding)
     fake, real = (_mean_logits if aggregate == "mean" else _min_logits)(windows)
     return Score(item, fake, real, windows[-1].end - windows[0].start, windows, embedding=embedding)
-
-
-# ---------------------------------------------------------------------------
-# Score files
-# ---------------------------------------------------------------------------
-
-SCORE_COLUMNS = ["id", "path", "logit_fake", "logit_real", "prob_real"]
-WINDOW_COLUMNS = ["id", "path", "start", "end", "logit_fake", "logit_real", "prob_real"]
-
-
-def score_row(score):
-    """The score-file row of a finished Score (values as text, floats round-trip exact)."""
-    row = {"id": score.item.id, "path": score.item.path, "logit_fake": repr(score.logit_fake),
-           "logit_real": repr(score.logit_real), "prob_real": repr(score.prob_real)}
-    if score.item.label is not None:
-        row["label"] = str(score.item.label)
-    return row
-
-
-def window_rows(score):
-    """One row per window of a windowed Score (start/end in seconds in the file)."""
-    rows = []
-    for w in score.windows:
-        row = {"id": score.item.id, "path": score.item.path, "start": repr(w.start), "end": repr(w.end),
-               "logit_fake": repr(w.logit_fake), "logit_real": repr(w.logit_real),
-               "prob_real": repr(_prob_real(w.logit_fake, w.logit_real))}
-        if score.item.label is not None:
-            row["label"] = str(score.item.label)
-        rows.append(row)
-    return rows
-
-
-def read_score_rows(path):
-    """Rows (dicts of text) of a score CSV, [] when it does not exist.
-
-    Only newline-terminated lines count, and rows whose logits do not parse are
-    dropped, so a side file cut off by a kill yields exactly its complete rows.
-    Raises ValueError when the file is not a score CSV."""
-    if not os.path.exists(path):
-        return []
-    import io
-
-    import pandas as pd
-
-    with open(path, encoding="utf-8", newline="") as fh:
-        text = fh.read()
-    text = text[: text.rfind("\n") + 1]
-    if not text:
-        return []
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ValueError(f"{path}: not a readable score CSV ({err})") from None
-    missing = [c for c in ("id", "path", "logit_fake", "logit_real") if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: not a score CSV (missing column(s): {', '.join(missing)})")
-    logits = df[["logit_fake", "logit_real"]].apply(pd.to_numeric, errors="coerce")
-    return df[logits.notna().all(axis=1)].to_dict("records")
-
-
-def write_score_csv(scores, path):
-    """Write the rows of the finished Scores to `path` atomically; returns the row count.
-    (For one-shot scoring; `adf detect` builds its output with ResumableCSV.)"""
-    import pandas as pd
-
-    from adf.data.manifest import write_csv_atomic
-
-    rows = [score_row(s) for s in scores if s.ok]
-    columns = SCORE_COLUMNS + (["label"] if any("label" in r for r in rows) else [])
-    write_csv_atomic(pd.DataFrame(rows, columns=columns), path)
-    return len(rows)
-
-
-class ResumableCSV:
-    """A CSV built row by row that survives kills: rows are appended to
-    `<path>.partial` (flushed and fsynced per `append`), and `finalize` writes
-    `path` atomically (temp file, then rename) and removes the side file.
-
-    Opening one reads the rows of an earlier run from `path` and `<path>.partial`
-    (`keep(row)` filters them; `overwrite` removes them), so a re-run adds only
-    what is missing. Rows are keyed by `key(row)`; the last one of a key wins.
-    With `record` (adf.run_record.make_record) the earlier rows are used only
-    when the earlier run's record is equal, and `known` (the keys of this run's
-    inputs) refuses rows of inputs not given now; both raise OutputRefused.
-    The side file is never followed when it is a symbolic link, and an
-    exclusive lock (`<path>.lock`) keeps a second writer of `path` out until
-    `finalize` or `close`.
-    """
-
-    def __init__(self, path, columns, key, keep=None, overwrite=False, record=None, known=None):
-        import csv
-
-        from adf.atomic import ExclusiveLock, side_path
-        from adf.run_record import OutputRefused, check_resumable, record_path, write_record
-
-        self.path, self.partial = os.fspath(path), side_path(path, ".partial")
-        self.key = key
-        self._lock = ExclusiveLock(self.path)
-        try:
-            rows = {}
-            if overwrite:  # the old rows go now: a kill must not leave them beside the new record
-                for old in (self.path, record_path(self.path)):
-                    if os.path.lexists(old):
-                        os.unlink(old)
-            else:
-                if os.path.islink(self.partial):
-                    raise OutputRefused(f"{self.partial} is a symbolic link; adf never reads or writes "
-                                        "its side files through links (remove it)")
-                if record is not None:
-                    check_resumable(self.path, self.partial, record)
-                for source in (self.path, self.partial):
-                    for row in read_score_rows(source):
-                        if keep is None or keep(row):
-                            rows[key(row)] = row
-            if known is not None:
-                foreign = [row for k, row in rows.items() if k not in known]
-                if foreign:
-                    raise OutputRefused(
-                        f"{self.path} holds rows of {len(foreign)} input(s) not given this time "
-                        f"(e.g. {foreign[0].get('path')}); give the same inputs to resume it, or start "
-                        "afresh")
-            self.previous = list(rows.values())
-            extra = [c for row in self.previous for c in row if c not in columns]
-            self.columns = list(columns) + list(dict.fromkeys(extra))
-            if record is not None:
-                write_record(self.path, record)
-            self._write(self.partial, self.previous)  # drop a cut-off last line, then append
-            fd = os.open(self.partial, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-        except BaseException:
-            self._lock.release()
-            raise
-        self._fh = open(fd, "a", encoding="utf-8", newline="")
-        self._writer = csv.DictWriter(self._fh, self.columns, lineterminator="\n", restval="")
-        self.new = []
-
-    def _write(self, path, rows):
-        import csv
-
-        from adf.atomic import atomic_open
-
-        with atomic_open(path, newline="") as fh:  # csv, not pandas: import time counts in start-up
-            writer = csv.DictWriter(fh, self.columns, lineterminator="\n", restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-
-    def append(self, rows):
-        """Add finished rows; they are on disk when this returns."""
-        if not rows:
-            return
-        self._writer.writerows(rows)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self.new.extend(rows)
-
-    def close(self):
-        """Stop without finalizing: the side file stays for a later run, unless it holds no rows."""
-        self._fh.close()
-        if not (self.previous or self.new):
-            os.unlink(self.partial)
-        self._lock.release()
-
-    def rows(self, sort_key=None):
-        """Every row (earlier runs' and this one's; the last of a key), as `finalize` writes them."""
-        rows = {self.key(row): row for row in self.previous + self.new}
-        return sorted(rows.values(), key=sort_key) if sort_key else list(rows.values())
-
-    def finalize(self, sort_key=None):
-        """Write every row (earlier runs' and this one's) to `path`, atomically."""
-        self._fh.close()
-        rows = self.rows(sort_key)
-        self._write(self.path, rows)
-        os.unlink(self.partial)
-        self._lock.release()
-        return len(rows)

@@ -29,3 +29,11 @@ class AudioLimits:
         if frames / rate > self.max_seconds:
             raise AudioError(path, f"{frames / rate:.0f} s in one model input is over the limit of "
                                    f"{self.max_seconds:g} s (--max-seconds); score it in windows (--window)")
+
+
+def add_rate_arguments(parser):
+    """--min-rate / --max-rate (the sample rates a command accepts), with AudioLimits' defaults."""
+    parser.add_argument("--min-rate", type=int, default=AudioLimits.min_rate,
+                        help="lowest accepted sample rate in Hz (default %(default)d)")
+    parser.add_argument("--max-rate", type=int, default=AudioLimits.max_rate,
+                        help="highest accepted sample rate in Hz (default %(default)d)")

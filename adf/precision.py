@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import torch
 
+from adf.atomic import write_text_atomic
+
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 TRAINING_CHOICES = ("auto", *PRECISIONS)
 INFERENCE_CHOICES = ("auto", *PRECISIONS, "int8")
@@ -127,11 +129,7 @@ def cpu_gemm_gflops():
         cached = cached if isinstance(cached, dict) else {}
         cached[key] = entry
         try:  # a read-only home only costs the probe again next time
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(cached, fh, indent=1)
-            os.replace(tmp, path)
+            write_text_atomic(json.dumps(cached, indent=1), path)
         except OSError:
             pass
     _probe_memo[key] = entry

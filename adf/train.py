@@ -159,7 +159,8 @@ def _score(hparams, run_opts, with_embeddings):
     """Score `test_csv` with the best model (or `score_ckpt`) through the shared engine."""
     import numpy as np
 
-    from adf.inference import load_detector, manifest_items, score_items, write_score_csv
+    from adf.inference import load_detector, manifest_items, score_items
+    from adf.scorefile import write_score_csv
 
     ckpt = hparams.get("score_ckpt") or _best_model_path(hparams)
     device = run_opts.get("device") or "cpu"

@@ -19,6 +19,7 @@ of kernel, see bench/profiling.py; full tables in $OUT/profile_*.txt).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -26,11 +27,11 @@ from contextlib import nullcontext
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import (SR, adamw, bench_optimizer_step, clip_lengths, clips, gemm_peak, machine,  # noqa: E402
+from bench.common import (SR, adamw, bench_optimizer_step, clip_lengths, clips, gemm_peak, machine,
                           model_flops, report)
-from adf.precision import PRECISIONS, resolve  # noqa: E402
+from adf.models.conv_paths import Frontend
+from adf.precision import PRECISIONS, resolve
 
 FAILURES = []
 
@@ -196,13 +197,13 @@ def use_conv_path(model, path):
     in the CNN and the positional convolution;
     "torchaudio": torchaudio's modules (cuDNN), the earlier default on GPUs."""
     if not hasattr(model, "_bench_default"):
-        model._bench_default = (model.fast_frontend, model.cnn_impl, model.pos_conv_impl)
-    fast, cnn, pos = model._bench_default
+        model._bench_default = model.conv_paths
+    paths = model._bench_default
     if path == "torchaudio":
-        fast = False
+        paths = dataclasses.replace(paths, frontend=Frontend.REFERENCE)
     elif path.startswith("adf_"):
-        cnn = pos = path[len("adf_"):]
-    model.fast_frontend, model.cnn_impl, model.pos_conv_impl = fast, cnn, pos
+        paths = dataclasses.replace(paths, cnn_impl=path[len("adf_"):], pos_conv_impl=path[len("adf_"):])
+    model.set_conv_paths(paths)
 
 
 def conv_paths(args, variant):

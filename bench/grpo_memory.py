@@ -1,7 +1,7 @@
 """Peak memory of a fine-tuning step: cross-entropy against the GRPO variants.
 
-    python bench/grpo_memory.py                        # w2v_small, CPU, every variant
-    python bench/grpo_memory.py --model tiny --steps 1 # smoke test
+    python -m bench.grpo_memory                        # w2v_small, CPU, every variant
+    python -m bench.grpo_memory --model tiny --steps 1 # smoke test
 
 Each variant runs in a fresh process (so peak resident memory, ru_maxrss, is
 its own): the model (random weights: memory does not depend on them), the
@@ -29,7 +29,6 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 # name -> (method, GRPO options)
 VARIANTS = {

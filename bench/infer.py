@@ -1,7 +1,7 @@
 """Inference throughput of adf's SSLClassifier against Hugging Face transformers.
 
-    python bench/infer.py                          # w2v_small and mms_300m, CPU
-    python bench/infer.py --models tiny --clips 4 --repeats 1   # smoke test
+    python -m bench.infer                          # w2v_small and mms_300m, CPU
+    python -m bench.infer --models tiny --clips 4 --repeats 1   # smoke test
 
 For each model (random weights), on clips of mixed lengths (2-12 s):
 - `hf fp32 b1`: transformers' Wav2Vec2Model with the same weights, plain fp32,
@@ -34,14 +34,15 @@ import copy
 import os
 import statistics
 import sys
+import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from adf.precision import cpu_native_bf16, quantize_int8  # noqa: E402
-from bench.common import SR, clip_lengths, clips, gemm_peak, machine, model_flops, report, timed  # noqa: E402
+from adf.models.conv_paths import ConvPaths, Frontend
+from adf.precision import cpu_native_bf16, quantize_int8
+from bench.common import SR, clip_lengths, clips, gemm_peak, machine, model_flops, report, timed
 
 
 def hf_twin(model):
@@ -133,14 +134,23 @@ def bench_model(name, args, peaks):
         wall, cpu = timed(fn(batches), args.repeats, warmup=fn([shortest]))
         padded = sum(len(b) * max(frames_of(lengths[i], model.config) for i in b) for b in batches)
         useful = sum(frames_of(n, model.config) for n in lengths)
-        peak = peaks["bf16" if precision == "bf16" else "fp32"]  # (int8: against the fp32 limit)
+        key = "bf16" if precision == "bf16" else "fp32"  # (int8: against the fp32 limit)
+        peak, peak_cpu = peaks[key], peaks[key + "_cpu"]
         results[impl, precision, batch_size] = wall, cpu
         base = results.get(("hf", "fp32", 1), (wall, cpu))
         report("infer", model=name, impl=impl, precision=precision, batch=batch_size,
                clips=len(lengths), audio_s=audio_s, wall_s=wall, x_realtime=audio_s / wall,
                x_realtime_cpu=audio_s / cpu, vs_hf=base[0] / wall, vs_hf_cpu=base[1] / cpu,
-               mfu=flops / wall / peak, padding=1 - useful / padded,
+               mfu=flops / wall / peak, mfu_cpu=flops / cpu / peak_cpu,
+               padding=1 - useful / padded,
                mean_batch=len(lengths) / len(batches))
+        if impl == "hf":
+            # The best any fp32 implementation can do here: every FLOP at the
+            # measured GEMM peak. If this ceiling is under a speed target, no fp32
+            # engineering reaches the target on this machine.
+            at_peak = flops / peaks["fp32_cpu"]
+            report("ceiling", model=name, precision="fp32", at_peak_s=at_peak,
+                   ceiling_vs_hf_cpu=cpu / at_peak, hf_fraction_of_limit=at_peak / cpu)
 
     def adf_run(key):
         def make(batches):
@@ -150,7 +160,7 @@ def bench_model(name, args, peaks):
     measure("hf", "fp32", 1, lambda b: lambda: run_hf(hf, wavs, b, not group_norm))
     hf = None  # release the transformers twin (its closure above has run)
     for bs in (1, args.batch_size):
-        model.fast_frontend = None
+        model.set_conv_paths(ConvPaths())
         measure("adf", "fp32", bs, adf_run(("fp32", bs)))
     exact = {k: v.clone() for k, v in model.state_dict().items()}
     # int8 (dynamic quantization of the transformer's linear maps) on a copy: the
@@ -164,10 +174,10 @@ def bench_model(name, args, peaks):
     int8_model = None
     runs = [("fp32", args.batch_size), ("int8", 1), ("int8", args.batch_size)]
     if args.bf16:  # emulated bf16 (an AVX2-only CPU) would take tens of times longer: skipped there
-        model.fast_frontend = False  # plain autocast over fp32 weights and torchaudio's modules
+        model.set_conv_paths(ConvPaths(Frontend.REFERENCE))  # plain autocast over fp32 weights, torchaudio's modules
         with torch.autocast("cpu", dtype=torch.bfloat16):
             measure("adf-autocast", "bf16", 1, adf_run(("autocast", 1)))
-        model.fast_frontend = None
+        model.set_conv_paths(ConvPaths())
         model.set_precision("bf16")
         for bs in (1, args.batch_size):
             measure("adf", "bf16", bs, adf_run(("bf16", bs)))
@@ -467,9 +477,10 @@ def main(argv=None):
     report("precision", native_bf16=native, detail=why, capability=torch.backends.cpu.get_cpu_capability())
     args.bf16 = native if args.bf16 is None else args.bf16
     if not args.no_throughput:
-        peaks = {"fp32": gemm_peak(torch.float32)}
-        if args.bf16:
-            peaks["bf16"] = gemm_peak(torch.bfloat16)
+        peaks = {}
+        for key, dtype in {"fp32": torch.float32, **({"bf16": torch.bfloat16} if args.bf16 else {})}.items():
+            peaks[key] = gemm_peak(dtype)
+            peaks[key + "_cpu"] = gemm_peak(dtype, clock=time.process_time)  # per CPU second: robust to load
         for precision, peak in peaks.items():
             report("peak", device="cpu", precision=precision, tflops=peak / 1e12)
         for name in args.models:

@@ -6,7 +6,7 @@ temporary folder, then times `merge_main` end to end (read, validate, merge,
 shuffle, write, summary) and prints one `BENCH merge` line. No thresholds: the
 target is under 30 s on 2 cores.
 
-    python bench/merge.py [--rows 1000000] [--keep DIR]
+    python -m bench.merge [--rows 1000000] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -21,10 +21,9 @@ import time
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from adf.data.manifest import COLUMNS  # noqa: E402
-from adf.data.merge import TEST_MANIFESTS, TRAIN_MANIFESTS, merge_main  # noqa: E402
-from bench.common import report  # noqa: E402
+from adf.data.manifest import COLUMNS
+from adf.data.merge import TEST_MANIFESTS, TRAIN_MANIFESTS, merge_main
+from bench.common import report
 
 
 def fake_manifest(name, n, rng, test=False):

@@ -1,7 +1,7 @@
 """Host time per forward pass when the arithmetic costs nothing.
 
-    python bench/overhead.py                      # mms_300m and xlsr_1b layouts, eager and compiled
-    python bench/overhead.py --models w2v_small --batch 8
+    python -m bench.overhead                      # mms_300m and xlsr_1b layouts, eager and compiled
+    python -m bench.overhead --models w2v_small --batch 8
 
 Each model keeps its layer layout (number of transformer and CNN layers, the
 torchaudio modules, the padding mask) but every width shrinks to a few
@@ -15,16 +15,15 @@ do not depend on the machine's load as much.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import machine, report  # noqa: E402
+from adf.models.conv_paths import ConvPaths, Frontend
+from bench.common import machine, report
 
 
 def skeleton(name, compiled):
@@ -36,7 +35,7 @@ def skeleton(name, compiled):
     model = build_classifier(name, encoder_embed_dim=32, encoder_num_heads=4, encoder_ff_interm_features=32,
                              extractor_conv_layer_config=cnn, encoder_pos_conv_groups=4, compile_layers=compiled)
     model = model.eval().set_precision("bf16")
-    model.fast_frontend = False  # torchaudio's modules: the layer layout alone, no adf conv path
+    model.set_conv_paths(ConvPaths(Frontend.REFERENCE))  # torchaudio's modules: the layer layout alone, no adf conv path
     return model
 
 

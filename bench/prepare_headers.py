@@ -6,7 +6,7 @@ serially, with --jobs worker processes, with the cache being written, and
 again from that cache: one `BENCH headers` line per mode (files/s and the
 speed ratio against the serial run).
 
-    python bench/prepare_headers.py [--files 20000] [--jobs 2]
+    python -m bench.prepare_headers [--files 20000] [--jobs 2]
 """
 from __future__ import annotations
 
@@ -16,14 +16,12 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from adf.data.audio_info import probe_files  # noqa: E402
-from bench.common import report  # noqa: E402
+from adf.data.audio_info import probe_files
+from bench.common import report
 
 
 def make_files(folder, n):

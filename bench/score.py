@@ -11,10 +11,9 @@ ID-prefix extraction cost and the peak resident memory. Times are wall
 clock, with the process CPU time beside them (less sensitive to a machine
 shared with other jobs). One `BENCH score` line per measurement.
 
-    python bench/score.py [--n 10000000] [--subsets 20] [--naive-n 20000]
+    python -m bench.score [--n 10000000] [--subsets 20] [--naive-n 20000]
 """
 import argparse
-import os
 import resource
 import sys
 import time
@@ -22,9 +21,8 @@ import time
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from adf import metrics, scoring  # noqa: E402
-from bench.common import report  # noqa: E402
+from adf import metrics, scoring
+from bench.common import report
 
 
 def make_trials(n, n_subsets, seed=0):

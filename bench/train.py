@@ -1,9 +1,9 @@
 """Training throughput of the post-training data path and step on this machine.
 
-    python bench/train.py                                   # tiny and w2v_small, CPU
-    python bench/train.py --models tiny --steps 2 --files 24   # smoke test
-    python bench/train.py --compile                         # also compile_layers, side by side
-    python bench/train.py --compare-convs                   # also torchaudio's convolution modules, side by side
+    python -m bench.train                                   # tiny and w2v_small, CPU
+    python -m bench.train --models tiny --steps 2 --files 24   # smoke test
+    python -m bench.train --compile                         # also compile_layers, side by side
+    python -m bench.train --compare-convs                   # also torchaudio's convolution modules, side by side
 
 A generated corpus (noise clips of 2-12 s in mixed rates, written to a temp
 folder) goes through the recipes' own pieces: `adf.data.pipeline.load_dataset`
@@ -26,9 +26,9 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import adamw, bench_optimizer_step, machine, report  # noqa: E402
+from adf.models.conv_paths import ConvPaths, Frontend
+from bench.common import adamw, bench_optimizer_step, machine, report
 
 DEFAULT_BATCH_SECONDS = {"tiny": 40.0, "w2v_small": 30.0}
 
@@ -87,7 +87,7 @@ def bench_model(name, manifest, args, compiled=False, convs="default"):
     torch.manual_seed(args.seed)
     model = build_classifier(name, compile_layers=compiled).train()
     if convs == "torchaudio":
-        model.fast_frontend = False  # torchaudio's convolution modules, the earlier CPU training path
+        model.set_conv_paths(ConvPaths(Frontend.REFERENCE))  # torchaudio's modules, the earlier CPU training path
     if not compiled and convs == "default":
         bench_optimizer_step(name, model)
     optimizer = adamw(model.parameters())

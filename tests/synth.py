@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,8 @@ import soundfile as sf
 import torch
 
 from adf.data.manifest import COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 
 
 def write_tone(path, seconds=1.0, sr=16000, channels=1, freq=220.0, noise=0.05, seed=0, subtype=None):
@@ -20,6 +23,26 @@ def write_tone(path, seconds=1.0, sr=16000, channels=1, freq=220.0, noise=0.05, 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     sf.write(path, data.astype(np.float32), sr, subtype=subtype)
     return path
+
+
+def write_noise(path, seconds, sr=16000, channels=1, seed=0):
+    """White noise (std 0.1) of `seconds` at `sr`; creates the folder; returns the path as text."""
+    rng = np.random.default_rng(seed)
+    data = (0.1 * rng.standard_normal((int(seconds * sr), channels))).astype("float32")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    sf.write(path, data if channels > 1 else data[:, 0], sr)
+    return str(path)
+
+
+def write_manifest(path, rows, **defaults):
+    """A 12-column manifest at `path` (returned as text). Each row is a dict of
+    the columns it sets (Start/Stop too); the others are `defaults`, else "-"
+    with Label real, Duration 1.0, SampleRate 16000, AudioChannel 1."""
+    base = dict.fromkeys(COLUMNS, "-")
+    base.update(Label="real", Duration=1.0, SampleRate=16000, AudioChannel=1)
+    base.update(defaults)
+    pd.DataFrame([{**base, **row} for row in rows]).to_csv(path, index=False)
+    return str(path)
 
 
 def manifest_row(id_, label, path, seconds, sr=16000, channels=1, proportion="train"):
@@ -48,6 +71,14 @@ def toy_corpus(root, n_per_split=(24, 8, 8), seed=0):
         os.makedirs(os.path.join(root, "data"), exist_ok=True)
         frames[split].to_csv(os.path.join(root, "data", f"{split}.csv"), index=False)
     return frames
+
+
+def tiny_train_argv(root, out, *extra):
+    """argv of adf.train.main: the tiny model on a `toy_corpus` under `root`, writing to
+    `out`, without a progress bar, plus `extra` options."""
+    return [str(ROOT / "recipes" / "posttrain" / "hparams" / "tiny.yaml"), "--data_folder", str(root),
+            "--manifest_folder", str(Path(root) / "data"), "--output_folder", str(out), "--noprogressbar",
+            *map(str, extra)]
 
 
 def padded_batch(lengths, seed=0):

@@ -25,8 +25,8 @@ from adf.audio import read_audio, resample, to_mono
 from adf.input_policy import get_policy, tile_to
 from adf.models.aasist import SSLAASISTBackend
 from adf.models.registry import build_model
+from tests.synth import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 # ADF_TEST_SHARED: where ../shared is when the checkout is elsewhere (e.g. a git worktree)
 PRETRAINED = Path(os.environ.get("ADF_TEST_SHARED", ROOT.parent / "shared")) / "pretrained" / "aasist"
 EGS_TEST = ROOT / "tests" / "data" / "reference_clips"

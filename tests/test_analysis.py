@@ -10,9 +10,10 @@ import pytest
 
 from adf import analysis, metrics
 from adf.data.manifest import COLUMNS
-from adf.scoring import ScoreError
+from adf.scorefile import ScoreError
+from tests.synth import ROOT as REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 
 
 def make_set(tmp_path, n=300, dim=16, shift=3.0, seed=0):

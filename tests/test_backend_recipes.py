@@ -13,9 +13,9 @@ from adf.checkpoints import load_model
 from adf.cli import main as adf_main
 from adf.input_policy import get_policy
 from adf.train import main as train_main
-from tests.synth import toy_corpus
+from tests.synth import ROOT, toy_corpus
 
-HPARAMS = os.path.join(os.path.dirname(__file__), "..", "recipes", "posttrain", "hparams")
+HPARAMS = str(ROOT / "recipes" / "posttrain" / "hparams")
 
 # back-end -> test-sized options (the recipes hold the published sizes)
 OPTIONS = {

@@ -9,6 +9,7 @@ from torchaudio.models.wav2vec2.components import ConvolutionalPositionalEmbeddi
 from adf.models import batched_convs
 from adf.models.backbones import CNN_STANDARD
 from adf.models.classifier import build_classifier
+from adf.models.conv_paths import ConvPaths, Frontend
 from tests.synth import padded_batch
 
 LENGTHS = [16000, 11111, 4000, 400]
@@ -85,33 +86,31 @@ def test_gradients_equal_torchaudio(model, impl):
     torchaudio's gradients for every parameter."""
     wav, lengths = padded_batch(LENGTHS[:3], seed=1)
     grads = {}
-    for path in (False, "batched"):
-        m = copy.deepcopy(model).train()
-        m.fast_frontend, m.cnn_impl, m.pos_conv_impl = path, impl, impl
+    for path in (Frontend.REFERENCE, Frontend.BATCHED):
+        m = copy.deepcopy(model).train().set_conv_paths(ConvPaths(path, impl, impl))
         torch.manual_seed(3)  # the same dropout masks and layer-drop draws for both
         m(wav, lengths).sum().backward()
         grads[path] = {n: p.grad for n, p in m.named_parameters() if p.grad is not None}
-    assert grads[False].keys() == grads["batched"].keys()
-    assert any("pos_conv_embed" in n for n in grads[False]) and any("conv_layers.0" in n for n in grads[False])
+    assert grads[Frontend.REFERENCE].keys() == grads[Frontend.BATCHED].keys()
+    assert any("pos_conv_embed" in n for n in grads[Frontend.REFERENCE]) and any("conv_layers.0" in n for n in grads[Frontend.REFERENCE])
     # (a tolerance scaled to the largest gradient: some, like the key biases', are 0 up to rounding)
-    scale = max(g.abs().max().item() for g in grads[False].values())
-    for name, g in grads[False].items():
-        assert torch.allclose(grads["batched"][name], g, rtol=1e-4, atol=1e-6 * scale), name
+    scale = max(g.abs().max().item() for g in grads[Frontend.REFERENCE].values())
+    for name, g in grads[Frontend.REFERENCE].items():
+        assert torch.allclose(grads[Frontend.BATCHED][name], g, rtol=1e-4, atol=1e-6 * scale), name
 
 
 @IMPLS
 def test_classifier_batched_path_equals_plain_path(model, impl):
     wav, lengths = padded_batch(LENGTHS)
     out = {}
-    model.cnn_impl = model.pos_conv_impl = impl
-    for path in (False, "batched"):
-        model.fast_frontend = path
+    for path in (Frontend.REFERENCE, Frontend.BATCHED):
+        model.set_conv_paths(ConvPaths(path, impl, impl))
         try:
             with torch.inference_mode():
                 out[path] = model(wav, lengths)
         finally:
-            model.fast_frontend, model.cnn_impl, model.pos_conv_impl = None, "nhwc", "auto"
-    assert torch.allclose(out["batched"], out[False], atol=1e-5)
+            model.set_conv_paths(ConvPaths())
+    assert torch.allclose(out[Frontend.BATCHED], out[Frontend.REFERENCE], atol=1e-5)
 
 
 def test_autocast_matches_torchaudio_under_autocast():
@@ -119,11 +118,11 @@ def test_autocast_matches_torchaudio_under_autocast():
     model = perturbed(build_classifier("tiny").eval())
     wav, lengths = padded_batch(LENGTHS)
     out = {}
-    for path in (False, "batched"):
-        model.fast_frontend = path
+    for path in (Frontend.REFERENCE, Frontend.BATCHED):
+        model.set_conv_paths(ConvPaths(path))
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             out[path] = model(wav, lengths).float()
-    model.fast_frontend = None
+    model.set_conv_paths(ConvPaths())
     with torch.inference_mode():
         ref = model(wav, lengths)
     scale = ref.abs().max().item()
@@ -158,28 +157,27 @@ def test_cuda_default_path_equals_torchaudio_modules(impl):
     (TF32 off for the comparison) in eval and training, and in bf16."""
     torch.manual_seed(0)
     model = perturbed(build_classifier("tiny", extractor_conv_layer_config=CNN_STANDARD)).cuda()
-    model.cnn_impl = model.pos_conv_impl = impl
     wav, lengths = (t.cuda() for t in padded_batch(LENGTHS))
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         out, grads = {}, {}
-        for path in (None, False):
-            model.fast_frontend = path
+        for path in (Frontend.AUTO, Frontend.REFERENCE):
+            model.set_conv_paths(ConvPaths(path, impl, impl))
             with torch.inference_mode():
                 out[path] = model.eval()(wav, lengths)
             model.train().zero_grad()
             torch.manual_seed(3)
             model(wav, lengths).sum().backward()
             grads[path] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-        assert torch.allclose(out[None], out[False], atol=1e-4)
-        scale = max(g.abs().max().item() for g in grads[False].values())
-        for name, g in grads[False].items():
-            assert torch.allclose(grads[None][name], g, rtol=1e-3, atol=1e-5 * scale), name
+        assert torch.allclose(out[Frontend.AUTO], out[Frontend.REFERENCE], atol=1e-4)
+        scale = max(g.abs().max().item() for g in grads[Frontend.REFERENCE].values())
+        for name, g in grads[Frontend.REFERENCE].items():
+            assert torch.allclose(grads[Frontend.AUTO][name], g, rtol=1e-3, atol=1e-5 * scale), name
         model.eval().set_precision("bf16")
-        for path in (None, False):
-            model.fast_frontend = path
+        for path in (Frontend.AUTO, Frontend.REFERENCE):
+            model.set_conv_paths(ConvPaths(path, impl, impl))
             with torch.inference_mode():
                 out[path] = model(wav, lengths)
-        assert torch.allclose(out[None], out[False], atol=0.05 * out[False].abs().max().item())
+        assert torch.allclose(out[Frontend.AUTO], out[Frontend.REFERENCE], atol=0.05 * out[Frontend.REFERENCE].abs().max().item())
 
 
 @IMPLS
@@ -199,3 +197,18 @@ def test_positional_embedding_gradients(impl):
     assert len(grads[1]) == 4  # input, bias, weight norm's g and v
     for ref, got in zip(*grads):
         assert torch.allclose(got, ref, atol=1e-5 * ref.abs().max().item())
+
+
+def test_conv_paths_are_checked_when_given():
+    """A misspelt implementation fails at construction, not in the middle of a forward pass."""
+    with pytest.raises(ValueError, match="unknown CNN implementation 'nchw'"):
+        ConvPaths(cnn_impl="nchw")
+    with pytest.raises(ValueError, match="'fast'"):
+        ConvPaths("fast")
+    assert ConvPaths("reference").frontend is Frontend.REFERENCE
+    with pytest.raises(TypeError):
+        build_classifier("tiny").set_conv_paths("batched")
+    model = build_classifier("tiny", conv_paths=ConvPaths(Frontend.BATCHED, "im2col", "im2col"))
+    assert model.conv_paths == ConvPaths(Frontend.BATCHED, "im2col", "im2col")
+    with pytest.raises(AttributeError, match="set_conv_paths"):  # the old switch must not pass silently
+        model.fast_frontend = False

@@ -3,16 +3,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from adf.models.classifier import build_classifier
+from adf.models.conv_paths import ConvPaths, Frontend
 from bench.common import model_flops
+from tests.synth import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 # What a bench subprocess inherits besides its own settings: the CPU-capability
 # caps (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 approximate an AVX2-only
 # CPU on a newer one) and the thread count.
@@ -30,7 +30,7 @@ def test_model_flops_match_torch_flop_counter(mode, n):
     """The analytic count equals torch's own count of the convs and matmuls, plus
     the two attention products (torch does not count the CPU flash-attention kernel)."""
     model = build_classifier("tiny", extractor_mode=mode).eval()
-    model.fast_frontend = False  # count torchaudio's conv modules, independently of the fast path
+    model.set_conv_paths(ConvPaths(Frontend.REFERENCE))  # count torchaudio's conv modules, not the fast path's
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.randn(1, n))
     frames = model.frames(torch.randn(1, n))[0].shape[1]
@@ -54,6 +54,11 @@ def test_infer_bench_smoke(tmp_path):
         expected |= {("adf-autocast", "bf16", 1), ("adf", "bf16", 1), ("adf", "bf16", 4)}
     assert infer == expected
     assert all(r["x_realtime"] > 0 and r["mfu"] > 0 for r in lines if r["kind"] == "infer")
+    # the fp32 ceiling: the baseline's CPU time over the time at the GEMM peak, and its inverse
+    (ceiling,) = [r for r in lines if r["kind"] == "ceiling"]
+    hf = next(r for r in lines if r["kind"] == "infer" and r["impl"] == "hf")
+    assert ceiling["ceiling_vs_hf_cpu"] * ceiling["hf_fraction_of_limit"] == pytest.approx(1)
+    assert ceiling["hf_fraction_of_limit"] == pytest.approx(hf["mfu_cpu"])
     assert sum(1 for line in run.stdout.splitlines() if line.startswith("BENCH infer")) == len(expected)
     same_weights = next(r for r in lines if r["kind"] == "check")
     assert same_weights["value"] < 1e-4  # adf and transformers run the same network
@@ -125,7 +130,9 @@ def test_gpu_bench_dry_run(tmp_path):
         rows = {(r["variant"], r["convs"]): r for r in lines if r["kind"] == kind}
         assert set(rows) == {("eager", "default"), ("eager", "adf_nhwc"), ("eager", "torchaudio")}
         assert all(r["precision"].startswith(peak["precision"]) for r in rows.values())
-        assert all(r["x_realtime"] > 0 and 0 < r["mfu"] < 1 for r in rows.values())
+        # mfu > 0 only: on a shared CPU the peak (best of a few seconds) and the
+        # model's time are taken under different load, so the ratio can pass 1
+        assert all(r["x_realtime"] > 0 and r["mfu"] > 0 for r in rows.values())
     (optimizer,) = [r for r in lines if r["kind"] == "optimizer"]  # eager only
     assert optimizer["default_s"] > 0 and optimizer["fused_s"] > 0
     profiles = [r for r in lines if r["kind"] == "profile"]

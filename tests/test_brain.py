@@ -8,16 +8,14 @@ import torch
 
 from adf.models.classifier import build_classifier
 from adf.train import main as train_main
-from tests.synth import toy_corpus
+from tests.synth import ROOT, tiny_train_argv, toy_corpus
 
-HPARAMS = os.path.join(os.path.dirname(__file__), "..", "recipes", "posttrain", "hparams", "tiny.yaml")
+HPARAMS = str(ROOT / "recipes" / "posttrain" / "hparams" / "tiny.yaml")
 
 
 def _run(root, out, *extra):
-    args = [HPARAMS, "--data_folder", str(root), "--manifest_folder", str(root / "data"),
-            "--output_folder", str(out), "--noprogressbar", "--max_batch_seconds", "8",
-            "--warmup_steps", "5", "--lr", "0.003"]
-    return train_main(args + [str(a) for a in extra])
+    return train_main(tiny_train_argv(root, out, "--max_batch_seconds", 8, "--warmup_steps", 5, "--lr", 0.003,
+                                      *extra))
 
 
 def _log_lines(out):

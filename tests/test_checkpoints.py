@@ -8,7 +8,6 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +20,7 @@ from adf.checkpoints.keys import to_adf_keys
 from adf.models.backbones import BACKBONES
 from adf.models.classifier import SSLClassifier, build_classifier
 from hf_reference import full_size_on_meta, hf_to_fairseq, small_pair
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.synth import ROOT
 
 
 def _tiny(seed=0):

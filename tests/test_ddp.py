@@ -6,17 +6,15 @@ import sys
 
 import pytest
 
-from tests.synth import toy_corpus
+from tests.synth import ROOT, tiny_train_argv, toy_corpus
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HPARAMS = os.path.join(REPO, "recipes", "posttrain", "hparams", "tiny.yaml")
+REPO = str(ROOT)
 
 
 def train_args(root, exp, *extra):
-    return [HPARAMS, "--data_folder", str(root), "--manifest_folder", str(root / "data"),
-            "--output_folder", str(exp), "--device", "cpu", "--noprogressbar",
-            "--max_batch_seconds", "3", "--num_buckets", "4", "--optimizer_step_limit", "4",
-            "--valid_step", "2", "--number_of_epochs", "1", "--warmup_steps", "1", *extra]
+    return tiny_train_argv(root, exp, "--device", "cpu", "--max_batch_seconds", "3", "--num_buckets", "4",
+                           "--optimizer_step_limit", "4", "--valid_step", "2", "--number_of_epochs", "1",
+                           "--warmup_steps", "1", *extra)
 
 
 def run_probe(record, args, nproc=None):

@@ -12,37 +12,15 @@ import torch
 from adf.audio import load_for_model
 from adf.checkpoints import load_model
 from adf.cli import main
-from adf.data.manifest import COLUMNS
+from tests.synth import ROOT, write_manifest, write_noise
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def noise(path, seconds, sr, channels=1, seed=0):
-    rng = np.random.default_rng(seed)
-    data = (0.1 * rng.standard_normal((int(seconds * sr), channels))).astype("float32")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    sf.write(path, data if channels > 1 else data[:, 0], sr)
-    return str(path)
+REPO = str(ROOT)
 
 
 def expected_logits(ckpt, path, start=0, stop=None):
     """Independent scoring: the checkpoint's model on load_for_model, one file, no batching."""
     with torch.inference_mode():
         return load_model(ckpt)(load_for_model(path, start, stop)[None])[0].tolist()
-
-
-def manifest(path, rows):
-    """A 12-column manifest; `rows` are (ID, label, Path[, Start, Stop])."""
-    records = []
-    for row in rows:
-        rec = dict.fromkeys(COLUMNS, "-")
-        rec.update(ID=row[0], Label=row[1], Duration=1.0, SampleRate=16000, Path=row[2],
-                   AudioChannel=1, AudioEncoding="PCM_S", AudioBitSample=16)
-        if len(row) > 3:
-            rec.update(Start=row[3], Stop=row[4])
-        records.append(rec)
-    pd.DataFrame(records).to_csv(path, index=False)
-    return str(path)
 
 
 def detect(*argv):
@@ -55,17 +33,18 @@ def detect(*argv):
 def test_mixed_inputs_bad_files_and_columns(ckpt, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "data"
-    noise(data / "a" / "stereo.wav", 0.6, 44100, channels=2, seed=1)
-    noise(data / "a" / "low.flac", 0.9, 8000, seed=2)
-    noise(data / "b" / "low.wav", 0.5, 16000, seed=3)  # stem collides with a/low.flac
+    write_noise(data / "a" / "stereo.wav", 0.6, 44100, channels=2, seed=1)
+    write_noise(data / "a" / "low.flac", 0.9, 8000, seed=2)
+    write_noise(data / "b" / "low.wav", 0.5, 16000, seed=3)  # stem collides with a/low.flac
     (data / "b" / "empty.wav").write_bytes(b"")
     (data / "b" / "corrupt.wav").write_bytes(b"RIFF" + b"\x00junk" * 50)
     sf.write(data / "b" / "zero.wav", np.zeros(0, dtype="float32"), 16000)
     (data / "b" / "notes.txt").write_text("not audio")
-    noise(tmp_path / "single.ogg", 0.7, 22050, seed=4)
+    write_noise(tmp_path / "single.ogg", 0.7, 22050, seed=4)
     corpus = tmp_path / "corpus"
-    real = noise(corpus / "r.wav", 0.8, 16000, seed=5)
-    man = manifest(tmp_path / "test.csv", [("C-r", "real", "$ROOT/r.wav"), ("C-gone", "fake", "$ROOT/gone.wav")])
+    real = write_noise(corpus / "r.wav", 0.8, 16000, seed=5)
+    man = write_manifest(tmp_path / "test.csv", [dict(ID="C-r", Label="real", Path="$ROOT/r.wav"),
+                                                 dict(ID="C-gone", Label="fake", Path="$ROOT/gone.wav")])
 
     rc = detect("--ckpt", ckpt, "-o", "out.csv", "--workers", 1, "--batch-size", 3, "--ids", "path",
                 "--data-root", corpus, "data", "single.ogg", man)
@@ -89,9 +68,10 @@ def test_mixed_inputs_bad_files_and_columns(ckpt, tmp_path, monkeypatch, capsys)
     assert not os.path.exists("out.csv.partial")
 
 
-def test_manifest_segments(ckpt, tmp_path):
-    path = noise(tmp_path / "long.wav", 2.0, 8000)
-    man = manifest(tmp_path / "m.csv", [("L-1", "fake", path, 0, 8000), ("L-2", "real", path, 8000, 16000)])
+def test_manifest_segments(ckpt, tmp_path, audio_writer, manifest_builder):
+    path = audio_writer("long.wav", 2.0, 8000)
+    man = manifest_builder("m.csv", [dict(ID="L-1", Label="fake", Path=path, Start=0, Stop=8000),
+                                     dict(ID="L-2", Label="real", Path=path, Start=8000, Stop=16000)])
     assert detect("--ckpt", ckpt, "-o", tmp_path / "o.csv", "--workers", 0, man) == 0
     out = pd.read_csv(tmp_path / "o.csv").set_index("id")
     assert out.loc["L-1", "label"] == 0 and out.loc["L-2", "label"] == 1
@@ -101,7 +81,7 @@ def test_manifest_segments(ckpt, tmp_path):
 
 
 def test_resume_scores_only_the_rest(ckpt, tmp_path, capsys):
-    files = [noise(tmp_path / f"{k}.wav", 0.3 + 0.1 * k, 16000, seed=k) for k in range(4)]
+    files = [write_noise(tmp_path / f"{k}.wav", 0.3 + 0.1 * k, 16000, seed=k) for k in range(4)]
     out = tmp_path / "out.csv"
     # A run of the same command leaves its record (out.csv.run.json) ...
     assert detect("--ckpt", ckpt, "-o", out, "--workers", 0, *files) == 0
@@ -134,7 +114,7 @@ def test_resume_scores_only_the_rest(ckpt, tmp_path, capsys):
 
 
 def test_exit_codes(ckpt, tmp_path, capsys):
-    good = noise(tmp_path / "good.wav", 0.5, 16000)
+    good = write_noise(tmp_path / "good.wav", 0.5, 16000)
     (tmp_path / "empty.wav").write_bytes(b"")
     bad = str(tmp_path / "empty.wav")
     assert detect("--ckpt", ckpt, "-o", tmp_path / "x.csv", "--workers", 0, bad) != 0
@@ -162,7 +142,7 @@ def test_windows_and_segments_csv(ckpt, tmp_path):
     tone = 0.3 * np.sin(2 * np.pi * 300 * np.arange(sr) / sr)
     path = str(tmp_path / "spliced.wav")
     sf.write(path, np.concatenate([0.1 * rng.standard_normal(sr), tone]).astype("float32"), sr)
-    short = noise(tmp_path / "short.wav", 0.4, sr)
+    short = write_noise(tmp_path / "short.wav", 0.4, sr)
     seg = tmp_path / "seg.csv"
     assert detect("--ckpt", ckpt, "-o", tmp_path / "o.csv", "--workers", 0, "--window", 1, "--hop", 0.5,
                   "--aggregate", "min", "--segments", seg, path, short) == 0
@@ -179,7 +159,7 @@ def test_windows_and_segments_csv(ckpt, tmp_path):
 
 def test_console_entry_point(ckpt, tmp_path):
     """`python -m adf detect` with decoding in a worker process."""
-    clip = noise(tmp_path / "clip.wav", 0.5, 16000)
+    clip = write_noise(tmp_path / "clip.wav", 0.5, 16000)
     env = dict(os.environ, PYTHONPATH=REPO)
     result = subprocess.run([sys.executable, "-m", "adf", "detect", "--ckpt", ckpt, "-o", "s.csv",
                              "--workers", "1", "--precision", "fp32", "clip.wav"], cwd=tmp_path, env=env,
@@ -213,7 +193,7 @@ def test_interrupted_run_keeps_finished_rows(ckpt, tmp_path, monkeypatch, capsys
     the re-run scores only the other two and writes the complete output."""
     import adf.inference
 
-    files = [noise(tmp_path / f"{k}.wav", 0.3, 16000, seed=k) for k in range(4)]
+    files = [write_noise(tmp_path / f"{k}.wav", 0.3, 16000, seed=k) for k in range(4)]
     out = tmp_path / "out.csv"
     real_score_items = interrupt_after(monkeypatch, 2)
     assert detect("--ckpt", ckpt, "-o", out, "--workers", 0, "--batch-size", 1, *files) == 130
@@ -235,8 +215,8 @@ def test_collect_items_order_and_unique_ids(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     for name in ("d1/x.wav", "d1/sub/y.flac", "d2/x.wav", "d2/y.wav", "z.wav"):
-        noise(tmp_path / name, 0.1, 16000)
-    man = manifest(tmp_path / "m.csv", [("M-1", "fake", str(tmp_path / "z.wav"))])
+        write_noise(tmp_path / name, 0.1, 16000)
+    man = write_manifest(tmp_path / "m.csv", [dict(ID="M-1", Label="fake", Path=str(tmp_path / "z.wav"))])
     items, problems = collect_items([man, "d1", "d2", "z.wav", "d1/x.wav"], ids="path")
     assert problems == []
     assert [(i.id, i.path, i.label) for i in items] == [
@@ -249,7 +229,7 @@ def test_collect_items_order_and_unique_ids(tmp_path, monkeypatch):
     ]
     items, problems = collect_items(["d1", "z.wav"])
     assert [(i.id, i.path) for i in items] == [("y", "d1/sub/y.flac"), ("x", "d1/x.wav"), ("z", "z.wav")]
-    other = manifest(tmp_path / "other.csv", [("M-1", "real", str(tmp_path / "d2/y.wav"))])
+    other = write_manifest(tmp_path / "other.csv", [dict(ID="M-1", Label="real", Path=str(tmp_path / "d2/y.wav"))])
     items, problems = collect_items([man, man])
     assert [i.id for i in items] == ["M-1"]
     with pytest.raises(DuplicateIds, match=f"id 'M-1' of {tmp_path}/d2/y.wav is already the id of {tmp_path}/z.wav"):

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from sklearn.metrics import roc_auc_score
+from tests.synth import ROOT as REPO_ROOT
 
-ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "egs_data")
+ROOT = str(REPO_ROOT / "egs_data")
 COLUMNS = ["file", "label", "speaker", "split", "source", "attack", "language", "channel", "text"]
 REAL_SOURCES = {  # Debian package of each codec copy of the real prompts
     f"asterisk-core-sounds-{lang}-{codec}" for lang in ("it", "ru") for codec in ("wav", "g722", "gsm")

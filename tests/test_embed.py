@@ -10,7 +10,8 @@ from adf.analysis import load_embeddings
 from adf.audio import load_for_model
 from adf.checkpoints import load_model
 from adf.cli import main
-from tests.test_detect import interrupt_after, manifest, noise
+from tests.synth import write_manifest, write_noise as noise
+from tests.test_detect import interrupt_after
 
 
 def expected_embedding(ckpt, path):
@@ -24,7 +25,7 @@ def test_embed_files_and_manifest(ckpt, tmp_path, capsys):
     files = [noise(tmp_path / "a" / f"{k}.wav", 0.3 + 0.15 * k, 16000 if k % 2 else 8000, seed=k) for k in range(4)]
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")
-    man = manifest(tmp_path / "m.csv", [("m0", "fake", files[0]), ("m1", "real", files[3])])
+    man = write_manifest(tmp_path / "m.csv", [dict(ID="m0", Label="fake", Path=files[0]), dict(ID="m1", Label="real", Path=files[3])])
     out = tmp_path / "emb.npy"
     assert main(["embed", "--precision", "fp32", "--ckpt", ckpt, "-o", str(out), "--workers", "0", "--batch-size", "3",
                  str(tmp_path / "a"), str(bad), man]) == 0

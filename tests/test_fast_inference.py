@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from adf.models.classifier import build_classifier
+from adf.models.conv_paths import ConvPaths, Frontend
 from tests.synth import padded_batch
 from adf.models.frontend import batch_features, conv_time_major, utterance_features
 
@@ -23,12 +24,12 @@ def model(request):
 
 
 def logits(model, wav, lengths, fast=True):
-    model.fast_frontend = fast
+    model.set_conv_paths(ConvPaths(Frontend.AUTO if fast else Frontend.REFERENCE))
     try:
         with torch.inference_mode():
             return model(wav, lengths)
     finally:
-        model.fast_frontend = None
+        model.set_conv_paths(ConvPaths())
 
 
 @pytest.mark.parametrize("kernel,stride,bias", [(3, 2, True), (2, 2, False), (10, 5, True), (4, 1, True)])

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from adf.data.manifest import COLUMNS
-from tests.synth import manifest_row, write_tone
+from tests.synth import ROOT, manifest_row, write_tone
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = str(ROOT)
 
 
 def egs_tree(root, n=(12, 6, 6)):

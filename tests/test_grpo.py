@@ -11,8 +11,9 @@ import torch
 
 from adf.grpo import GRPO, group_advantages, grpo_loss, k3_kl
 from adf.models.classifier import build_classifier
+from tests.synth import ROOT
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = str(ROOT)
 
 
 def test_loss_hand_computed():

@@ -7,23 +7,17 @@ import soundfile as sf
 import torch
 
 from adf.audio import load_for_model, resample, to_mono, waveform_layer_norm
-from adf.inference import (
-    Item, ResumableCSV, plan_windows, probe, read_score_rows, receptive_field, score_items,
-)
+from adf.inference import Item, plan_windows, probe, receptive_field, score_items
 from adf.models.classifier import build_classifier
+from adf.resumable_csv import ResumableCSV
+from adf.scorefile import read_score_rows
+from tests.synth import write_noise
 
 
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
     return build_classifier("tiny").eval()
-
-
-def noise(path, seconds, sr, channels=1, seed=0):
-    rng = np.random.default_rng(seed)
-    data = (0.1 * rng.standard_normal((int(seconds * sr), channels))).astype("float32")
-    sf.write(path, data if channels > 1 else data[:, 0], sr)
-    return str(path)
 
 
 def reference_logits(model, wav):
@@ -36,7 +30,7 @@ def reference_logits(model, wav):
 def mixed_files(tmp_path):
     """Files of different lengths, rates and channel counts."""
     specs = [(0.7, 16000, 1), (1.3, 8000, 1), (0.4, 44100, 2), (1.0, 22050, 1), (0.2, 16000, 3)]
-    return [Item(f"f{k}", noise(tmp_path / f"f{k}.wav", s, sr, ch, seed=k))
+    return [Item(f"f{k}", write_noise(tmp_path / f"f{k}.wav", s, sr, ch, seed=k))
             for k, (s, sr, ch) in enumerate(specs)]
 
 
@@ -87,7 +81,7 @@ def test_fp16_on_cpu_is_a_clear_error(model, mixed_files):
 
 
 def test_segment_items_score_the_sample_range(model, tmp_path):
-    path = noise(tmp_path / "long.wav", 2.0, 8000)
+    path = write_noise(tmp_path / "long.wav", 2.0, 8000)
     item = Item("seg", path, start=4000, stop=12000)
     (score,) = score_items(model, [item])
     assert [score.logit_fake, score.logit_real] == pytest.approx(
@@ -96,7 +90,7 @@ def test_segment_items_score_the_sample_range(model, tmp_path):
 
 
 def test_bad_items_are_reported_and_the_rest_scored(model, tmp_path):
-    good = Item("good", noise(tmp_path / "good.wav", 0.5, 16000))
+    good = Item("good", write_noise(tmp_path / "good.wav", 0.5, 16000))
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "corrupt.wav").write_bytes(b"RIFF" + b"\x00junk" * 40)
     sf.write(tmp_path / "zero.wav", np.zeros(0, dtype="float32"), 16000)
@@ -105,7 +99,7 @@ def test_bad_items_are_reported_and_the_rest_scored(model, tmp_path):
         "empty": (Item("empty", str(tmp_path / "empty.wav")), "empty (0 bytes)"),
         "corrupt": (Item("corrupt", str(tmp_path / "corrupt.wav")), "cannot decode"),
         "zero": (Item("zero", str(tmp_path / "zero.wav")), "no audio samples"),
-        "tiny": (Item("tiny", noise(tmp_path / "tiny.wav", 0.01, 16000)), "too short"),
+        "tiny": (Item("tiny", write_noise(tmp_path / "tiny.wav", 0.01, 16000)), "too short"),
         "range": (Item("range", good.path, start=100, stop=10**6), "outside the file"),
     }
     scores = by_id(score_items(model, [good] + [item for item, _ in bad.values()], batch_size=2))
@@ -115,7 +109,7 @@ def test_bad_items_are_reported_and_the_rest_scored(model, tmp_path):
 
 
 def test_probe_reads_headers(tmp_path):
-    path = noise(tmp_path / "a.flac", 1.5, 22050, channels=2)
+    path = write_noise(tmp_path / "a.flac", 1.5, 22050, channels=2)
     assert probe(Item("a", path)) == (0, 33075, 22050)
     assert probe(Item("a", path, 100, 200)) == (100, 200, 22050)
 
@@ -166,7 +160,7 @@ def test_windows_of_a_spliced_file(model, tmp_path):
 
 
 def test_window_longer_than_file_is_whole_file_scoring(model, tmp_path):
-    path = noise(tmp_path / "short.wav", 0.8, 16000)
+    path = write_noise(tmp_path / "short.wav", 0.8, 16000)
     (whole,) = score_items(model, [Item("s", path)])
     (windowed,) = score_items(model, [Item("s", path)], window=5.0)
     assert (windowed.logit_fake, windowed.logit_real) == pytest.approx((whole.logit_fake, whole.logit_real))
@@ -239,9 +233,10 @@ def test_manifest_items_and_write_score_csv(model, tmp_path):
     import pandas as pd
 
     from adf.data.manifest import COLUMNS
-    from adf.inference import manifest_items, write_score_csv
+    from adf.inference import manifest_items
+    from adf.scorefile import write_score_csv
 
-    noise(tmp_path / "r.wav", 0.5, 16000)
+    write_noise(tmp_path / "r.wav", 0.5, 16000)
     rows = []
     for i, (label, name, start, stop) in enumerate([("real", "r.wav", 0, 4000), ("fake", "r.wav", -1, -1),
                                                     ("fake", "gone.wav", -1, -1)]):
@@ -270,11 +265,11 @@ def test_manifest_items_and_write_score_csv(model, tmp_path):
 
 def test_a_window_that_cannot_be_decoded_fails_its_item_only(model, tmp_path):
     """A FLAC damaged in the middle: its header reads, its middle window does not."""
-    path = noise(tmp_path / "damaged.flac", 3.0, 16000)
+    path = write_noise(tmp_path / "damaged.flac", 3.0, 16000)
     data = bytearray(open(path, "rb").read())
     data[len(data) // 2 : len(data) // 2 + 4000] = bytes(4000)
     open(path, "wb").write(data)
-    good = Item("good", noise(tmp_path / "good.wav", 2.5, 16000))
+    good = Item("good", write_noise(tmp_path / "good.wav", 2.5, 16000))
     scores = list(score_items(model, [Item("damaged", path), good], batch_size=2, window=1.0))
     assert [(s.item.id, s.ok) for s in scores] == [("damaged", False), ("good", True)]
     assert "cannot decode" in scores[0].error

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +13,7 @@ from adf.models.classifier import build_classifier
 from adf.models.listing import parameter_counts, table_rows
 from adf.models.losses import OCSoftmax
 from hf_reference import full_size_on_meta
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.synth import ROOT
 
 
 @pytest.mark.parametrize("name", [n for n in BACKBONES if n != "tiny"])

@@ -5,8 +5,9 @@ import subprocess
 
 import pandas as pd
 import pytest
+from tests.synth import ROOT
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+REPO = str(ROOT)
 RECIPE = os.path.join(REPO, "recipes", "posttrain")
 
 

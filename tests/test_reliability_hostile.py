@@ -5,16 +5,17 @@ import os
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 import soundfile as sf
 import torch
 
-from adf.audio import AudioError, AudioLimits, audio_header, read_audio
+from adf.audio import AudioError, AudioLimits, read_audio
+from adf.audio_file import audio_header
 from adf.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from adf.cli import main
 from adf.inference import Item, score_items
 from adf.models.classifier import build_classifier
+from tests.synth import write_manifest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "corpora"))
 from corpus_tree import prepare, write_audio, write_text  # noqa: E402
@@ -214,18 +215,11 @@ def test_prepare_neutralises_formula_cells(data_root):
 
 
 def test_merge_reports_one_file_under_two_ids_and_train_test_sharing(tmp_path):
-    from adf.data.manifest import COLUMNS
     from adf.data.merge import merge
 
     def man(name, rows):
-        records = []
-        for id_, path, proportion in rows:
-            rec = dict.fromkeys(COLUMNS, "-")
-            rec.update(ID=id_, Label="real", Duration=1.0, SampleRate=16000, Path=path, AudioChannel=1,
-                       Proportion=proportion)
-            records.append(rec)
-        pd.DataFrame(records, columns=COLUMNS).to_csv(tmp_path / f"{name}.csv", index=False)
-        return name, str(tmp_path / f"{name}.csv")
+        return name, write_manifest(tmp_path / f"{name}.csv",
+                                    [dict(ID=i, Path=path, Proportion=proportion) for i, path, proportion in rows])
 
     train = [man("A", [("A-1", "/d/1.wav", "train"), ("A-2", "/d/1.wav", "train"), ("A-3", "/d/3.wav", "valid")])]
     test = [man("T", [("T-1", "/d/3.wav", "-"), ("T-2", "/d/4.wav", "-")])]

@@ -3,7 +3,6 @@ every script in tools/ and the recipes' train.py run when called directly."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,7 @@ from adf.cli import main
 from adf.inference import Item, score_items
 from adf.models.classifier import build_classifier
 from adf.progress import LogProgress
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.synth import ROOT
 
 
 def clips(folder, lengths):

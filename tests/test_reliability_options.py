@@ -5,10 +5,8 @@ import re
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import soundfile as sf
 import torch
@@ -18,8 +16,7 @@ from adf.checkpoints.files import read_file
 from adf.cli import main
 from adf.data.manifest import COLUMNS, read_manifest
 from adf.models.classifier import build_classifier
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.synth import ROOT
 
 
 @pytest.fixture
@@ -29,25 +26,14 @@ def audio(tmp_path):
     return str(path)
 
 
-def manifest(path, rows):
-    records = []
-    for id_, audio_path, start, stop in rows:
-        rec = dict.fromkeys(COLUMNS, "-")
-        rec.update(ID=id_, Label="real", Duration=1.0, SampleRate=16000, Path=audio_path, AudioChannel=1,
-                   Start=start, Stop=stop)
-        records.append(rec)
-    pd.DataFrame(records).to_csv(path, index=False)
-    return str(path)
-
-
 def detect(*argv):
     return main(["detect", "--workers", "0", *map(str, argv)])
 
 
-def test_bad_segment_columns_are_row_problems(audio, tmp_path):
-    man = manifest(tmp_path / "m.csv", [("ok", audio, 0, 8000), ("whole", audio, "", ""),
-                                        ("typo", audio, "8OOO", 16000), ("neg", audio, -5, 100),
-                                        ("back", audio, 9000, 100), ("frac", audio, 1.5, 100)])
+def test_bad_segment_columns_are_row_problems(audio, manifest_builder):
+    man = manifest_builder("m.csv", [dict(ID=i, Path=audio, Start=a, Stop=b) for i, a, b in [
+        ("ok", 0, 8000), ("whole", "", ""), ("typo", "8OOO", 16000), ("neg", -5, 100), ("back", 9000, 100),
+        ("frac", 1.5, 100)]])
     df, problems = read_manifest(man, on_error="skip")
     assert list(df["ID"]) == ["ok", "whole"]  # before: the bad rows were scored as whole files
     assert list(df["Start"]) == [0, -1] and list(df["Stop"]) == [8000, -1]
@@ -56,8 +42,8 @@ def test_bad_segment_columns_are_row_problems(audio, tmp_path):
     assert "row 5, column Start" in text and "row 6, column Stop" in text and "row 7, column Start" in text
 
 
-def test_unparseable_start_is_not_scored_as_the_whole_file(ckpt, audio, tmp_path, capsys):
-    man = manifest(tmp_path / "m.csv", [("typo", audio, "abc", 8000)])
+def test_unparseable_start_is_not_scored_as_the_whole_file(ckpt, audio, tmp_path, manifest_builder, capsys):
+    man = manifest_builder("m.csv", [dict(ID="typo", Path=audio, Start="abc", Stop=8000)])
     assert detect("--ckpt", ckpt, "-o", tmp_path / "s.csv", man) == 2
     assert "column Start" in capsys.readouterr().err
 

@@ -9,23 +9,12 @@ import soundfile as sf
 
 from adf.atomic import ExclusiveLock, atomic_open, side_path
 from adf.cli import main
-from adf.data.manifest import COLUMNS
+from tests.synth import write_manifest
 
 
 def clip(path, seed=0):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     sf.write(path, (0.1 * np.random.default_rng(seed).standard_normal(8000)).astype("float32"), 16000)
-    return str(path)
-
-
-def manifest(path, rows):
-    records = []
-    for id_, label, audio, proportion in rows:
-        rec = dict.fromkeys(COLUMNS, "-")
-        rec.update(ID=id_, Label=label, Duration=0.5, SampleRate=16000, Path=audio, AudioChannel=1,
-                   Proportion=proportion)
-        records.append(rec)
-    pd.DataFrame(records, columns=COLUMNS).to_csv(path, index=False)
     return str(path)
 
 
@@ -54,7 +43,7 @@ def test_output_equal_to_an_audio_input_is_refused(ckpt, tmp_path, capsys):
 
 def test_output_equal_to_the_manifest_or_checkpoint_is_refused(ckpt, tmp_path, capsys):
     audio = clip(tmp_path / "x.wav")
-    man = manifest(tmp_path / "m.csv", [("X-1", "real", audio, "-")])
+    man = write_manifest(tmp_path / "m.csv", [dict(ID="X-1", Path=audio)], Duration=0.5)
     before = open(man, "rb").read()
     refused_without_damage(capsys, man, before, "--ckpt", ckpt, "-o", man, man)
     model = tmp_path / "copy.ckpt"
@@ -126,9 +115,10 @@ def merged(tmp_path):
     """Good train/valid/test.csv from a first merge."""
     d = tmp_path / "manifests"
     d.mkdir()
-    manifest(d / "A.csv", [(f"A-{k}", "real" if k % 2 else "fake", f"/data/a{k}.wav",
-                            "valid" if k < 2 else "train") for k in range(6)])
-    manifest(d / "T.csv", [(f"T-{k}", "real" if k % 2 else "fake", f"/data/t{k}.wav", "-") for k in range(4)])
+    write_manifest(d / "A.csv", [dict(ID=f"A-{k}", Label="real" if k % 2 else "fake", Path=f"/data/a{k}.wav",
+                                      Proportion="valid" if k < 2 else "train") for k in range(6)], Duration=0.5)
+    write_manifest(d / "T.csv", [dict(ID=f"T-{k}", Label="real" if k % 2 else "fake", Path=f"/data/t{k}.wav")
+                                 for k in range(4)], Duration=0.5)
     out = tmp_path / "out"
     assert main(["merge", "--manifests", str(d), "--out", str(out), "--train", "A", "--test", "T"]) == 0
     return d, out, {n: (out / n).read_text() for n in ("train.csv", "valid.csv", "test.csv")}

@@ -5,8 +5,9 @@ import sys
 
 import pandas as pd
 import pytest
+from tests.synth import ROOT
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = str(ROOT)
 TOOL = os.path.join(REPO, "tools", "results_table.py")
 
 

@@ -17,9 +17,9 @@ import time
 import pytest
 import yaml
 
-from tests.synth import toy_corpus
+from tests.synth import ROOT, toy_corpus
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = str(ROOT)
 TINY = os.path.join(REPO, "recipes", "posttrain", "hparams", "tiny.yaml")
 STEPS = 14  # about 1.5 epochs of the toy corpus
 EVERY = 3   # intra-epoch checkpoint interval (optimizer steps)

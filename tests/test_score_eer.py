@@ -10,8 +10,9 @@ import pytest
 
 from adf import metrics, scoring
 from adf.data.manifest import COLUMNS
+from tests.synth import ROOT as REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

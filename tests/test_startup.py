@@ -3,7 +3,6 @@ meta-device model build it loads weights into."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -11,8 +10,8 @@ import torch
 
 from adf.checkpoints import save_checkpoint
 from adf.models.classifier import build_classifier, build_on_meta
+from tests.synth import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # Runs the CLI in a fresh interpreter and prints the modules it ended up importing.
 _PROBE = """

@@ -13,13 +13,13 @@ supported checkpoint into one mmap-able safetensors file).
 from __future__ import annotations
 
 import argparse
+import runpy
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from adf.environment import use_repo_environment  # noqa: E402 - standard library only
-
-use_repo_environment()  # called directly without the venv: re-run under <repo>/.venv
+# A python without adf's environment re-runs this under the checkout's .venv, where adf
+# is installed (tools/setup_env.sh); adf/environment.py is standard library only.
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
 
 from adf.checkpoints import CheckpointError, convert_checkpoint  # noqa: E402
 

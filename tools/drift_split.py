@@ -13,9 +13,13 @@ Writes <out>/reference.csv and <out>/incoming.csv (manifest rows, for `adf embed
 """
 import argparse
 import os
+import runpy
 import sys
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# A python without adf's environment re-runs this under the checkout's .venv, where adf
+# is installed (tools/setup_env.sh); adf/environment.py is standard library only.
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
 
 
 def split(df, reference_split="train", reference_label="real", holdout=1 / 3, group_by="Attack", seed=0):
@@ -53,7 +57,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from adf.data.manifest import ManifestError, read_manifest, write_csv_atomic, write_manifest
+    from adf.atomic import write_csv_atomic
+    from adf.data.manifest import ManifestError, read_manifest, write_manifest
 
     try:
         df, problems = read_manifest(args.manifest, on_error="skip")

@@ -10,16 +10,16 @@ Writes <out>/probe.json and <out>/embedding_<method>.png; prints the probe EER.
 """
 import argparse
 import os
+import runpy
 import sys
+from pathlib import Path
 
-# Use the adf package of this checkout, not another installed copy.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from adf.environment import use_repo_environment  # noqa: E402 - standard library only
-
-use_repo_environment()  # called directly without the venv: re-run under <repo>/.venv
+# A python without adf's environment re-runs this under the checkout's .venv, where adf
+# is installed (tools/setup_env.sh); adf/environment.py is standard library only.
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
 
 from adf import analysis  # noqa: E402
-from adf.scoring import ScoreError  # noqa: E402
+from adf.scorefile import ScoreError  # noqa: E402
 
 
 def main(argv=None):

@@ -42,15 +42,16 @@ import glob
 import gzip
 import io
 import os
+import runpy
 import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from adf.environment import use_repo_environment  # noqa: E402 - standard library only
-
-use_repo_environment(("numpy", "soundfile", "torch", "torchaudio"))
+# A python without adf's environment re-runs this under the checkout's .venv, where adf
+# is installed (tools/setup_env.sh); adf/environment.py is standard library only.
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"](("numpy", "soundfile", "torch", "torchaudio"))
 
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
@@ -650,8 +651,6 @@ def main(argv=None):
     parser.add_argument("--out", default="egs_data", help="output folder (replaced)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(0, repo)  # adf.audio
     import torch
 
     torch.set_num_threads(1)  # small tensors: one thread wastes no time waiting for the other

@@ -27,15 +27,16 @@ table has, so a reproduction stands beside the paper's numbers.
 import argparse
 import math
 import os
+import runpy
 import sys
+from pathlib import Path
 
-# Use the adf package of this checkout, not another installed copy.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from adf.environment import use_repo_environment  # noqa: E402 - standard library only
-
-use_repo_environment()  # called directly without the venv: re-run under <repo>/.venv
+# A python without adf's environment re-runs this under the checkout's .venv, where adf
+# is installed (tools/setup_env.sh); adf/environment.py is standard library only.
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
 
 from adf import comparison, scoring  # noqa: E402
+from adf.atomic import write_text_atomic  # noqa: E402
 
 
 UNSEEN = " (unseen in training)"
@@ -152,9 +153,9 @@ def main(argv=None):
     text = to_markdown(table, sets, args.by) + comparison.sources_markdown(sources)
     print("EER (%)\n" + text, end="")
     if args.markdown:
-        scoring.write_text_atomic(text, args.markdown)
+        write_text_atomic(text, args.markdown)
     if args.csv:
-        scoring.write_text_atomic(to_csv(table, sets, args.by, sources), args.csv)
+        write_text_atomic(to_csv(table, sets, args.by, sources), args.csv)
     return 0
 
 

@@ -8,6 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/tools/setup_env.sh"
+"$root/tools/setup_browser.sh"  # Chromium for the web page's test (skipped when present or not root)
 cd "$root"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 exec "$root/.venv/bin/python" -m pytest -q -n "${ADF_TEST_WORKERS:-auto}" --durations=10 "$@"

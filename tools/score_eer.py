@@ -7,17 +7,16 @@ pooled and per subset (ID prefix or a manifest column), with plots and calibrati
     tools/score_eer.py eval.txt --key key.txt --calibrate dev.txt --ci 1000 --json eval.json
 
 Labels: 1 = real (bona fide, the target class); higher score = more real.
-See adf/scoring.py for the formats and adf/metrics.py for the definitions.
+See adf/scorefile.py for the formats and adf/metrics.py for the definitions.
 """
 import argparse
-import os
+import runpy
 import sys
+from pathlib import Path
 
-# Use the adf package of this checkout, not another installed copy.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from adf.environment import use_repo_environment  # noqa: E402 - standard library only
-
-use_repo_environment()  # called directly without the venv: re-run under <repo>/.venv
+# A python without adf's environment re-runs this under the checkout's .venv, where adf
+# is installed (tools/setup_env.sh); adf/environment.py is standard library only.
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
 
 from adf import scoring  # noqa: E402
 

@@ -26,6 +26,7 @@ import torch
 from adf.checkpoints.architecture import equivalent_names, infer_backend_options, infer_model_name
 from adf.checkpoints.files import (CheckpointError, metadata_json, read_file,
                                    write_safetensors)
+from adf.checkpoints.hub import resolve_checkpoint
 from adf.checkpoints.keys import BACKBONE_PREFIX, BACKEND_PREFIX, HEAD_KEYS, key_style, to_adf_keys
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,9 @@ def check_backbone_config(config, path):
 
 def read_checkpoint(path, trust_pickle=False, dtype=None):
     """Read any supported checkpoint file (see adf.checkpoints) into a Checkpoint;
+    `path` may also name an exported folder or a Hub model (adf.checkpoints.hub);
     `dtype` casts its floating-point tensors while reading (see read_file)."""
-    raw = read_file(path, trust_pickle=trust_pickle, dtype=dtype)
+    raw = read_file(resolve_checkpoint(path), trust_pickle=trust_pickle, dtype=dtype)
     meta = raw.metadata if raw.metadata.get("format") == FORMAT else {}
     config = metadata_json(meta, "backbone_config", raw.path)
     if config is not None:
@@ -180,8 +182,9 @@ def check_finite(state_dict, path):
         raise CheckpointError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values: {_some(bad)}")
 
 
-def _choose_architecture(ckpt, model_name, overrides):
-    """(name, backbone overrides) for building the model of `ckpt`."""
+def _choose_architecture(ckpt, model_name, overrides, name_hint=None):
+    """(name, backbone overrides) for building the model of `ckpt`; `name_hint` picks
+    among architecture-identical names when the name is inferred from the shapes."""
     if model_name is not None:
         return model_name, overrides
     if ckpt.model_name is not None:
@@ -190,6 +193,8 @@ def _choose_architecture(ckpt, model_name, overrides):
         name = infer_model_name(ckpt.state_dict)
     except CheckpointError as err:
         raise CheckpointError(f"{ckpt.path}: {err}") from None
+    if name_hint is not None and name_hint != name and name_hint in equivalent_names(name):
+        return name_hint, overrides
     same = [n for n in equivalent_names(name) if n != name]
     logger.info("%s: no model name given; inferred %r from the weight shapes%s", ckpt.path, name,
                 f" (architecture-identical to {', '.join(same)})" if same else "")
@@ -209,11 +214,13 @@ def _published_backend_options(state_dict, name):
     return infer_backend_options(state_dict, spec.backend) or {}
 
 
-def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=None, **backbone_overrides):
+def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=None, name_hint=None,
+               **backbone_overrides):
     """A detector (any registry model) in eval mode with all weights from `path`.
 
     `model_name` picks the architecture; without it adf metadata names it or
-    it is inferred from the weight shapes (logged). `backbone_overrides` go to
+    it is inferred from the weight shapes (logged), `name_hint` choosing among
+    architecture-identical names (a released repository's name says which). `backbone_overrides` go to
     SSLClassifier (e.g. test-sized configurations). The model is built on the
     meta device and the weights are assigned on `device` in `dtype` (default
     float32; bfloat16/float16 as SSLClassifier.set_precision leaves them: norms
@@ -221,7 +228,8 @@ def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=Non
     model's `input_policy` is `input_policy`, else the file's, else the
     registry default of its name.
     """
-    from adf.models.classifier import PRECISIONS, build_on_meta
+    from adf.models.classifier import build_on_meta
+    from adf.precision import PRECISIONS
 
     dtype = dtype or torch.float32
     precision = {d: p for p, d in PRECISIONS.items()}.get(dtype)
@@ -232,7 +240,7 @@ def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=Non
         raise CheckpointError(
             f"{ckpt.path}: holds no detector head (proj_fc or backend): it is a {ckpt.source} backbone; "
             "start post-training from it with adf.checkpoints.load_backbone_into")
-    name, overrides = _choose_architecture(ckpt, model_name, backbone_overrides)
+    name, overrides = _choose_architecture(ckpt, model_name, backbone_overrides, name_hint)
     if ckpt.backend_options:
         overrides = {**overrides, "backend_options": ckpt.backend_options}
     elif "backend_options" not in overrides:  # a published file: the sizes its shapes give

@@ -18,9 +18,8 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
 
-import soundfile as sf
-
 from adf.atomic import atomic_open
+from adf.audio_file import AudioError, audio_header
 
 CACHE_VERSION = 1
 # Below this many files a process pool costs more than it saves.
@@ -61,21 +60,14 @@ def encoding_of(fmt, subtype):
 
 
 def probe_file(path):
-    """Return (AudioInfo, None) for a usable file or (None, reason) for one that is not."""
+    """Return (AudioInfo, None) for a usable file or (None, reason) for one that is not
+    (the checks of adf.audio_file.audio_header, plus a length that rounds to 0.00 s)."""
     try:
-        if os.path.getsize(path) == 0:
-            return None, "file is empty (0 bytes)"
-        with sf.SoundFile(path) as f:
-            frames, sr, ch, fmt, subtype = f.frames, f.samplerate, f.channels, f.format, f.subtype
-    except FileNotFoundError:
-        return None, "file not found"
-    except IsADirectoryError:
-        return None, "is a directory"
-    except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        return None, f"cannot read audio header ({err})"
-    if frames <= 0:
-        return None, "contains no audio samples"
-    info = AudioInfo(int(frames), int(sr), int(ch), *encoding_of(fmt, subtype))
+        header = audio_header(path)
+    except AudioError as err:
+        return None, err.problem
+    frames, sr = int(header.frames), int(header.samplerate)
+    info = AudioInfo(frames, sr, int(header.channels), *encoding_of(header.format, header.subtype))
     if info.duration <= 0:
         return None, f"too short: {frames} samples at {sr} Hz rounds to 0.00 s"
     return info, None

@@ -12,7 +12,7 @@ import os
 
 import pandas as pd
 
-from adf.atomic import atomic_open
+from adf.atomic import write_csv_atomic
 from adf.errors import FileProblems
 
 COLUMNS = [
@@ -114,12 +114,6 @@ def read_manifest(path, root=None, on_error="raise", check_files=False, keep_ide
         if col in df.columns:
             df[col] = pd.to_numeric(df[col], errors="coerce").fillna(-1).astype(int)
     return df, [f"{path}: {m}" for _, m in sorted(problems, key=lambda x: x[0])]
-
-
-def write_csv_atomic(df, path, **kwargs):
-    """Write a DataFrame as CSV so that a crash never leaves a truncated file (adf.atomic)."""
-    with atomic_open(path, newline="") as fh:
-        df.to_csv(fh, index=False, **kwargs)
 
 
 def write_manifest(df, path):

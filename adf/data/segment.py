@@ -29,14 +29,13 @@ import soundfile as sf
 
 from adf.atomic import atomic_path
 from adf.audio import AudioError, read_audio, to_mono
+from adf.audio_file import audio_header
 from adf.data.manifest import ROOT_PLACEHOLDER
 
 log = logging.getLogger(__name__)
 
 # Segment durations (seconds) of the reference's Deepfake-Eval-2024 experiments.
 DURATIONS = (4, 10, 13, 30, 50)
-# Extensions the reference segments (compared case-insensitively).
-AUDIO_EXTENSIONS = (".mp3", ".m4a", ".wav", ".flac")
 def fixed_segments(num_samples, sr, seconds):
     """Boundaries [(start, stop), ...] of the fixed-length rule, 0-based, stop exclusive.
 
@@ -160,9 +159,9 @@ def _clamped(table, audio_dir):
     for (folder, base), rows in table.groupby(["folder", "base"], sort=False):
         src = _source_path(audio_dir, folder, base)
         try:
-            info = sf.info(src)
-        except (sf.LibsndfileError, RuntimeError, OSError) as err:
-            msg = f"{src}: source of {len(rows)} DEEP-VOICE segment(s) missing or unreadable ({err})"
+            info = audio_header(src)
+        except AudioError as err:
+            msg = f"{src}: source of {len(rows)} DEEP-VOICE segment(s) missing or unreadable ({err.problem})"
             problems.append(msg)
             log.warning("skipped: %s", msg)
             continue

@@ -230,7 +230,7 @@ def run(args):
     import pandas as pd
 
     from adf.atomic import atomic_open
-    from adf.scoring import ScoreError
+    from adf.scorefile import ScoreError
 
     try:
         which = tuple(e.strip() for e in args.estimators.split(",") if e.strip())

@@ -1,16 +1,14 @@
 """The backbone's convolutions on time-major batches, for GPUs.
 
-A profile of bf16 inference and training on an H200 (bench/README.md, GPU)
-found the convolutions of torchaudio's modules, not the transformer, setting
-the pace:
+On GPUs torchaudio's convolution modules, not the transformer, set the pace
+(the H200 profile and its numbers are in bench/README.md, GPU):
 
 - The CNN feature encoder runs channel-major ([B, C, T]) and its layer norms
   normalise over channels, so every layer transposes its largest activations
-  (512 channels at up to 3,200 frames per second) to [B, T, C] and back:
-  strided copies took a quarter of a forward pass and more of a training step.
+  to [B, T, C] and back.
 - The positional convolution (kernel 128, 16 groups) is a grouped convolution
   for which cuDNN picks kernels without tensor cores when a group has 80
-  channels (xlsr_1b): most of the forward pass.
+  channels (xlsr_1b).
 
 Here the same modules' weights are applied time-major ([B, T, C]), where layer
 norms run over the contiguous last dimension, in one of two ways:
@@ -23,10 +21,9 @@ norms run over the contiguous last dimension, in one of two ways:
 
 The results equal torchaudio's modules up to rounding on the whole padded
 batch (padded frames included), under autocast and with gradients, so
-training and inference can both use them. SSLClassifier uses them off the
-CPU (which keeps adf.models.frontend for inference and torchaudio's modules
-for training); which one serves which convolution was measured, see
-`cnn_features` and `positional_impl`.
+training and inference can both use them. Where SSLClassifier uses them is
+decided in adf.models.conv_paths; which implementation serves which
+convolution was measured, see `cnn_features` and `positional_impl`.
 """
 from __future__ import annotations
 

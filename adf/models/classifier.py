@@ -14,24 +14,25 @@ Inference (eval mode) on the CPU runs the CNN through `adf.models.frontend`
 training and inference run the CNN (layer-norm CNNs) and the positional
 convolution through `adf.models.batched_convs` (time-major on the padded
 batch, without torchaudio's transposes and cuDNN's slow grouped kernels), and
-CPU training runs a layer-norm CNN through it too. The
+CPU training runs a layer-norm CNN through it too (adf.models.conv_paths
+decides, in one place; torchaudio's modules remain selectable). The
 backbone can be kept in bf16 (`set_precision("bf16")`: weights cast once, no
 autocast, no fp32 copy; on the CPU layer norms keep fp32 parameters); pooling
 and the head always run in fp32.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from torch.utils.checkpoint import checkpoint
 
 from adf.models import batched_convs
 from adf.models.backbones import backbone_config, build_backbone, feature_grad_mult, is_wavlm
 from adf.models.backends import MeanLinear, build_backend, stack_layers, uses_all_layers
+from adf.models.conv_paths import ConvPaths, route
 from adf.models.frontend import batch_features
-from adf.precision import PRECISIONS
+from adf.precision import dtype_of
 
 
 class _GradScale(torch.autograd.Function):
@@ -74,14 +75,17 @@ class SSLClassifier(nn.Module):
     feature encoder fixed (no gradients, no stored activations);
     `activation_checkpointing` recomputes each transformer layer's activations
     during the backward pass (about a third more compute, far less memory).
-    Speed option: `compile_layers` (see `compile_layers`).
+    Speed options: `compile_layers` (see `compile_layers`); `conv_paths`, which
+    code runs the convolutions (adf.models.conv_paths; default: adf's fast paths
+    where they apply).
     `name` is the backbone; `backend` / `backend_options` choose the back-end
     (adf.models.backends); `self.name` is the registry name
     (`<backbone>` for the mean back-end, else `<backbone>_<backend>`).
     """
 
-    def __init__(self, name, freeze_cnn=False, activation_checkpointing=False, compile_layers=False,
-                 backend="mean", backend_options=None, **backbone_overrides):
+    def __init__(self, name: str, freeze_cnn: bool = False, activation_checkpointing: bool = False,
+                 compile_layers: bool = False, backend: str = "mean", backend_options: dict | None = None,
+                 conv_paths: ConvPaths | None = None, **backbone_overrides):
         super().__init__()
         self.backbone_name = name
         self.backend_name = backend
@@ -104,18 +108,7 @@ class SSLClassifier(nn.Module):
         # group_norm normalises the first conv layer over time, so padding would
         # change its statistics: such CNNs run on each unpadded utterance.
         self.per_utterance_cnn = self.config["extractor_mode"] == "group_norm"
-        # Which code runs the convolutions: None = adf's where they apply (CPU
-        # inference: adf.models.frontend; CPU training: adf.models.batched_convs
-        # for a layer-norm CNN; other devices: adf.models.batched_convs for the CNN
-        # and the positional convolution), "batched" = adf.models.batched_convs on
-        # any device (tests), False = torchaudio's modules everywhere (the
-        # reference adf's are tested against).
-        self.fast_frontend = None
-        # How adf.models.batched_convs convolves ("nhwc", "im2col"; for the
-        # positional convolution "auto" picks by group width). Chosen by
-        # bench/gpu.py --compare-convs on an H200 (bench/README.md, GPU).
-        self.cnn_impl = "nhwc"
-        self.pos_conv_impl = "auto"
+        self.conv_paths = conv_paths or ConvPaths()  # adf.models.conv_paths
         self.batched_cnn = batched_convs.supports_cnn(self.backbone.feature_extractor)
         if freeze_cnn:
             for p in self.backbone.feature_extractor.parameters():
@@ -125,6 +118,26 @@ class SSLClassifier(nn.Module):
                 _checkpoint_activations(layer)
         if compile_layers:
             self.compile_layers()
+
+    def _replaced_by_conv_paths(name):  # noqa: N805 - runs in the class body
+        """The attributes `conv_paths` replaced: assigning one fails loudly instead of
+        silently leaving the model on another path than the caller meant."""
+        def fail(self, value=None):
+            raise AttributeError(f"SSLClassifier.{name} is gone: give conv_paths=ConvPaths(...) or call "
+                                 "set_conv_paths (adf.models.conv_paths)")
+        return property(fail, fail)
+
+    fast_frontend = _replaced_by_conv_paths("fast_frontend")
+    cnn_impl = _replaced_by_conv_paths("cnn_impl")
+    pos_conv_impl = _replaced_by_conv_paths("pos_conv_impl")
+    del _replaced_by_conv_paths
+
+    def set_conv_paths(self, paths: ConvPaths) -> SSLClassifier:
+        """Run the convolutions through `paths` from now on (adf.models.conv_paths); returns self."""
+        if not isinstance(paths, ConvPaths):
+            raise TypeError(f"conv_paths must be a ConvPaths, not {type(paths).__name__}")
+        self.conv_paths = paths
+        return self
 
     def compile_layers(self, mode=None):
         """Compile each transformer layer with torch.compile (TorchInductor); returns self.
@@ -144,7 +157,7 @@ class SSLClassifier(nn.Module):
             layer.compile(dynamic=True, mode=mode)
         return self
 
-    def _cnn(self, wav, lengths):
+    def _cnn(self, wav: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         fe = self.backbone.feature_extractor
         if lengths is None or not self.per_utterance_cnn:
             return fe(wav, lengths)
@@ -182,9 +195,7 @@ class SSLClassifier(nn.Module):
         rounded stay rounded: call this on full-precision weights
         (load_model(dtype=...) reads norms exactly).
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
-        dtype = PRECISIONS[precision]
+        dtype = dtype_of(precision)
         exact_norms = self._device.type == "cpu"
         for module in self.backbone.modules():
             keep = torch.float32 if exact_norms and isinstance(module, nn.LayerNorm) else dtype
@@ -208,35 +219,30 @@ class SSLClassifier(nn.Module):
     def _device(self):
         return self.backbone.encoder.feature_projection.projection.weight.device
 
-    def frames(self, wav, lengths=None, layer_outputs=None):
+    def frames(self, wav: torch.Tensor, lengths: torch.Tensor | None = None,
+               layer_outputs: list | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Last-layer frame features [B, F, D] and the valid frame counts [B] (or None).
         A list given as `layer_outputs` receives every transformer layer's output."""
-        on_cpu = wav.device.type == "cpu"
-        forced = self.fast_frontend == "batched"
-        fast = self.fast_frontend is not False
-        # CPU inference: adf.models.frontend, which wants the weights in the compute
-        # dtype (set_precision), so not under autocast over fp32 weights.
-        per_utterance = (fast and not forced and on_cpu and not self.training
-                         and not torch.is_autocast_enabled(wav.device.type))
-        # The positional convolution: GEMMs off the CPU; on the CPU oneDNN's grouped
-        # convolution trained w2v_small as fast (bench/README.md).
-        batched_pos = fast and (forced or not on_cpu)
+        paths = self.conv_paths
+        way = route(paths, on_cpu=wav.device.type == "cpu", training=self.training,
+                    autocast=torch.is_autocast_enabled(wav.device.type), cnn_batchable=self.batched_cnn)
         fe = self.backbone.feature_extractor
-        if per_utterance:
+        if way.utterance_frontend:
             x, frame_lengths = batch_features(fe, wav, lengths)
-        elif fast and self.batched_cnn:  # also CPU training: no transposes there either
-            x, frame_lengths = batched_convs.cnn_features(fe, wav.to(self.backbone_dtype), lengths, self.cnn_impl)
+        elif way.batched_cnn:
+            x, frame_lengths = batched_convs.cnn_features(fe, wav.to(self.backbone_dtype), lengths, paths.cnn_impl)
         else:
             x, frame_lengths = self._cnn(wav.to(self.backbone_dtype), lengths)
         mask_lengths = frame_lengths
-        if per_utterance and bool((frame_lengths == x.shape[1]).all()):
+        if way.utterance_frontend and bool((frame_lengths == x.shape[1]).all()):
             mask_lengths = None  # no padding (e.g. batch size 1): skip the all-zero attention bias
         if self.training and self.grad_mult != 1.0:
             x = _GradScale.apply(x, self.grad_mult)
-        x = self._encode(x, mask_lengths, batched_pos, layer_outputs)
+        x = self._encode(x, mask_lengths, way.batched_pos, layer_outputs)
         return x, frame_lengths
 
-    def _encode(self, features, lengths, batched=False, layer_outputs=None):
+    def _encode(self, features: torch.Tensor, lengths: torch.Tensor | None, batched: bool = False,
+                layer_outputs: list | None = None) -> torch.Tensor:
         """torchaudio's `Encoder.forward` and `Transformer.forward` (feature
         projection, padded frames zeroed, additive attention mask of -10000,
         positional convolution, layers with layer drop), with two changes: the
@@ -261,7 +267,7 @@ class SSLClassifier(nn.Module):
                 mask = (-10000.0 * padded[:, None, None, :].to(features.dtype)).expand(batch, 1, frames, frames)
         transformer = encoder.transformer
         pos = transformer.pos_conv_embed
-        x = x + (batched_convs.positional_embedding(pos, x, self.pos_conv_impl) if batched else pos(x))
+        x = x + (batched_convs.positional_embedding(pos, x, self.conv_paths.pos_conv_impl) if batched else pos(x))
         if transformer.layer_norm_first:
             x = transformer.layer_norm(x)
         x = transformer.dropout(x)
@@ -283,7 +289,7 @@ class SSLClassifier(nn.Module):
         """Utterance embedding [B, E] in fp32 (the mean back-end: the mean of the valid frames)."""
         return self.forward(wav, lengths, return_embedding=True)[1]
 
-    def forward(self, wav, lengths=None, return_embedding=False):
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None, return_embedding: bool = False):
         head = self.head
         layers = [] if uses_all_layers(head) else None
         x, frame_lengths = self.frames(wav, lengths, layers)
@@ -310,37 +316,34 @@ def build_classifier(name, **kwargs):
     return build_model(name, **kwargs)
 
 
-@contextmanager
-def _weight_norm_on_cpu():
-    """Apply weight norm on the CPU while a model is built on the meta device.
+class _WeightNormShapes(TorchFunctionMode):
+    """While a model is built on the meta device, weight norm's two tensor
+    functions return empty meta tensors of the right shape.
 
     Registering weight norm computes the norm of the weight; on a meta tensor
     that runs torch's Python reference kernels, whose first call imports
-    torch._dynamo (about a second of `adf detect`'s start-up). The norm of
-    uninitialised CPU memory costs milliseconds, and the parameters go back to
-    the meta device straight after.
+    torch._dynamo (about a second of `adf detect`'s start-up). Only the shapes
+    matter on the meta device. A mode is active only inside its `with` block
+    and this thread, so nothing outside the build sees it.
     """
-    parametrizations = nn.utils.parametrizations
-    plain = parametrizations.weight_norm
 
-    def weight_norm(module, name="weight", dim=0):
-        meta = getattr(module, name)  # (not module.to_empty: that too runs reference kernels)
-        if not meta.is_meta:  # a model built elsewhere meanwhile: untouched
-            return plain(module, name=name, dim=dim)
-        setattr(module, name, nn.Parameter(torch.empty(meta.shape, dtype=meta.dtype, device="cpu")))
-        plain(module, name=name, dim=dim)
-        return module.to("meta")
-
-    parametrizations.weight_norm = weight_norm
-    try:
-        yield
-    finally:
-        parametrizations.weight_norm = plain
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.norm_except_dim and args[0].is_meta:
+            v = args[0]
+            dim = args[2] if len(args) > 2 else kwargs.get("dim", 0)
+            shape = [1] * v.dim()
+            if dim != -1:
+                shape[dim] = v.shape[dim]
+            return torch.empty(shape, dtype=v.dtype, device="meta")
+        if func is torch._weight_norm and args[0].is_meta:
+            return torch.empty(args[0].shape, dtype=args[0].dtype, device="meta")
+        return func(*args, **kwargs)
 
 
 def build_on_meta(name, **kwargs):
     """`build_classifier(name, **kwargs)` on the meta device: the architecture and
     its shapes without memory or initialisation, for loading weights with
     `load_state_dict(..., assign=True)` or counting parameters."""
-    with _weight_norm_on_cpu(), torch.device("meta"):
+    with _WeightNormShapes(), torch.device("meta"):
         return build_classifier(name, **kwargs)

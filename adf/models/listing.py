@@ -54,24 +54,54 @@ def table_rows():
     return rows
 
 
+def released_rows():
+    """One dict per published AntiDeepfake repository (adf.checkpoints.released): repo,
+    adf model name, backbone (paper name), RawBoost augmentation and parameter count."""
+    from adf.checkpoints.released import released_models
+    from adf.models.registry import model_spec
+
+    return [dict(repo=m.repo, name=m.model, paper=model_spec(m.model).paper, rawboost=m.augmented,
+                 params=sum(parameter_counts(m.model))) for m in released_models()]
+
+
+def print_table(rows, csv, csv_header, csv_line, header, line):
+    """`rows` as CSV (`csv_header`, then `csv_line(row)` each) or as a text table
+    (`header`, a rule, then `line(row)` each)."""
+    if csv:
+        print(csv_header)
+        print(*map(csv_line, rows), sep="\n")
+        return 0
+    print(header)
+    print("-" * len(header))
+    print(*map(line, rows), sep="\n")
+    return 0
+
+
+def print_released(csv):
+    return print_table(
+        released_rows(), csv, "repo,name,backbone,rawboost,params",
+        lambda r: f"{r['repo']},{r['name']},{r['paper']},{str(r['rawboost']).lower()},{r['params']}",
+        f"{'repository (--ckpt)':<48} {'adf name':<10} {'backbone':<10} {'RawBoost':<8} {'params':>15}",
+        lambda r: (f"{r['repo']:<48} {r['name']:<10} {r['paper']:<10} {'yes' if r['rawboost'] else 'no':<8} "
+                   f"{r['params']:>15,} ({r['params'] / 1e6:6.0f}M)"))
+
+
 def add_arguments(parser):
     parser.add_argument("--csv", action="store_true", help="comma-separated output")
+    parser.add_argument("--released", action="store_true",
+                        help="list the AntiDeepfake models published on the Hugging Face Hub (use a repository "
+                             "name as --ckpt)")
 
 
 def run(args):
-    rows = table_rows()
+    if args.released:
+        return print_released(args.csv)
     show = lambda v: "" if v is None else v  # noqa: E731
-    if args.csv:
-        print("name,paper,dim,layers,backbone_params,head_params,input")
-        for r in rows:
-            print(f"{r['name']},{r['paper']},{show(r['dim'])},{show(r['layers'])},{r['backbone']},{r['head']},"
-                  f"{r['input']}")
-        return 0
-    header = (f"{'name':<18} {'paper name':<22} {'dim':>5} {'layers':>6} {'front-end params':>24} "
-              f"{'head':>9}  input")
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(f"{r['name']:<18} {r['paper']:<22} {show(r['dim']):>5} {show(r['layers']):>6} "
-              f"{r['backbone']:>15,} ({r['backbone'] / 1e6:6.1f}M) {r['head']:>9,}  {r['input']}")
-    return 0
+    return print_table(
+        table_rows(), args.csv, "name,paper,dim,layers,backbone_params,head_params,input",
+        lambda r: (f"{r['name']},{r['paper']},{show(r['dim'])},{show(r['layers'])},{r['backbone']},{r['head']},"
+                   f"{r['input']}"),
+        (f"{'name':<18} {'paper name':<22} {'dim':>5} {'layers':>6} {'front-end params':>24} "
+         f"{'head':>9}  input"),
+        lambda r: (f"{r['name']:<18} {r['paper']:<22} {show(r['dim']):>5} {show(r['layers']):>6} "
+                   f"{r['backbone']:>15,} ({r['backbone'] / 1e6:6.1f}M) {r['head']:>9,}  {r['input']}"))

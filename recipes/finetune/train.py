@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
 """Fine-tune a post-trained detector: python train.py ../posttrain/hparams/<model>.yaml [--key value ...]."""
-import os
+import runpy
 import sys
+from pathlib import Path
 
-# Called directly from a clone: the checkout's adf, under <repo>/.venv when needed.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from adf.environment import use_repo_environment  # noqa: E402 - standard library only
-
-use_repo_environment()
+# A python without adf's environment re-runs this under the checkout's .venv, where adf
+# is installed (tools/setup_env.sh); adf/environment.py is standard library only.
+runpy.run_path(str(Path(__file__).resolve().parents[2] / "adf" / "environment.py"))["use_repo_environment"]()
 
 from adf.train import main  # noqa: E402
 

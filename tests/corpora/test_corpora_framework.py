@@ -50,10 +50,10 @@ def test_unusable_files_give_reasons(tmp_path):
     reasons = {n: probe_file(str(tmp_path / n))[1] for n in
                ["empty.wav", "junk.wav", "nosamples.wav", "tiny.wav", "absent.wav"]}
     assert "empty" in reasons["empty.wav"]
-    assert "cannot read audio header" in reasons["junk.wav"]
+    assert "cannot decode audio" in reasons["junk.wav"]
     assert "no audio samples" in reasons["nosamples.wav"]
     assert "too short" in reasons["tiny.wav"]
-    assert "not found" in reasons["absent.wav"]
+    assert "does not exist" in reasons["absent.wav"]
 
 
 def _tree(tmp_path, n):
@@ -126,7 +126,7 @@ def test_cli_writes_manifest_report_and_cache(tmp_path):
     assert df.loc[1, "AudioChannel"] == 2 and df.loc[1, "SampleRate"] == 22050
     report = dict(line.split("\t") for line in (tmp_path / "m" / "egs.csv.skipped.txt").read_text().splitlines())
     assert report.keys() == {str(egs / "fake" / "c.wav"), str(egs / "fake" / "gone.wav")}
-    assert report[str(egs / "fake" / "c.wav")].startswith("cannot read audio header")
+    assert report[str(egs / "fake" / "c.wav")].startswith("cannot decode audio")
     assert report[str(egs / "fake" / "gone.wav")] == "listed in the metadata but the file does not exist"
     assert (tmp_path / "m" / "egs.csv.cache.json").is_file()
     assert _cli("egs", "--root", str(egs), "-o", str(out), "--no-progress", "--strict",

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from adf import audio_file
 from adf.data.manifest import COLUMNS, LABELS, ROOT_PLACEHOLDER, SEGMENT_COLUMNS
 
 # What a corpus's rows are for (shown by `adf prepare --list`).
@@ -128,12 +129,8 @@ def get_corpus(name):
 
 def walk(top, *exts):
     """Every file under `top` whose extension is one of `exts` (case-insensitive),
-    sorted by full path. A missing folder gives an empty list."""
-    exts = tuple(e.lower() for e in exts)
-    found = []
-    for dirpath, _dirs, files in os.walk(top):
-        found.extend(os.path.join(dirpath, f) for f in files if f.lower().endswith(exts))
-    return [Path(p) for p in sorted(found)]
+    sorted by full path, as Paths (adf.audio_file.walk). A missing folder gives an empty list."""
+    return [Path(p) for p in audio_file.walk(top, exts)]
 
 
 def rel_parts(path, top):
