@@ -12,14 +12,13 @@ validation EER rather than the single best one. Two ways in:
 
 Floating-point tensors are averaged in float64 and cast back to their dtype;
 integer tensors (BatchNorm's `num_batches_tracked`) are counters, not weights:
-the first checkpoint's value is kept.
+the first checkpoint's value is kept. torch is imported inside the functions, so
+`adf --help` stays fast (adf.cli).
 """
 from __future__ import annotations
 
 import logging
 import os
-
-import torch
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +27,8 @@ AVERAGED_NAME = "averaged_model.safetensors"
 
 def average_state_dicts(state_dicts, where="checkpoints"):
     """The element-wise mean of `state_dicts` (a non-empty list with identical keys and shapes)."""
+    import torch
+
     if not state_dicts:
         raise ValueError(f"{where}: nothing to average")
     first = state_dicts[0]
@@ -71,6 +72,8 @@ def average_best_checkpoints(checkpointer, model, n, path):
     own weights are left as they were). Returns the averaged checkpoints' EERs,
     or [] when there was no checkpoint to average.
     """
+    import torch
+
     from adf.checkpoints import save_checkpoint
 
     chosen = best_checkpoints(checkpointer, n)
