@@ -390,10 +390,12 @@ class SSLBrain(sb.Brain):
             tb.log_stats({"optimizer_step": self.optimizer_step, "lr": lr},
                          train_stats=train, valid_stats=stats)
         eer = stats["EER"] if not math.isnan(stats["EER"]) else 100.0
-        # The checkpointer keeps the best-by-EER checkpoint plus the most recent one.
+        # The checkpointer keeps the best-by-EER checkpoint plus the most recent one
+        # (the `average_best` best ones when they are to be averaged, adf.averaging).
         self.checkpointer.save_and_keep_only(
             meta={"EER": eer, "optimizer_step": self.optimizer_step},
-            min_keys=["EER"], num_to_keep=1, keep_recent=True,
+            min_keys=["EER"], num_to_keep=max(1, getattr(self.hparams, "average_best", 0) or 0),
+            keep_recent=True,
             end_of_epoch=not self._mid_epoch_valid,
         )
         if self._saved_checkpoint_is_best():

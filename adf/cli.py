@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "score": ("adf.scoring", "EER, minDCF, Cllr, AUC ... of score files, pooled and per subset"),
     "export": ("adf.export", "write a checkpoint as a Hugging Face Hub-ready folder (DIR) or an ONNX graph (--onnx)"),
     "serve": ("adf.serve.command", "HTTP service and web page: score uploaded audio (batched across clients)"),
+    "average": ("adf.averaging", "average the weights of checkpoints of one model (e.g. the N best)"),
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 # Keys adf.train and adf.brain read from the hparams (tests/test_reliability_options.py
 # checks this list against the code).
 CODE_KEYS = frozenset("""
-augment augment_valid checkpointer class_weights crop_max_seconds crop_min_seconds data_folder
+augment augment_valid average_best checkpointer class_weights crop_max_seconds crop_min_seconds data_folder
 epoch_counter init_from input_policy loss lr_scheduler max_batch_seconds max_batch_size method mode
 model model_name num_buckets num_workers oc_softmax opt_class optimizer_step_limit output_folder
 random_training_window save_folder score_ckpt seed targets tensorboard_logger test_batch_size test_csv

@@ -98,6 +98,11 @@ def _train(hparams, run_opts):
         valid_loader_kwargs={"batch_size": hparams["valid_batch_size"],
                              "collate_fn": collate_skip_bad, "num_workers": workers},
     )
+    if (hparams.get("average_best") or 0) >= 2 and sb.utils.distributed.if_main_process():
+        from adf.averaging import AVERAGED_NAME, average_best_checkpoints
+
+        average_best_checkpoints(hparams["checkpointer"], hparams["model"], hparams["average_best"],
+                                 os.path.join(hparams["save_folder"], AVERAGED_NAME))
     return brain
 
 
@@ -159,7 +164,10 @@ def _resolve_precisions(hparams, run_opts):
 
 
 def _best_model_path(hparams):
-    path = os.path.join(hparams["save_folder"], "best_model.safetensors")
+    name = "best_model.safetensors"
+    if (hparams.get("average_best") or 0) >= 2:  # the average of the N best (adf.averaging)
+        from adf.averaging import AVERAGED_NAME as name
+    path = os.path.join(hparams["save_folder"], name)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no trained model yet (run with --mode train first)")
     return path

@@ -59,6 +59,7 @@ if [ "$quick" = 1 ]; then
     part score "$py" bench/score.py --n 100000 --subsets 4 --naive-n 1000
     part merge "$py" bench/merge.py --rows 20000
     part headers "$py" bench/prepare_headers.py --files 300
+    part systems "$py" bench/systems.py --systems tiny_aasist tiny_mamba aasist_l --clips 2 --repeats 1 --batch-size 2
 else
     part infer "$py" bench/infer.py --clips 8 --repeats 2 --pipeline w2v_small --startup w2v_small \
         --memory xlsr_2b
@@ -74,6 +75,7 @@ else
     part score "$py" bench/score.py
     part merge "$py" bench/merge.py
     part headers "$py" bench/prepare_headers.py
+    part systems "$py" bench/systems.py --clips 4 --repeats 1 --batch-size 4 --threads 1
 fi
 if "$py" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     part gpu env PYTHON="$py" bash bench/gpu.sh

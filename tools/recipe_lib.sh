@@ -151,6 +151,8 @@ results_table() {
   local by=()  # the caller's table_by / seen_csv: one row per value of a manifest column,
   [ -n "${table_by:-}" ] && by+=(--by "$table_by")  # values the training set lacks marked unseen
   [ -n "${table_by:-}" ] && [ -n "${seen_csv:-}" ] && by+=(--seen "$seen_csv")
+  # the caller's published: a YAML of a paper's EERs, shown beside the measured rows
+  [ -z "${table_by:-}" ] && [ -n "${published:-}" ] && by+=(--published "$published")
   python "$repo/tools/results_table.py" "${scores[@]}" --key "$test_csv" "${by[@]}" \
     --markdown "$exp/results.md" --csv "$exp/results.csv"
 }

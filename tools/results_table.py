@@ -17,6 +17,12 @@ value (each attack's fakes against all real trials, the ASVspoof per-attack EER;
 with real trials only are left out) plus Pooled, one column per model. `--seen MANIFEST`
 marks the values that manifest (the training set) does not hold as unseen, so a held-out
 generator's EER stands on its own row.
+
+    tools/results_table.py posttrain=... --key data/test.csv --published recipes/evaluate/conf/published.yaml
+
+`--published YAML` adds rows of EERs a paper reports (adf.comparison: the file
+names each number's source), labelled "(published)", in the test-set columns the
+table has, so a reproduction stands beside the paper's numbers.
 """
 import argparse
 import math
@@ -29,7 +35,7 @@ from pathlib import Path
 # is installed (tools/setup_env.sh); adf/environment.py is standard library only.
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
 
-from adf import scoring  # noqa: E402
+from adf import comparison, scoring  # noqa: E402
 from adf.atomic import write_text_atomic  # noqa: E402
 
 
@@ -88,7 +94,18 @@ def _csv_cell(value):
     return "" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
-def to_csv(table, sets, by=None):
+def to_csv(table, sets, by=None, sources=None):
+    """With `sources` ({row: where its numbers come from}, published rows) a `source` column is added."""
+    if sources:  # published labels and sources hold commas: quoted by the csv module
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["model", *sets, "source"])
+        for model, row in table.items():
+            writer.writerow([model, *(_csv_cell(row.get(s)) for s in sets), sources.get(model, "")])
+        return buf.getvalue()
     if by:
         models = list(table)
         lines = [by.lower() + "," + ",".join(models)]
@@ -118,20 +135,27 @@ def main(argv=None):
     parser.add_argument("--csv", help="write the table as CSV here")
     parser.add_argument("--by", help="one row per value of this column of --key (Attack, Language...)")
     parser.add_argument("--seen", metavar="MANIFEST", help="with --by: mark values this manifest lacks as unseen")
+    parser.add_argument("--published", metavar="YAML",
+                        help="add rows of published EERs with their sources (adf.comparison)")
     args = parser.parse_args(argv)
     if args.by and not args.key:
         parser.error("--by needs --key (a manifest with that column)")
+    if args.by and args.published:
+        parser.error("--published goes with the per-test-set table, not --by")
+    sources = {}
     try:
         table, sets = eer_table(parse_named(args.scores), args.key, args.by, args.seen)
-    except (scoring.ScoreError, OSError) as err:
+        if args.published:
+            table, sources = comparison.add_published(table, sets, comparison.read_published(args.published))
+    except (scoring.ScoreError, comparison.PublishedError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    text = to_markdown(table, sets, args.by)
+    text = to_markdown(table, sets, args.by) + comparison.sources_markdown(sources)
     print("EER (%)\n" + text, end="")
     if args.markdown:
         write_text_atomic(text, args.markdown)
     if args.csv:
-        write_text_atomic(to_csv(table, sets, args.by), args.csv)
+        write_text_atomic(to_csv(table, sets, args.by, sources), args.csv)
     return 0
 
 

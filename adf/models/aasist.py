@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from adf.models.backends import register_backend
+from adf.models.backends import Backend, register_backend
 from adf.models.sinc import SincFilterbank
 from adf.models.waveform import WaveformDetector
 
@@ -281,15 +281,13 @@ class AASIST(HeterogeneousGraph, WaveformDetector):
         return self._graph(e.amax(dim=3).transpose(1, 2), e.amax(dim=2).transpose(1, 2))
 
 
-class SSLAASISTBackend(HeterogeneousGraph):
+class SSLAASISTBackend(Backend, HeterogeneousGraph):
     """AASIST as the back-end of an SSL backbone (SSL_Anti-spoofing's model.py);
     the adf back-end interface (adf.models.backends). Needs at least 3 frames."""
 
-    layers = "last"
     takes_mask = False  # max pooling and softmax over time see every frame
     default_input = "first-64600"
     paper_name = "AASIST"
-    aux_loss = None
 
     def __init__(self, embed_dim, num_layers=None, **config):
         del num_layers

@@ -5,6 +5,7 @@
 #   1 merge them into data/test.csv                           (adf merge; conf/<sets>.yaml)
 #   2 score data/test.csv with each checkpoint                (adf detect)
 #   3 EER table -> exp/results.md and exp/results.csv         (tools/results_table.py)
+#     with the paper's published EERs (conf/published.yaml) as rows beside the measured ones
 # With no arguments it scores the models that recipes/posttrain and recipes/finetune
 # produced on the example corpus's test split (egs_data/). Examples:
 #   ./run.sh --ckpts "xlsr1b=/models/XLS-R-1B.ckpt mms300m=/models/MMS-300M.ckpt" \
@@ -30,7 +31,8 @@ batch_size=8
 detect_args=""                    # more adf detect options, e.g. "--window 4 --hop 4"
 table_by=""                       # stage 3: one row per value of this manifest column (e.g. Attack)
 seen_csv=""                       # stage 3 with table_by: mark values this manifest (training set) lacks
-OPTION_NAMES="stage stop_stage ckpts model data_root corpora data_dir test_csv exp_dir device precision batch_size detect_args table_by seen_csv"
+published=conf/published.yaml     # stage 3: the paper's reported EERs as extra rows ("" for none)
+OPTION_NAMES="stage stop_stage ckpts model data_root corpora data_dir test_csv exp_dir device precision batch_size detect_args table_by seen_csv published"
 parse_options "$@"
 
 use_env

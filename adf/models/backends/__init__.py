@@ -48,6 +48,8 @@ system was trained with (adf.input_policy): "first-64600" for the
 fixed-input systems (SSL_Anti-spoofing and its descendants), "whole" by
 default; `paper_name` is the name `adf models` shows ("AASIST", "SLS", ...).
 
+A back-end subclasses `Backend`, which holds these attributes' common values.
+
 Registering: call `register_backend("<name>", Class)` at the bottom of the
 back-end's module and add that module's import to `_register_known` below
 (imported lazily, so `adf --help` stays torch-free).
@@ -60,18 +62,24 @@ from torch import nn
 from adf.models.backends.masking import masked_mean
 
 
-class MeanLinear(nn.Linear):
+class Backend(nn.Module):
+    """Base class of the back-ends: the interface's class attributes (module
+    docstring) with their common values; a back-end sets only those that differ."""
+
+    layers = "last"  # or "all": every transformer layer's output [B, L, T, D]
+    takes_mask = True  # False: called once per utterance on its valid frames
+    default_input = "whole"  # the input policy its published system was trained with
+    aux_loss = None  # a training forward pass may leave a scalar here (VIB's KL term)
+    published_keys = None  # [(regex, replacement)] from a published checkpoint's keys to ours
+
+
+class MeanLinear(nn.Linear, Backend):
     """The AntiDeepfake back-end: mean over valid frames, then Linear(D, 2).
 
     A subclass of nn.Linear so that, held as SSLClassifier's `proj_fc`, its
     weights keep the names of the released checkpoints (`proj_fc.weight`,
     `proj_fc.bias`). The embedding is the pooled feature vector.
     """
-
-    layers = "last"
-    takes_mask = True
-    default_input = "whole"
-    aux_loss = None
 
     def __init__(self, embed_dim, num_layers=None):
         del num_layers

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adf.models.backends import register_backend
+from adf.models.backends import Backend, register_backend
 from adf.models.backends.masking import lengths_of, masked_softmax
 from adf.models.backends.selective_scan import selective_scan
 
@@ -114,15 +114,12 @@ def reverse_within_lengths(x, lengths):
     return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
-class MambaBackend(nn.Module):
+class MambaBackend(Backend):
     """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]` (module docstring);
     the embedding is the merged pooled vector."""
 
-    layers = "last"
-    takes_mask = True
     default_input = "first-64600"
     paper_name = "BiMamba"
-    aux_loss = None
     published_keys = PUBLISHED_KEYS
 
     def __init__(self, embed_dim, num_layers=None, d_model=144, n_layer=6, d_state=16, d_conv=4, expand=2, dropout=0.1,

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adf.models.backends import register_backend
+from adf.models.backends import Backend, register_backend
 from adf.models.backends.masking import lengths_of, masked_mean
 
 # published checkpoint (SLSforASVspoof-2021-DF / -5, `Model`) -> this module's parameter names
@@ -31,15 +31,13 @@ PUBLISHED_KEYS = [(rf"{old}\.(\w+)", rf"{new}.\1") for old, new in
 PUBLISHED_FRAMES = 201  # 64,600 samples through the wav2vec 2.0 CNN
 
 
-class SLSBackend(nn.Module):
+class SLSBackend(Backend):
     """`forward(feats [B, L, T, D], mask [B, T] or None) -> logits [B, 2]` (see module docstring);
     the embedding is the hidden layer's output."""
 
     layers = "all"
-    takes_mask = True
     default_input = "first-64600"
     paper_name = "SLS"
-    aux_loss = None
     published_keys = PUBLISHED_KEYS
 
     def __init__(self, embed_dim, num_layers=None, hidden=1024, frames=PUBLISHED_FRAMES, pool=3):

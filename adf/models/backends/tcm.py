@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adf.models.backends import register_backend
+from adf.models.backends import Backend, register_backend
 from adf.models.backends.masking import masked_mean, masked_softmax, zero_padding
 
 # published checkpoint (tcm_add, `Model`) -> this module's parameter names
@@ -148,15 +148,12 @@ class _ConformerBlock(nn.Module):
         return self.post_norm(x)
 
 
-class TCMBackend(nn.Module):
+class TCMBackend(Backend):
     """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]` (module docstring);
     the embedding is the class token's output."""
 
-    layers = "last"
-    takes_mask = True
     default_input = "first-64600"
     paper_name = "Conformer+TCM"
-    aux_loss = None
     published_keys = PUBLISHED_KEYS
 
     def __init__(self, embed_dim, num_layers=None, emb_size=144, heads=4, n_encoders=4, kernel_size=31, ff_mult=4,

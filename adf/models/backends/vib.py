@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adf.models.backends import register_backend
+from adf.models.backends import Backend, register_backend
 from adf.models.backends.masking import masked_mean
 
 
@@ -23,12 +23,10 @@ def gaussian_kl(mu, sigma):
     return 0.5 * (mu.pow(2) + sigma.pow(2) - 1.0 - 2.0 * torch.log(sigma)).sum(dim=-1)
 
 
-class VIBBackend(nn.Module):
+class VIBBackend(Backend):
     """`forward(feats [B, T, D], mask [B, T] or None) -> logits [B, 2]`; sets `aux_loss`;
     the embedding is z."""
 
-    layers = "last"
-    takes_mask = True
     default_input = "whole"  # no published input length: AntiDeepfake's whole-utterance policy
     paper_name = "VIB"
 
