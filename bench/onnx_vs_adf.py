@@ -1,7 +1,7 @@
 """ONNX Runtime against adf on the CPU, in the same run, on the same clips.
 
-    python bench/onnx_vs_adf.py                                   # w2v_small, 8 clips of 2-12 s
-    python bench/onnx_vs_adf.py --models tiny --clips 4 --repeats 1   # smoke test
+    python -m bench.onnx_vs_adf                                   # w2v_small, 8 clips of 2-12 s
+    python -m bench.onnx_vs_adf --models tiny --clips 4 --repeats 1   # smoke test
 
 For each model (random weights): `adf export --onnx`'s graph (adf.onnx_export:
 input policy inside, padded batches with `lengths`) is written and loaded in
@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from adf.precision import cpu_native_bf16  # noqa: E402
-from bench.common import SR, clip_lengths, clips, machine, report, timed  # noqa: E402
+from adf.precision import cpu_native_bf16
+from bench.common import SR, clip_lengths, clips, machine, report, timed
 
 
 def batches_of(lengths, batch_size):

@@ -1,8 +1,8 @@
 """Throughput and latency of `adf serve` under concurrent clients, with and without
 cross-request batching, side by side in one run.
 
-    python bench/serve.py                                  # w2v_small, 16 clients, 2 x 20 s per setting
-    python bench/serve.py --model tiny --clients 4 --seconds 2 --rounds 1   # smoke test
+    python -m bench.serve                                  # w2v_small, 16 clients, 2 x 20 s per setting
+    python -m bench.serve --model tiny --clients 4 --seconds 2 --rounds 1   # smoke test
 
 A checkpoint of `--model` with random weights (or `--ckpt`) is served by
 `adf serve` in a subprocess on 127.0.0.1 (a free port) twice: with `--max-batch
@@ -36,9 +36,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.common import SR, machine, report  # noqa: E402
+from bench.common import SR, machine, report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,7 +1,7 @@
 """CPU inference speed of the comparison systems (issue 12 §5), next to the AntiDeepfake models.
 
-    python bench/systems.py                                   # the default list below, CPU
-    python bench/systems.py --systems tiny_aasist aasist_l --clips 3 --repeats 1   # smoke test
+    python -m bench.systems                                   # the default list below, CPU
+    python -m bench.systems --systems tiny_aasist aasist_l --clips 3 --repeats 1   # smoke test
 
 For each system (random weights, eval mode, fp32) on clips of 2-6 s prepared by
 the system's own input policy (adf.input_policy: the fixed-input systems see
@@ -33,17 +33,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 from collections import defaultdict
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.common import SR, clip_lengths, clips, machine, report, timed  # noqa: E402
-from bench.infer import pad as zero_padded  # noqa: E402
+from bench.common import SR, clip_lengths, clips, machine, report, timed
+from bench.infer import pad as zero_padded
 
 DEFAULT_SYSTEMS = ("rawnet2", "aasist_l", "aasist", "w2v_small", "w2v_small_aasist", "w2v_small_sls",
                    "w2v_small_tcm", "w2v_small_mamba", "w2v_small_vib")
