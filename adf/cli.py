@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "prepare": ("adf.data.prepare", "write the manifest of a corpus"),
     "merge": ("adf.data.merge", "merge per-corpus manifests into train/valid/test"),
     "score": ("adf.scoring", "EER, minDCF, Cllr, AUC ... of score files, pooled and per subset"),
+    "score-segments": ("adf.localisation.command", "localisation metrics of segment scores (adf detect --resolution)"),
     "export": ("adf.export", "write a checkpoint as a Hugging Face Hub-ready folder (DIR) or an ONNX graph (--onnx)"),
     "serve": ("adf.serve.command", "HTTP service and web page: score uploaded audio (batched across clients)"),
     "average": ("adf.averaging", "average the weights of checkpoints of one model (e.g. the N best)"),

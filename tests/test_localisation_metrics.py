@@ -195,3 +195,31 @@ def test_evaluate_at_the_eer_threshold():
     at_eer = evaluate(segs, key, resolutions=(0.04,), collar=0.0, threshold="eer")
     # EER threshold -2.5: segments at or below it (-3, -2.5) are fake = exactly the reference
     assert at_eer["threshold"] > -2.5 and at_eer["event"]["f1"] == 1.0 and at_eer["duration"]["f1"] == 1.0
+
+
+def test_score_segments_command_reports_what_evaluate_computes(tmp_path, capsys):
+    """`adf score-segments` on the hand-made case above: the same EERs and counts, as JSON."""
+    import json
+
+    import pandas as pd
+
+    from adf.cli import main
+    from tests.synth import write_manifest
+
+    rows = [("a", [2.0, -1.0, 1.0, 3.0]), ("b", [2.5, 1.5, 0.5, 2.0]), ("c", [-2.0, -0.5, 0.1, -1.5])]
+    pd.DataFrame([{"id": i, "start": k * 0.04, "end": (k + 1) * 0.04, "score": s}
+                  for i, scores in rows for k, s in enumerate(scores)]).to_csv(tmp_path / "seg.csv", index=False)
+    key = write_manifest(tmp_path / "key.csv", [
+        dict(ID="a", Label="fake", FakeRegions="0.04-0.08", Path="a.wav"),
+        dict(ID="b", Label="real", FakeRegions="", Path="b.wav"),
+        dict(ID="c", Label="fake", FakeRegions="", Path="c.wav")])
+    out = tmp_path / "report.json"
+    assert main(["score-segments", str(tmp_path / "seg.csv"), "--key", key, "--resolutions", "0.04,0.08",
+                 "--collar", "0", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["n_utterances"] == 3 and report["n_partial"] == 1
+    assert report["segment_eer"] == {"0.04": 0.0, "0.08": 0.0}
+    assert (report["event"]["tp"], report["event"]["fp"], report["event"]["fn"]) == (1, 2, 1)
+    assert "seg. EER 40 ms" in capsys.readouterr().out
+    # a bad threshold is one error line, not a traceback
+    assert main(["score-segments", str(tmp_path / "seg.csv"), "--key", key, "--threshold", "x"]) == 2

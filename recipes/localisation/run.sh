@@ -6,7 +6,7 @@
 #   3 segment scores and fake regions of the test split                       (adf detect --resolution)
 #   4 segment-level EER at 20-640 ms, range-based EER, fake-region P/R/F1 -> exp/results.md,
 #     exp/results.json, and the timeline of one spliced test clip -> exp/timeline.png
-#                                                                             (tools/score_localisation.py)
+#                                                                             (adf score-segments)
 # Every stage skips itself when its outputs exist and its inputs did not change.
 # Examples:
 #   ./run.sh --epochs 8 --init_from ../posttrain/exp/tiny_posttrain/save/best_model.safetensors
@@ -74,7 +74,7 @@ if stage_wanted 4; then
 import sys, pandas as pd
 df = pd.read_csv(sys.argv[1], keep_default_na=False)
 print(df[df.ID.str.startswith("EGSPART-")].ID.iloc[0])' "$data_dir/test.csv")
-  python "$repo/tools/score_localisation.py" "$scores/test.segments.csv" --key "$data_dir/test.csv" \
+  adf score-segments "$scores/test.segments.csv" --key "$data_dir/test.csv" \
     --audio-root "$(abs_path "$data_root")" --collar "$collar" --threshold "$metrics_threshold" \
     --json "$exp_dir/results.json" --plot "$plot_id" -o "$exp_dir/timeline.png" | tee "$exp_dir/results.md"
 fi
