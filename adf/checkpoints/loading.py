@@ -267,6 +267,9 @@ def load_backbone_into(model, path, include_head=False):
     `include_head`, which requires the file to hold one. Returns the Checkpoint.
     """
     ckpt = read_checkpoint(path)
+    # A raw-waveform detector (AASIST, RawNet2) has no separate backbone: all of it is
+    # started from the file, e.g. fine-tuning the released AASIST-L.pth.
+    include_head = include_head or not hasattr(model, "backbone")
     given = {k: v for k, v in ckpt.state_dict.items()
              if include_head or not (k in HEAD_KEYS or k.startswith(BACKEND_PREFIX))}
     expected = {k: v for k, v in model.state_dict().items()
