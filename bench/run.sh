@@ -60,6 +60,8 @@ if [ "$quick" = 1 ]; then
     part merge "$py" bench/merge.py --rows 20000
     part headers "$py" bench/prepare_headers.py --files 300
     part systems "$py" bench/systems.py --systems tiny_aasist tiny_mamba aasist_l --clips 2 --repeats 1 --batch-size 2
+    part serve "$py" bench/serve.py --model tiny --clients 4 --seconds 2 --rounds 1
+    part onnx "$py" bench/onnx_vs_adf.py --models tiny --clips 4 --repeats 1
 else
     part infer "$py" bench/infer.py --clips 8 --repeats 2 --pipeline w2v_small --startup w2v_small \
         --memory xlsr_2b
@@ -76,6 +78,8 @@ else
     part merge "$py" bench/merge.py
     part headers "$py" bench/prepare_headers.py
     part systems "$py" bench/systems.py --clips 4 --repeats 1 --batch-size 4 --threads 1
+    part serve "$py" bench/serve.py --seconds 30 --threads 1
+    part onnx "$py" bench/onnx_vs_adf.py
 fi
 if "$py" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     part gpu env PYTHON="$py" bash bench/gpu.sh

@@ -241,7 +241,8 @@ def test_the_whole_harness_runs_from_one_command_and_reports_a_failed_part(tmp_p
     rows = [json.loads(line) for line in (out / "bench.jsonl").read_text().splitlines()]
     scripts = [r["script"] for r in rows]
     assert scripts == ["bench/infer.py", "bench/infer.py", "bench/train.py", "bench/overhead.py",
-                       "bench/score.py", "bench/prepare_headers.py", "bench/gpu.py"]
+                       "bench/score.py", "bench/prepare_headers.py", "bench/systems.py", "bench/serve.py",
+                       "bench/onnx_vs_adf.py", "bench/gpu.py"]
     assert "--agreement egs_data/metadata.csv" in rows[1]["args"] and "--dry" in rows[-1]["args"]
     assert (out / "bench.log").read_text().count("== ") >= 8
 

@@ -13,14 +13,19 @@ Splits follow the real clip, so the corpus stays speaker- and text-disjoint by s
 held-out generator (piper) is inserted only in the test split, where it lives.
 """
 import argparse
+import runpy
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import soundfile as sf
+# A python without adf's environment re-runs this under the checkout's .venv, where adf
+# is installed (tools/setup_env.sh); adf/environment.py is standard library only.
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
 
-from adf.localisation.regions import format_regions
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from adf.localisation.regions import format_regions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1] / "egs_data"
 COUNTS = {"train": 12, "valid": 4, "test": 8}  # spliced clips per split
