@@ -47,6 +47,19 @@ def assert_matches_published(head, feats, published, label, log_softmax=False, t
     assert diff < tol
 
 
+def published_load_error(backend, state_dict, name):
+    """The message of the CheckpointError that loading `state_dict` (a published
+    layout, as if read from file `name`) into `backend` must raise."""
+    import pytest
+
+    from adf.checkpoints import CheckpointError
+    from adf.checkpoints.published import load_published_backend
+
+    with pytest.raises(CheckpointError) as err:
+        load_published_backend(backend, state_dict, name)
+    return str(err.value)
+
+
 def sls_published_shapes(embed_dim=1024, hidden=1024, frames=201):
     """The state-dict layout of SLSforASVspoof's `Model` (without the SSL model)."""
     return {"fc0.weight": (1, embed_dim), "fc0.bias": (1,), "fc1.weight": (hidden, frames // 3 * (embed_dim // 3)),
