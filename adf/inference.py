@@ -527,8 +527,8 @@ class _Assembler:
             windows = self.done[piece.index]
             windows.append(WindowScore(piece.start / piece.sr, piece.stop / piece.sr, fake, real, vec))
             if len(windows) == self.plan.spans[piece.index]:
-                yield _finish(self.plan.items[piece.index], self.done.pop(piece.index), self.window,
-                              self.aggregate)
+                yield score_from_windows(self.plan.items[piece.index], self.done.pop(piece.index),
+                                         self.window, self.aggregate)
         if self.progress is not None:
             self.progress.update(len(scored.pieces))
 
@@ -570,8 +570,9 @@ def _out_of_memory(err):
     return oom
 
 
-def _finish(item, windows, window, aggregate):
-    """The Score of an item whose model inputs are all scored."""
+def score_from_windows(item, windows, window, aggregate):
+    """The Score of an item whose model inputs are all scored (`windows`: its
+    WindowScores; with `window`, combined by `aggregate` as `adf detect --window`)."""
     windows.sort(key=lambda w: w.start)
     embedding = None
     if windows[0].embedding is not None:

@@ -160,8 +160,8 @@ def create_app(adapter, config=None, tmp_dir=None):
     """The application serving `adapter` (adf.serve.adapter.ModelAdapter) with
     `config` (ServeConfig); uploads are spooled in `tmp_dir` (default: the system's)."""
     from adf import __version__
-    from adf.inference import Item, WindowScore, _finish
-    from adf.scorefile import prob_real as _prob_real
+    from adf.inference import Item, WindowScore, score_from_windows
+    from adf.scorefile import prob_real
 
     config = config or ServeConfig()
     limits = config.limits
@@ -254,15 +254,15 @@ def create_app(adapter, config=None, tmp_dir=None):
         if decoded.whole:
             fake, real = logits[0]
         else:
-            total = _finish(Item("upload", "upload"), list(scored), window, aggregate)
+            total = score_from_windows(Item("upload", "upload"), list(scored), window, aggregate)
             fake, real = total.logit_fake, total.logit_real
-        prob = _prob_real(fake, real)
+        prob = prob_real(fake, real)
         return Detection(
             id=uuid.uuid4().hex, filename=name, duration=decoded.duration, sample_rate=decoded.sample_rate,
             channels=decoded.channels, format=decoded.format, logits=Logits(fake=fake, real=real),
             prob_real=prob, threshold=threshold, decision=DECISIONS[prob >= threshold], aggregate=aggregate,
             windows=[WindowResult(start=w.start, end=w.end, logit_fake=w.logit_fake, logit_real=w.logit_real,
-                                  prob_real=_prob_real(w.logit_fake, w.logit_real)) for w in scored]
+                                  prob_real=prob_real(w.logit_fake, w.logit_real)) for w in scored]
             if windows else None)
 
     @app.exception_handler(Exception)
