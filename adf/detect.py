@@ -97,6 +97,10 @@ def add_arguments(parser):
                         help="backbone precision: auto = bf16 where the device computes it natively "
                              "(CUDA with bf16, CPUs with AMX or AVX-512 BF16), else fp32; fp16 needs CUDA; "
                              "int8 = dynamic quantization of the transformer's linear maps (CPU)")
+    parser.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch",
+                        help="what runs the model: torch (default), or ONNX Runtime, fp32 on the CPU: the "
+                             "fast path where the CPU has no native bf16 (the model is exported once and "
+                             "cached, adf.onnx_engine; same scores as --precision fp32 to about 1e-6)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the transformer layers (fused kernels, same scores); the first "
                              "batches pay the compilation (tens of seconds). Meant for large GPU jobs; about "
@@ -140,6 +144,7 @@ def score_options(args, precision):
     return {
         "model": args.model,
         "precision": precision,
+        "engine": getattr(args, "engine", "torch"),
         "input": args.input,  # None: the checkpoint's own policy (covered by its hash)
         "window": args.window,
         "hop": (args.hop if args.hop is not None else args.window) if windowed else None,
@@ -293,11 +298,11 @@ def _run(args):
 
 def _settings(args):
     """(device, precision Choice) of `args`; _Refused for options that cannot work together."""
-    from adf.precision import resolve
+    from adf.inference import resolve_engine
 
     try:
         device = pick_device(args.device)
-        choice = resolve(args.precision, device)
+        choice = resolve_engine(args.engine, args.precision, device, args.compile)
     except ValueError as err:
         raise _Refused(err) from None
     args.precision = choice.precision  # what changes the scores (and is recorded for resuming): not "auto"
@@ -388,7 +393,7 @@ def _load(args, ckpt_file, device, choice, outputs):
 
     try:
         model, _ = load_detector(ckpt_file, args.model, device, choice.precision, args.compile, args.input,
-                                 name_hint=released_model_name(args.ckpt))
+                                 name_hint=released_model_name(args.ckpt), engine=args.engine)
     except (CheckpointError, KeyError, OSError, ValueError) as err:
         outputs.close()
         raise _Refused(err if isinstance(err, (CheckpointError, ValueError)) else

@@ -41,21 +41,22 @@ class Detector:
 
     @classmethod
     def from_pretrained(cls, name_or_path, device=None, precision="auto", model_name=None, input_policy=None,
-                        compile=False):
+                        compile=False, engine="torch"):
         """Load a checkpoint file, an `adf export` folder or a Hub model `ORG/NAME[@REVISION]`
         (adf.checkpoints.hub). `device` defaults to cuda when available, else cpu;
         `precision` "auto" resolves as in `adf detect` (adf.precision.resolve);
         `model_name` and `input_policy` override what the checkpoint records,
-        `compile` compiles the transformer layers (`adf detect --compile`)."""
+        `compile` compiles the transformer layers (`adf detect --compile`); `engine`
+        "onnxruntime" runs fp32 in ONNX Runtime on the CPU (`adf detect --engine`)."""
         from adf.checkpoints.hub import resolve_checkpoint
         from adf.checkpoints.released import released_model_name
         from adf.detect import pick_device
         from adf.inference import load_detector
 
-        device = pick_device(device)
+        device = pick_device(device if device is not None or engine == "torch" else "cpu")
         path = resolve_checkpoint(name_or_path)
         model, choice = load_detector(path, model_name, device, precision, compile, input_policy,
-                                      name_hint=released_model_name(name_or_path))
+                                      name_hint=released_model_name(name_or_path), engine=engine)
         return cls(model, device, choice.precision, checkpoint=path, source=os.fspath(name_or_path))
 
     def __repr__(self):

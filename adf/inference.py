@@ -248,18 +248,19 @@ def autocast_context(device, precision):
 
 
 def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile_layers=False, input_policy=None,
-                  name_hint=None):
+                  name_hint=None, engine="torch"):
     """(model in eval mode, precision Choice): `ckpt` loaded on `device` in the
     precision `precision` resolves to (adf.precision.resolve: "auto" picks bf16
     only where the device computes it natively). bf16/fp16 weights are read
     straight into that dtype (no fp32 copy; norms and head stay fp32); int8
     loads fp32 and quantizes the transformer layers' linear maps. `input_policy`
     (a name, adf.input_policy) overrides the one the checkpoint records;
-    `name_hint`: see adf.checkpoints.load_model."""
+    `name_hint`: see adf.checkpoints.load_model. `engine` "onnxruntime" runs the
+    model in ONNX Runtime (fp32 on the CPU; adf.onnx_engine)."""
     from adf.checkpoints import load_model
-    from adf.precision import quantize_int8, resolve
+    from adf.precision import quantize_int8
 
-    choice = resolve(precision, device)
+    choice = resolve_engine(engine, precision, device, compile_layers)
     dtype = PRECISIONS[choice.precision] if choice.precision in PRECISIONS else None
     model = load_model(ckpt, model_name=model_name, device=device, dtype=dtype, input_policy=input_policy,
                        name_hint=name_hint)
@@ -268,7 +269,32 @@ def load_detector(ckpt, model_name=None, device="cpu", precision="auto", compile
         quantize_int8(model)
     if compile_layers:
         model.compile_layers()
+    if engine == "onnxruntime":
+        from adf.onnx_engine import onnxruntime_model
+
+        model = onnxruntime_model(model, ckpt)
     return model, choice
+
+
+def resolve_engine(engine, precision, device, compile_layers=False):
+    """The precision Choice (adf.precision.resolve) for running on `engine` ("torch" or
+    "onnxruntime"); ValueError for combinations that cannot run. ONNX Runtime runs the
+    fp32 graph on the CPU, so there `auto` means fp32."""
+    from adf.precision import Choice, resolve
+
+    from adf.onnx_engine import ENGINES
+
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if engine == "torch":
+        return resolve(precision, device)
+    if torch.device(device).type != "cpu":
+        raise ValueError(f"the onnxruntime engine runs on the CPU; use --device cpu (not {device})")
+    if precision not in ("auto", "fp32"):
+        raise ValueError(f"the onnxruntime engine runs fp32; --precision {precision} needs --engine torch")
+    if compile_layers:
+        raise ValueError("--compile applies to the torch engine only")
+    return Choice("fp32", "onnxruntime engine" + (": auto means fp32 there" if precision == "auto" else ""))
 
 
 def _mean_logits(windows):

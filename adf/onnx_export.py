@@ -114,21 +114,36 @@ class OnnxDetector:
         return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.float32)
 
 
-def verify(path, model, wavs=None):
+def verify(path, model, wavs=None, engine=False):
     """Largest |logit difference| between the ONNX file at `path` (ONNX Runtime, one
-    padded batch) and adf's fp32 model scoring each of `wavs` alone."""
+    padded batch) and adf's fp32 model scoring each of `wavs` alone. `engine`: the
+    file holds adf.onnx_graph.EngineGraph (inputs after the input policy)."""
     import numpy as np
+    import torch
 
     wavs = _check_batch() if wavs is None else wavs
-    logits, _ = OnnxDetector(path).score_waveforms([np.asarray(w) for w in wavs])
+    if engine:
+        from adf.input_policy import policy_of
+        from adf.onnx_engine import OnnxRuntimeModel
+
+        policy = policy_of(model)
+        inputs = [policy.for_scoring(torch.as_tensor(w)) for w in wavs]
+        batch = torch.nn.utils.rnn.pad_sequence(inputs, batch_first=True)
+        lengths = torch.tensor([w.shape[0] for w in inputs])
+        logits = OnnxRuntimeModel.open(path, model)(batch, lengths).numpy()
+    else:
+        logits, _ = OnnxDetector(path).score_waveforms([np.asarray(w) for w in wavs])
     return float(np.abs(logits - reference_logits(model, wavs)).max())
 
 
-def export_onnx(model, path, opset=DEFAULT_OPSET, metadata=None, tolerance=1e-3, external_data=None):
+def export_onnx(model, path, opset=DEFAULT_OPSET, metadata=None, tolerance=1e-3, external_data=None,
+                engine=False):
     """Write `model` (a loaded fp32 detector) with its input policy to `path` as ONNX, then
     check it (`verify`): ValueError, and no file, when ONNX Runtime's logits differ from
     adf's by more than `tolerance`. Returns that difference. Models over protobuf's 2 GB
-    keep their weights in `<path>.data` beside it (`external_data` True/False forces it)."""
+    keep their weights in `<path>.data` beside it (`external_data` True/False forces it).
+    `engine`: write adf.onnx_graph.EngineGraph instead (adf.onnx_engine's graph: the
+    input policy outside, the embedding as second output)."""
     import os
     import tempfile
     import warnings
@@ -137,9 +152,16 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, metadata=None, tolerance=1e-3,
     import torch
 
     from adf.atomic import atomic_path
-    from adf.onnx_graph import INPUTS, OUTPUTS, ExportGraph
+    from adf.onnx_graph import ENGINE_OUTPUTS, INPUTS, OUTPUTS, EngineGraph, ExportGraph
 
-    graph = ExportGraph(model).eval()
+    graph = (EngineGraph if engine else ExportGraph)(model).eval()
+    outputs = ENGINE_OUTPUTS if engine else OUTPUTS
+    example = _example()
+    if engine:  # traced on model inputs: a fixed-input model at its own length (tracing freezes shapes)
+        from adf.onnx_graph import apply_policy
+
+        wav, lengths = apply_policy(graph.policy, *example)
+        example = (wav, lengths if lengths is not None else torch.full((wav.shape[0],), wav.shape[1]))
     folder = os.path.dirname(os.path.abspath(path))
     with tempfile.TemporaryDirectory(dir=folder, prefix=".onnx-export-") as work:
         traced = os.path.join(work, "model.onnx")
@@ -150,10 +172,10 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, metadata=None, tolerance=1e-3,
                 warnings.simplefilter("ignore", DeprecationWarning)
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 torch.onnx.export(
-                    graph, _example(), traced, dynamo=False, opset_version=opset,
-                    input_names=list(INPUTS), output_names=list(OUTPUTS),
+                    graph, example, traced, dynamo=False, opset_version=opset,
+                    input_names=list(INPUTS), output_names=list(outputs),
                     dynamic_axes={"waveform": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
-                                  "logits": {0: "batch"}, "prob_real": {0: "batch"}},
+                                  **{name: {0: "batch"} for name in outputs}},
                 )
         except Exception as err:  # noqa: BLE001 - the exporter raises many types; name the model
             raise ValueError(f"{model.name} does not export to ONNX: {type(err).__name__}: "
@@ -169,7 +191,7 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, metadata=None, tolerance=1e-3,
                   location=data_name if large else None)
         del proto
         try:
-            worst = verify(checked, model)
+            worst = verify(checked, model, engine=engine)
         except Exception as err:  # noqa: BLE001 - ONNX Runtime's own errors: a shape frozen by tracing
             raise ValueError(f"{model.name}: the exported graph fails in ONNX Runtime on a batch of another "
                              f"size and lengths ({str(err).splitlines()[0][:300]}); it does not export") from err

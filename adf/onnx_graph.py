@@ -14,6 +14,7 @@ from adf.input_policy import policy_of
 
 INPUTS = ("waveform", "lengths")
 OUTPUTS = ("logits", "prob_real")
+ENGINE_OUTPUTS = ("logits", "embedding")  # EngineGraph (adf.onnx_engine)
 EPS = 1e-5  # adf.audio.waveform_layer_norm's (F.layer_norm's default)
 
 
@@ -90,12 +91,16 @@ class ExportGraph(nn.Module):
 
     def forward(self, waveform, lengths):
         wav, lengths = apply_policy(self.policy, waveform.float(), lengths)
-        if hasattr(self.model, "backbone"):
-            logits = self._ssl(wav, lengths)
-        else:  # raw-waveform systems: fixed-input policies only (check_exportable), no padding
-            logits = self.model.detect(wav)[0]
-        logits = logits.float()
+        logits = self.scores(wav, lengths)[0]
         return logits, torch.softmax(logits, dim=1)[:, 1]
+
+    def scores(self, wav, lengths):
+        """(logits [B, 2] fp32, pooled embedding [B, E] fp32) of model inputs (the policy applied)."""
+        if hasattr(self.model, "backbone"):
+            logits, emb = self._ssl(wav, lengths)
+        else:  # raw-waveform systems: fixed-input policies only (check_exportable), no padding
+            logits, emb = self.model.detect(wav)
+        return logits.float(), emb.float()
 
     def _ssl(self, wav, lengths):
         """SSLClassifier.forward written without per-utterance Python loops."""
@@ -110,7 +115,17 @@ class ExportGraph(nn.Module):
         mask = None
         if frame_lengths is not None:
             mask = torch.arange(feats.shape[-2], device=feats.device)[None, :] < frame_lengths[:, None]
-        return head(feats, mask)
+        return head(feats, mask, return_embedding=True)
+
+
+class EngineGraph(ExportGraph):
+    """What `adf detect --engine onnxruntime` runs (adf.onnx_engine): the same model
+    on inputs that already went through the input policy (adf detect applies it
+    while decoding), with the pooled embedding as a second output:
+    (waveform [B, T], lengths [B]) -> (logits [B, 2], embedding [B, E])."""
+
+    def forward(self, waveform, lengths):
+        return self.scores(waveform.float(), None if self.policy.fixed else lengths)
 
 
 def check_exportable(model, policy):

@@ -59,7 +59,8 @@ def test_record_names_checkpoint_hash_options_and_version(ckpts, files, tmp_path
     with open(ckpts[0], "rb") as fh:
         assert record["checkpoint_sha256"] == hashlib.sha256(fh.read()).hexdigest()
     assert record["adf_version"] == adf.__version__
-    assert record["options"] == {"model": None, "precision": "fp32", "input": None, "window": 0.25, "hop": 0.25,
+    assert record["options"] == {"model": None, "precision": "fp32", "engine": "torch", "input": None,
+                                 "window": 0.25, "hop": 0.25,
                                  "aggregate": "min", "ids": "stem"}
 
 

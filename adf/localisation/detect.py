@@ -87,6 +87,8 @@ def run(args):
         return fail(f"--resolution must be > 0 seconds (got {args.resolution})")
     if args.window is not None:
         return fail("--resolution scores whole utterances; it does not combine with --window")
+    if getattr(args, "engine", "torch") != "torch":
+        return fail("--resolution needs the frame logits of the torch engine; drop --engine")
     segments_path = args.segments or _side_output(args.output, ".segments.csv")
     rttm_path = args.rttm or _side_output(args.output, ".rttm")
     try:
