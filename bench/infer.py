@@ -7,7 +7,8 @@ For each model (random weights), on clips of mixed lengths (2-12 s):
 - `hf fp32 b1`: transformers' Wav2Vec2Model with the same weights, plain fp32,
   one clip at a time: the baseline a user would otherwise pick;
 - `adf` in fp32 and int8 (dynamic quantization of the transformer's linear
-  maps), and where the CPU computes bf16 natively (or with --bf16) bf16
+  maps), `adf-onnxruntime` fp32 (`adf detect --engine onnxruntime`: the
+  same model exported to ONNX and run by ONNX Runtime), and where the CPU computes bf16 natively (or with --bf16) bf16
   autocast over fp32 weights (torchaudio modules: what plain autocast gives)
   and the pure-bf16 fast path (`set_precision("bf16")`), each at batch size 1
   and batched (length-sorted, <= 5 % padding, adf.inference.plan_batches);
@@ -173,6 +174,24 @@ def bench_model(name, args, peaks):
             ("int8", bs), run_adf(int8_model, wavs, b)))
     int8_model = None
     runs = [("fp32", args.batch_size), ("int8", 1), ("int8", args.batch_size)]
+    if args.onnxruntime:
+        # `adf detect --engine onnxruntime`: the fp32 fast path where bf16 is not native
+        import tempfile
+
+        from adf.onnx_engine import OnnxRuntimeModel
+        from adf.onnx_export import export_onnx
+
+        fp32_model = build_classifier(name).eval()
+        fp32_model.load_state_dict(exact)
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, f"{name}.onnx")
+            export_onnx(fp32_model, path, engine=True, tolerance=1e-4)
+            engine = OnnxRuntimeModel.open(path, fp32_model)
+            for bs in (1, args.batch_size):
+                measure("adf-onnxruntime", "fp32", bs, lambda b, bs=bs: lambda: logits.__setitem__(
+                    ("onnxruntime", bs), run_adf(engine, wavs, b)))
+            engine = None
+        runs += [("onnxruntime", 1), ("onnxruntime", args.batch_size)]
     if args.bf16:  # emulated bf16 (an AVX2-only CPU) would take tens of times longer: skipped there
         model.set_conv_paths(ConvPaths(Frontend.REFERENCE))  # plain autocast over fp32 weights, torchaudio's modules
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -195,7 +214,8 @@ def bench_model(name, args, peaks):
         dprob = (prob_real(got) - prob_real(ref)).abs()
         report("agree", model=name, run=f"{key[0]}_b{key[1]}", vs="fp32_b1",
                median_dprob=statistics.median(dprob.tolist()), max_dlogit=(got - ref).abs().max().item())
-    for precision in ("fp32", "int8", "bf16") if args.bf16 else ("fp32", "int8"):
+    compared = ("fp32", "int8") + (("onnxruntime",) if args.onnxruntime else ()) + (("bf16",) if args.bf16 else ())
+    for precision in compared:
         one, many = logits[precision, 1], logits[precision, args.batch_size]
         report("agree", model=name, run=f"{precision}_b{args.batch_size}", vs=f"{precision}_b1",
                what="padding_invariance", max_dlogit=max((one[i] - many[i]).abs().max().item() for i in one))
@@ -450,6 +470,9 @@ def main(argv=None):
     parser.add_argument("--compile", action="store_true",
                         help="also time bf16 with compile_layers (torch.compile of each transformer layer)")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput measurements")
+    parser.add_argument("--no-onnxruntime", dest="onnxruntime", action="store_false",
+                        help="skip `adf-onnxruntime` (adf detect --engine onnxruntime: the model exported "
+                             "once, then run in ONNX Runtime in fp32)")
     parser.add_argument("--bf16", dest="bf16", action="store_true", default=None,
                         help="time the bf16 variants (default: only where the CPU computes bf16 natively)")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false")
