@@ -111,9 +111,13 @@ def onnxruntime_model(model, checkpoint, threads=None, log=None):
             log(f"onnxruntime engine: the cached graph {path} does not load ({type(err).__name__}); "
                 "exporting it again")
     if engine is None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         log(f"onnxruntime engine: exporting {model.name} once (cached at {path})")
-        export_onnx(model, path, engine=True, tolerance=1e-4)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            export_onnx(model, path, engine=True, tolerance=1e-4)
+        except OSError as err:
+            raise ValueError(f"onnxruntime engine: cannot write the graph cache {os.path.dirname(path)} "
+                             f"({err.strerror or err}); point ADF_CACHE_DIR at a writable folder") from err
         engine = OnnxRuntimeModel.open(path, model, threads)
     model.to("meta")  # the weights now live in ONNX Runtime; the attributes stay readable
     return engine

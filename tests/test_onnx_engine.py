@@ -106,3 +106,13 @@ def test_engine_refuses_what_it_cannot_run(ckpt, clips, cache, tmp_path, capsys,
                  *options, clips[0]]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists() and not cache.exists()
+
+
+def test_unwritable_cache_is_one_clear_error(ckpt, clips, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("ADF_CACHE_DIR", str(blocker))
+    assert main(["detect", "--ckpt", ckpt, "-o", str(tmp_path / "x.csv"), "--engine", "onnxruntime",
+                 clips[0]]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the graph cache" in err and "ADF_CACHE_DIR" in err
