@@ -96,6 +96,18 @@ def test_scores_equal_adf_detect(ckpt, adapter, clips, tmp_path):
             assert both["prob_real"] == pytest.approx(whole.loc[path].prob_real, abs=1e-6)
 
 
+def test_onnxruntime_engine_serves_the_same_scores(ckpt, adapter, clips, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("ADF_CACHE_DIR", str(tmp_path))
+    engine = ModelAdapter.load(ckpt, engine="onnxruntime")
+    assert engine.info["engine"] == "onnxruntime" and engine.info["precision"] == "fp32"
+    assert engine.info["parameters"] == adapter.info["parameters"]
+    from adf.audio import load_16k
+
+    waves = [load_16k(p) for p in clips.values()]
+    np.testing.assert_allclose(engine.score_waveforms(waves), adapter.score_waveforms(waves), atol=1e-4, rtol=0)
+
+
 def test_model_info_health_docs_and_page(ckpt, adapter):
     model = load_model(ckpt)
     with serve(adapter, max_batch=3) as client:

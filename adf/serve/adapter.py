@@ -49,16 +49,17 @@ class ModelAdapter:
                      "device": str(self.device), **(info or {})}
 
     @classmethod
-    def load(cls, ckpt, device=None, precision="auto", input_policy=None, model_name=None):
+    def load(cls, ckpt, device=None, precision="auto", input_policy=None, model_name=None, engine="torch"):
         """Load `ckpt` as `adf detect --ckpt` does (a file, an `adf export` folder or a
-        Hub model ORG/NAME[@REVISION]) through the Python API (adf.Detector)."""
+        Hub model ORG/NAME[@REVISION]) through the Python API (adf.Detector); `engine`
+        as `adf detect --engine`."""
         from adf.detector import Detector
 
         detector = Detector.from_pretrained(ckpt, device=device, precision=precision, model_name=model_name,
-                                            input_policy=input_policy)
+                                            input_policy=input_policy, engine=engine)
         info = detector.info()
         extra = {"source": info["source"], "checkpoint": os.path.basename(info["checkpoint"]),
-                 "checkpoint_sha256": info["sha256"]}
+                 "checkpoint_sha256": info["sha256"], "engine": engine}
         return cls(detector.model, detector.precision, detector.device, info=extra)
 
     def score_waveforms(self, waveforms):

@@ -28,6 +28,8 @@ def add_arguments(parser):
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
                         help="as `adf detect --precision` (default %(default)s)")
+    parser.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch",
+                        help="as `adf detect --engine` (onnxruntime: fp32 on the CPU; default %(default)s)")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="decision threshold on prob_real: at or above it the audio is called real "
                              "(default %(default)g)")
@@ -88,11 +90,11 @@ def run(args):
     from adf.serve.app import create_app
 
     config = config_of(args)
-    device = pick_device(args.device)
+    device = pick_device(args.device if args.device or args.engine == "torch" else "cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
     adapter = ModelAdapter.load(args.ckpt, device=device, precision=args.precision, input_policy=args.input,
-                                model_name=args.model)
+                                model_name=args.model, engine=args.engine)
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
