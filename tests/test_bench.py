@@ -49,7 +49,8 @@ def test_infer_bench_smoke(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "bench.jsonl").read_text().splitlines()]
     (cpu,) = [r for r in lines if r["kind"] == "precision"]
     infer = {(r["impl"], r["precision"], r["batch"]) for r in lines if r["kind"] == "infer"}
-    expected = {("hf", "fp32", 1), ("adf", "fp32", 1), ("adf", "fp32", 4), ("adf", "int8", 1), ("adf", "int8", 4)}
+    expected = {("hf", "fp32", 1), ("adf", "fp32", 1), ("adf", "fp32", 4), ("adf", "int8", 1), ("adf", "int8", 4),
+                ("adf-onnxruntime", "fp32", 1), ("adf-onnxruntime", "fp32", 4)}
     if cpu["native_bf16"]:  # bf16 is timed only where the CPU computes it natively
         expected |= {("adf-autocast", "bf16", 1), ("adf", "bf16", 1), ("adf", "bf16", 4)}
     assert infer == expected
@@ -68,6 +69,9 @@ def test_infer_bench_smoke(tmp_path):
     assert invariance["int8_b4"]["max_dlogit"] < 0.05
     agree = {r["run"]: r for r in lines if r["kind"] == "agree" and "what" not in r}
     assert agree["int8_b1"]["median_dprob"] <= 0.01 and agree["int8_b1"]["max_dlogit"] > 0
+    # the ONNX Runtime engine computes the fp32 model: same logits up to rounding, alone and batched
+    assert agree["onnxruntime_b1"]["max_dlogit"] < 1e-4 and agree["onnxruntime_b4"]["max_dlogit"] < 1e-4
+    assert invariance["onnxruntime_b4"]["max_dlogit"] < 1e-5
     kinds = {r["kind"]: r for r in lines}
     assert kinds["pipeline"]["files"] == 4 and 0 <= kinds["pipeline"]["wait_share"] < 1
 
