@@ -274,6 +274,11 @@ def _main(argv=None):
     )
     run_opts = _resolve_precisions(hparams, run_opts)
     mode = hparams.get("mode", "train")
+    if mode == "train" and str(run_opts.get("device") or "cpu").startswith("cpu"):
+        from adf.cpu_memory import keep_freed_memory
+
+        if keep_freed_memory():  # about twice as fast on the CPU, same numbers (adf.cpu_memory)
+            logger.info("CPU training: large freed buffers stay in the process (glibc malloc settings)")
     finished = False
     try:
         if mode == "train":
