@@ -10,8 +10,8 @@ How: the loaded fp32 model is exported once (adf.onnx_export with
 adf.onnx_graph.EngineGraph: the input policy stays outside the graph, where
 `adf detect` applies it while decoding, and the pooled embedding is a second
 output), checked against adf's torch fp32 path (the export refuses a graph
-that disagrees), and cached as `<cache>/onnxruntime/<model>-<key>.onnx`,
-`<cache>` being $ADF_CACHE_DIR, else $XDG_CACHE_HOME/adf, else ~/.cache/adf.
+that disagrees), and cached as `<cache>/onnxruntime/<model>-<key>.onnx`
+(`<cache>`: adf.user_cache, ~/.cache/adf by default).
 The key covers what the graph depends on: the checkpoint's sha256, the
 architecture, the input policy and the adf, torch and opset versions. Later
 runs load the cached file; one that ONNX Runtime cannot load is exported again.
@@ -35,12 +35,6 @@ ENGINES = ("torch", "onnxruntime")
 GRAPH_VERSION = 1  # bump when adf.onnx_graph.EngineGraph computes something else
 
 
-def cache_folder():
-    root = os.environ.get("ADF_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "adf")
-    return os.path.join(root, "onnxruntime")
-
-
 def cache_path(model, checkpoint_sha256):
     """Where the engine graph of `model` loaded from a checkpoint with that sha256 is cached."""
     from adf import __version__
@@ -50,7 +44,9 @@ def cache_path(model, checkpoint_sha256):
     key = json.dumps({"checkpoint": checkpoint_sha256, "model": model.name, "input": policy_of(model).name,
                       "adf": __version__, "torch": torch.__version__, "opset": DEFAULT_OPSET,
                       "graph": GRAPH_VERSION}, sort_keys=True)
-    return os.path.join(cache_folder(), f"{model.name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx")
+    from adf.user_cache import cache_dir
+
+    return cache_dir("onnxruntime", f"{model.name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx")
 
 
 class OnnxRuntimeModel(torch.nn.Module):

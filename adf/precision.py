@@ -82,9 +82,9 @@ def cpu_bf16_flags():
 
 
 def _cache_path():
-    folder = os.environ.get("ADF_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "adf")
-    return os.path.join(folder, "precision.json")
+    from adf.user_cache import cache_dir
+
+    return cache_dir("precision.json")
 
 
 def _probe_key():
