@@ -67,11 +67,13 @@ def check_device(name):
     return device
 
 
-def pick_device(name=None):
-    """The device to run on, as a string: `name` checked (check_device), default cuda when usable, else cpu."""
+def pick_device(name=None, engine="torch"):
+    """The device to run on, as a string: `name` checked (check_device), default cuda when usable
+    (cpu for the onnxruntime engine, which runs on the CPU only), else cpu."""
     import torch
 
-    return str(check_device(name or ("cuda" if torch.cuda.is_available() else "cpu")))
+    default = "cuda" if engine == "torch" and torch.cuda.is_available() else "cpu"
+    return str(check_device(name or default))
 
 
 def add_arguments(parser):
@@ -98,9 +100,9 @@ def add_arguments(parser):
                              "(CUDA with bf16, CPUs with AMX or AVX-512 BF16), else fp32; fp16 needs CUDA; "
                              "int8 = dynamic quantization of the transformer's linear maps (CPU)")
     parser.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch",
-                        help="what runs the model: torch (default), or ONNX Runtime, fp32 on the CPU: the "
-                             "fast path where the CPU has no native bf16 (the model is exported once and "
-                             "cached, adf.onnx_engine; same scores as --precision fp32 to about 1e-6)")
+                        help="what runs the model: torch (default), or ONNX Runtime, fp32 on the CPU (the "
+                             "model is exported once and cached, adf.onnx_engine; same scores as --precision "
+                             "fp32 to about 1e-6; its speed against torch is in bench/README.md)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the transformer layers (fused kernels, same scores); the first "
                              "batches pay the compilation (tens of seconds). Meant for large GPU jobs; about "

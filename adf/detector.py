@@ -53,7 +53,7 @@ class Detector:
         from adf.detect import pick_device
         from adf.inference import load_detector
 
-        device = pick_device(device if device is not None or engine == "torch" else "cpu")
+        device = pick_device(device, engine)
         path = resolve_checkpoint(name_or_path)
         model, choice = load_detector(path, model_name, device, precision, compile, input_policy,
                                       name_hint=released_model_name(name_or_path), engine=engine)

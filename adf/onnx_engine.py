@@ -1,10 +1,13 @@
 """`adf detect --engine onnxruntime`: adf's fp32 CPU inference run by ONNX Runtime.
 
 Why: on CPUs without native bf16 (AVX2-only machines) fp32 is what
-`--precision auto` gives. There adf's torch path is bound by the speed of
-torch's fp32 matrix products, as transformers is; ONNX Runtime's CPU kernels
-ran w2v_small 1.3x faster than transformers fp32 in the same run with the
-same scores (bench/README.md, "The fast fp32 path").
+`--precision auto` gives, and there adf's torch path is bound by the speed of
+torch's fp32 matrix products, as transformers is. ONNX Runtime's own kernels
+and thread pool are a second exact fp32 implementation: 1.10-1.28x
+transformers fp32 on w2v_small with the same scores on a loaded 2-core EPYC,
+and twice adf torch with two threads under load (bench/README.md, "The ONNX
+Runtime engine"), also for deployments that would rather not run torch's
+OpenMP threads.
 
 How: the loaded fp32 model is exported once (adf.onnx_export with
 adf.onnx_graph.EngineGraph: the input policy stays outside the graph, where

@@ -90,7 +90,7 @@ def run(args):
     from adf.serve.app import create_app
 
     config = config_of(args)
-    device = pick_device(args.device if args.device or args.engine == "torch" else "cpu")
+    device = pick_device(args.device, args.engine)
     if args.threads:
         torch.set_num_threads(args.threads)
     adapter = ModelAdapter.load(args.ckpt, device=device, precision=args.precision, input_policy=args.input,
