@@ -11,12 +11,8 @@ from adf.cli import main
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EGS = os.path.join(REPO, "egs_data", "audio")
-CLIPS = ["valid/fr_FR_f_Armelle_griffinlim_vm-savedto.flac",   # 8 kHz
-         "train/ru_RU_f_IvrvoiceRU_real_conf-enteringno.flac",  # 16 kHz
-         "test/it_IT_f_Menardi_hifigan_conf-hasleft.flac",
-         "train/ru_RU_f_IvrvoiceRU_world_vm-instructions.flac"]
+from tests.test_onnx_export import CLIPS, EGS  # real egs clips of 8 and 16 kHz
+
 TOLERANCE = 1e-4
 
 

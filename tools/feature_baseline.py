@@ -19,6 +19,7 @@ Metadata: `adf` manifests (ID, Label, Path, Proportion, Attack, ... with $ROOT) 
 corpus's metadata.csv (file, label, split, attack, language ...).
 """
 import argparse
+import functools
 import os
 import runpy
 import sys
@@ -44,17 +45,23 @@ def read_table(path, root=None):
     return table[~table["Path"].str.contains(os.sep + "partial" + os.sep)].reset_index(drop=True)
 
 
+@functools.cache
+def _cepstra():
+    """The LFCC and MFCC transforms, built once (their filterbanks)."""
+    import torchaudio
+
+    return (torchaudio.transforms.LFCC(sample_rate=16000, n_filter=70, n_lfcc=30,
+                                       speckwargs=dict(n_fft=512, hop_length=160, win_length=320)),
+            torchaudio.transforms.MFCC(sample_rate=16000, n_mfcc=30,
+                                       melkwargs=dict(n_fft=512, hop_length=160, n_mels=64)))
+
+
 def clip_features(wav):
     """The feature vector of a 16 kHz waveform [T] (module docstring)."""
     import torch
-    import torchaudio
 
-    lfcc = torchaudio.transforms.LFCC(sample_rate=16000, n_filter=70, n_lfcc=30,
-                                      speckwargs=dict(n_fft=512, hop_length=160, win_length=320))
-    mfcc = torchaudio.transforms.MFCC(sample_rate=16000, n_mfcc=30,
-                                      melkwargs=dict(n_fft=512, hop_length=160, n_mels=64))
     parts = []
-    for transform in (lfcc, mfcc):
+    for transform in _cepstra():
         c = transform(wav)  # [coefficients, frames]
         parts += [c.mean(1), c.std(1), c.diff(dim=1).std(1)]
     spec = torch.stft(wav, 512, 160, window=torch.hann_window(512), return_complex=True).abs()
