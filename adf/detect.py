@@ -303,7 +303,7 @@ def _settings(args):
     from adf.inference import resolve_engine
 
     try:
-        device = pick_device(args.device)
+        device = pick_device(args.device, args.engine)
         choice = resolve_engine(args.engine, args.precision, device, args.compile)
     except ValueError as err:
         raise _Refused(err) from None

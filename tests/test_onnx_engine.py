@@ -112,3 +112,13 @@ def test_unwritable_cache_is_one_clear_error(ckpt, clips, tmp_path, monkeypatch,
                  clips[0]]) == 2
     err = capsys.readouterr().err
     assert "cannot write the graph cache" in err and "ADF_CACHE_DIR" in err
+
+
+def test_engine_runs_on_the_cpu_by_default_on_a_cuda_machine(ckpt, clips, cache, tmp_path, monkeypatch):
+    """Without --device, a machine with CUDA still runs the CPU-only engine (the torch engine's
+    default there is cuda, which the engine refuses when asked for it by name)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    got = detect(ckpt, tmp_path / "o.csv", clips[:1], "--engine", "onnxruntime")
+    assert len(got) == 1 and np.isfinite(got["prob_real"]).all()
+    assert main(["detect", "--ckpt", str(ckpt), "-o", str(tmp_path / "x.csv"), "--engine", "onnxruntime",
+                 "--device", "cuda", clips[0]]) == 2
