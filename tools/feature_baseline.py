@@ -2,13 +2,22 @@
 """How far a corpus's real/fake split generalises without a network: a feature-statistics baseline.
 
     tools/feature_baseline.py egs_data/metadata.csv              # the example corpus
+    tools/feature_baseline.py egs_data/metadata.csv --features cepstra excitation --classifier boosting
     tools/feature_baseline.py data/all.csv --root /data --train-splits train --group Speaker
 
-Each clip (16 kHz mono, adf.audio.load_16k) becomes one vector: the mean and standard deviation
-over frames of 30 LFCCs and 30 MFCCs, the standard deviation of their frame-to-frame
-differences, and the mean, standard deviation and mean absolute frame-to-frame change of every
-4th bin of the 512-point log magnitude spectrum (torchaudio). A logistic regression
-(scikit-learn, standardised features) is then
+Each clip (16 kHz mono, adf.audio.load_16k) becomes one vector made of the chosen feature sets:
+- `cepstra` (the default): the mean and standard deviation over frames of 30 LFCCs and 30
+  MFCCs, the standard deviation of their frame-to-frame differences, and the mean, standard
+  deviation and mean absolute frame-to-frame change of every 4th bin of the 512-point log
+  magnitude spectrum (torchaudio). These describe the spectral envelope.
+- `excitation`: what the envelope leaves out, the voice source, in the 0-4 kHz telephone band
+  every clip shares (`excitation_features`): how peaked the linear-prediction residual of voiced
+  frames is (glottal pulses are sharp; a vocoder that rebuilds the phase, like Griffin-Lim,
+  smears them) and how strongly the envelopes of three frequency bands pulse at the pitch
+  period (one glottal pulse excites every band at once in natural speech; the alignment is
+  lost when the phase is re-synthesised, and exaggerated by pulse-train vocoders like WORLD).
+A classifier (`--classifier`: a logistic regression on standardised features, or gradient-
+boosted trees, which can also flag a value that is too low *or* too high; scikit-learn) is then
 1. cross-validated over the training splits leaving one `--group` value out at a time (e.g. one
    language, i.e. its speakers and voices): the EER on groups it never saw, per `--C`, and
 2. trained on all of the training splits and scored on `--test-split`, pooled and per attack.
@@ -26,6 +35,8 @@ import sys
 from pathlib import Path
 
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
+
+import numpy as np  # noqa: E402  (after the environment check, which may re-execute this script)
 
 # metadata.csv of egs_data -> manifest column names
 EGS_COLUMNS = {"file": "Path", "label": "Label", "split": "Proportion", "attack": "Attack",
@@ -70,13 +81,84 @@ def clip_features(wav):
     return torch.cat(parts).numpy()
 
 
-def fit_scores(features, labels, train, score, c):
-    """Logistic-regression scores (higher = real) of rows `score`, trained on rows `train`."""
+EXCITATION_RATE = 8000  # the telephone band (0-4 kHz) every clip of a telephone corpus has
+FRAME, HOP = 320, 80  # 40 ms frames (two pitch periods at 60 Hz) every 10 ms
+PITCH_LAGS = (EXCITATION_RATE // 400, EXCITATION_RATE // 60)  # 60-400 Hz
+LPC_ORDER = 10
+VOICED = 0.5  # normalised autocorrelation at the pitch lag above which a frame is voiced
+SPEECH_DB = 25.0  # frames within this of the loudest frame are speech
+ENVELOPE_BANDS = ((300, 1000), (1000, 2000), (2000, 3300))
+EXCITATION_NAMES = ("periodicity", "residual_kurtosis", "residual_crest", "residual_pulsing",
+                    *(f"pulsing_{lo}_{hi}" for lo, hi in ENVELOPE_BANDS))
+
+
+def _normalised_autocorrelation(frame, lag):
+    """Autocorrelation of a zero-mean `frame` at `lag`, over its value at 0."""
+    full = np.correlate(frame, frame, "full")[len(frame) - 1:]
+    return full[lag] / (full[0] + 1e-12)
+
+
+def excitation_frames(wav):
+    """[voiced frames, len(EXCITATION_NAMES)] excitation measures of a 16 kHz waveform [T] (module
+    docstring), from the speech frames whose pitch-lag autocorrelation reaches VOICED."""
+    from scipy.linalg import solve_toeplitz
+    from scipy.signal import butter, hilbert, resample_poly, sosfiltfilt
+
+    x = resample_poly(np.asarray(wav, dtype=np.float64), 1, 16000 // EXCITATION_RATE)
+    envelopes = [np.abs(hilbert(sosfiltfilt(butter(4, band, "bandpass", fs=EXCITATION_RATE, output="sos"), x)))
+                 for band in ENVELOPE_BANDS]
+    starts = range(0, len(x) - FRAME, HOP)
+    energy = np.array([np.sum(x[s:s + FRAME] ** 2) for s in starts])
+    window = np.hanning(FRAME)
+    rows = []
+    for s, e in zip(starts, energy):
+        if e <= energy.max() * 10 ** (-SPEECH_DB / 10) or e == 0:
+            continue
+        frame = x[s:s + FRAME]
+        acf = np.correlate(frame * window, frame * window, "full")[FRAME - 1:]
+        lag = PITCH_LAGS[0] + int(np.argmax(acf[PITCH_LAGS[0]:PITCH_LAGS[1]]))
+        periodicity = acf[lag] / acf[0]
+        if periodicity < VOICED:
+            continue
+        predictor = solve_toeplitz(acf[:LPC_ORDER], acf[1:LPC_ORDER + 1])
+        past = np.stack([frame[LPC_ORDER - 1 - i:FRAME - 1 - i] for i in range(LPC_ORDER)])
+        residual = frame[LPC_ORDER:] - predictor @ past
+        residual = residual / (residual.std() + 1e-12)
+        magnitude = np.abs(residual)
+        row = [periodicity, np.mean(residual ** 4), magnitude.max(),
+               _normalised_autocorrelation(magnitude - magnitude.mean(), lag)]
+        for envelope in envelopes:
+            part = envelope[s:s + FRAME]
+            row.append(_normalised_autocorrelation(part - part.mean(), lag))
+        rows.append(row)
+    return np.array(rows).reshape(-1, len(EXCITATION_NAMES))
+
+
+def excitation_features(wav):
+    """The median and quartiles over voiced frames of each excitation measure, and the share of
+    speech frames that are voiced (zeros when no frame is voiced)."""
+    frames = excitation_frames(wav)
+    if not len(frames):
+        return np.zeros(3 * len(EXCITATION_NAMES))
+    return np.concatenate([np.median(frames, 0), *np.percentile(frames, [25, 75], axis=0)])
+
+
+FEATURE_SETS = {"cepstra": clip_features, "excitation": excitation_features}
+
+
+def fit_scores(features, labels, train, score, c, classifier="logistic"):
+    """Scores (higher = real) of rows `score` by a classifier trained on rows `train`: a
+    logistic regression with inverse regularisation `c`, or gradient-boosted trees of depth 3
+    (`c` unused; deterministic: no subsampling, no early stopping)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+    if classifier == "boosting":
+        model = HistGradientBoostingClassifier(max_depth=3, max_iter=100, early_stopping=False)
+    else:
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
     model.fit(features[train], labels[train])
     return model.decision_function(features[score])
 
@@ -88,10 +170,13 @@ def main(argv=None):
     parser.add_argument("--train-splits", nargs="+", default=["train", "valid"])
     parser.add_argument("--test-split", default="test")
     parser.add_argument("--group", default="Language", help="column left out one value at a time")
-    parser.add_argument("--C", type=float, nargs="+", default=[0.001, 0.01, 0.1], help="inverse regularisation")
+    parser.add_argument("--C", type=float, nargs="+", default=[0.001, 0.01, 0.1],
+                        help="inverse regularisation of the logistic regression")
+    parser.add_argument("--features", nargs="+", choices=sorted(FEATURE_SETS), default=["cepstra"],
+                        help="feature sets joined into each clip's vector (module docstring)")
+    parser.add_argument("--classifier", choices=["logistic", "boosting"], default="logistic")
     args = parser.parse_args(argv)
 
-    import numpy as np
     import torch
 
     from adf.audio import load_16k
@@ -99,7 +184,8 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     table = read_table(args.metadata, args.root)
-    features = np.stack([clip_features(load_16k(p)) for p in table["Path"]])
+    features = np.stack([np.concatenate([FEATURE_SETS[f](wav) for f in args.features])
+                         for wav in map(load_16k, table["Path"])])
     labels = (table["Label"] == "real").to_numpy().astype(int)
     train = table["Proportion"].isin(args.train_splits).to_numpy()
     test = (table["Proportion"] == args.test_split).to_numpy()
@@ -114,19 +200,19 @@ def main(argv=None):
     attacks = sorted(a for a in set(table.loc[test, "Attack"]) if a != "-")
     print(f"{'C':>7}  {'CV pooled':>9}  {'CV per ' + args.group:<28}  {'test':>6}  "
           + "  ".join(f"{a:>10}" for a in attacks))
-    for c in args.C:
+    for c in (args.C if args.classifier == "logistic" else [float("nan")]):
         cv = np.zeros(len(table))
         for group in held:
             out = train & (groups == group)
-            cv[out] = fit_scores(features, labels, train & ~out, out, c)
+            cv[out] = fit_scores(features, labels, train & ~out, out, c, args.classifier)
         per_group = [f"{eer(train & (groups == g), cv[train & (groups == g)]):.1f}" for g in held]
         scores = np.zeros(len(table))
-        scores[test] = fit_scores(features, labels, train, test, c)
+        scores[test] = fit_scores(features, labels, train, test, c, args.classifier)
         per_attack = []
         for attack in attacks:
             rows = test & ((table["Attack"] == attack) | (table["Label"] == "real")).to_numpy()
             per_attack.append(f"{eer(rows, scores[rows]):10.1f}")
-        print(f"{c:7g}  {eer(train, cv[train]):9.1f}  {' / '.join(per_group):<28}  "
+        print(f"{c if args.classifier == 'logistic' else 'trees':>7}  {eer(train, cv[train]):9.1f}  {' / '.join(per_group):<28}  "
               f"{eer(test, scores[test]):6.1f}  " + "  ".join(per_attack))
     return 0
 
