@@ -163,6 +163,30 @@ def fit_scores(features, labels, train, score, c, classifier="logistic"):
     return model.decision_function(features[score])
 
 
+def print_aucs(table, labels):
+    """Real-vs-attack ROC AUC of each excitation measure (1: real clips score higher; 0: lower;
+    0.5: no information), over all clips and within each real speaker (a vocoded fake carries
+    the speaker of the prompt it was made from)."""
+    from sklearn.metrics import roc_auc_score
+
+    from adf.audio import load_16k
+
+    medians = np.stack([excitation_features(load_16k(p))[:len(EXCITATION_NAMES)] for p in table["Path"]])
+    speakers = table["Speaker"].to_numpy() if "Speaker" in table else np.full(len(table), "-")
+    attack = table["Attack"].to_numpy()
+    real_speakers = sorted(set(speakers[labels == 1]))
+    print("ROC AUC, real vs attack, of each excitation measure: all clips [min-max over real speakers]")
+    for a in sorted(set(attack) - {"-"}):
+        cells = []
+        for k, name in enumerate(EXCITATION_NAMES):
+            rows = (labels == 1) | (attack == a)
+            per = [roc_auc_score(labels[r], medians[r, k]) for r in (rows & (speakers == s) for s in real_speakers)
+                   if (attack[r] == a).sum() >= 3]
+            spread = f" [{min(per):.2f}-{max(per):.2f}]" if per else ""
+            cells.append(f"{name} {roc_auc_score(labels[rows], medians[rows, k]):.2f}{spread}")
+        print(f"  {a}: " + ", ".join(cells))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("metadata", help="manifest CSV or egs_data/metadata.csv")
@@ -175,6 +199,9 @@ def main(argv=None):
     parser.add_argument("--features", nargs="+", choices=sorted(FEATURE_SETS), default=["cepstra"],
                         help="feature sets joined into each clip's vector (module docstring)")
     parser.add_argument("--classifier", choices=["logistic", "boosting"], default="logistic")
+    parser.add_argument("--auc", action="store_true",
+                        help="also print each excitation measure's real-vs-attack ROC AUC (its median over "
+                             "a clip's voiced frames; all clips, and the range over real speakers)")
     args = parser.parse_args(argv)
 
     import torch
@@ -198,6 +225,8 @@ def main(argv=None):
         return 100 * compute_eer(scores, labels[rows])[0]
 
     attacks = sorted(a for a in set(table.loc[test, "Attack"]) if a != "-")
+    if args.auc:
+        print_aucs(table, labels)
     print(f"{'C':>7}  {'CV pooled':>9}  {'CV per ' + args.group:<28}  {'test':>6}  "
           + "  ".join(f"{a:>10}" for a in attacks))
     for c in (args.C if args.classifier == "logistic" else [float("nan")]):
