@@ -118,3 +118,31 @@ def test_auc_table_ranks_pulses_above_their_griffin_lim_rebuilds(tmp_path, capsy
     tool["print_aucs"](table, (table["Label"] == "real").to_numpy().astype(int))
     line = capsys.readouterr().out.splitlines()[-1]
     assert line.startswith("  griffinlim:") and "residual_kurtosis 1.00 [1.00-1.00]" in line
+
+
+def test_scores_file_reads_back_with_the_printed_test_eer(tmp_path, capsys):
+    """--scores writes the test split as an adf score file: the scorer's EER of that file is
+    the EER the tool printed, and ids are the files' stems."""
+    from adf.metrics import compute_eer
+    from adf.scorefile import read_scores
+
+    main = runpy.run_path(TOOL)["main"]
+    out = tmp_path / "scores.csv"
+    assert main([corpus(tmp_path, fake_is_separable=False), "--train-splits", "train", "--C", "0.1",
+                 "--scores", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"wrote 12 test scores -> {out}"
+    printed_test = float(lines[-2].split()[-2])
+    scores, _, _ = read_scores(str(out))
+    assert sorted(scores["id"]) == sorted(f"D_{label}_{i}" for label in ("real", "fake") for i in range(6))
+    eer = 100 * compute_eer(scores["score"].to_numpy(), scores["label"].to_numpy())[0]
+    assert abs(eer - printed_test) < 0.05 and 0 < printed_test < 100
+
+
+def test_scores_need_one_regularisation(tmp_path, capsys):
+    import pytest
+
+    main = runpy.run_path(TOOL)["main"]
+    with pytest.raises(SystemExit):
+        main([corpus(tmp_path), "--C", "0.1", "1", "--scores", str(tmp_path / "s.csv")])
+    assert "give one --C" in capsys.readouterr().err

@@ -4,6 +4,10 @@
     tools/feature_baseline.py egs_data/metadata.csv              # the example corpus
     tools/feature_baseline.py egs_data/metadata.csv --features cepstra excitation --classifier boosting
     tools/feature_baseline.py data/all.csv --root /data --train-splits train --group Speaker
+    # beside a recipe's models, in its table (run in recipes/posttrain after ./run.sh):
+    tools/feature_baseline.py data/{train,valid,test}.csv --root ../../egs_data --features cepstra \
+        excitation --classifier boosting --scores exp/scores/trees.csv
+    tools/results_table.py --key data/test.csv --by Attack --seen data/train.csv exp/scores/*.csv
 
 Each clip (16 kHz mono, adf.audio.load_16k) becomes one vector made of the chosen feature sets:
 - `cepstra` (the default): the mean and standard deviation over frames of 30 LFCCs and 30
@@ -20,7 +24,9 @@ A classifier (`--classifier`: a logistic regression on standardised features, or
 boosted trees, which can also flag a value that is too low *or* too high; scikit-learn) is then
 1. cross-validated over the training splits leaving one `--group` value out at a time (e.g. one
    language, i.e. its speakers and voices): the EER on groups it never saw, per `--C`, and
-2. trained on all of the training splits and scored on `--test-split`, pooled and per attack.
+2. trained on all of the training splits and scored on `--test-split`, pooled and per attack
+   (`--scores` writes these test scores as a detect score file: id, path, logits, prob_real,
+   label, with logit_real - logit_fake the classifier's log-odds of real).
 The cross-validated EER is the honest figure (it picks nothing on the test split); it bounds
 from the other side what a detector trained on these few speakers can be expected to reach.
 
@@ -41,6 +47,30 @@ import numpy as np  # noqa: E402  (after the environment check, which may re-exe
 # metadata.csv of egs_data -> manifest column names
 EGS_COLUMNS = {"file": "Path", "label": "Label", "split": "Proportion", "attack": "Attack",
                "language": "Language", "speaker": "Speaker"}
+
+
+def read_tables(paths, root=None):
+    """The rows of every metadata file, one after the other (e.g. a recipe's train/valid/test)."""
+    import pandas as pd
+
+    return pd.concat([read_table(p, root) for p in paths], ignore_index=True)
+
+
+def write_scores(table, rows, scores, path):
+    """The `rows` of `table` scored `scores` (log-odds of real) as an adf score file; ids are the
+    manifest's ID column or, for the example corpus's metadata, the file name's stem (as
+    `adf detect` names files)."""
+    from adf.inference import Item, Score
+    from adf.scorefile import write_score_csv
+
+    out = []
+    for i, score in zip(np.flatnonzero(rows), scores):
+        path_i = table["Path"][i]
+        item_id = table["ID"][i] if "ID" in table else os.path.splitext(os.path.basename(path_i))[0]
+        label = int(table["Label"][i] == "real")
+        half = float(score) / 2  # a Python float: the file writes repr()
+        out.append(Score(Item(str(item_id), path_i, label=label), logit_fake=-half, logit_real=half))
+    return write_score_csv(out, path)
 
 
 def read_table(path, root=None):
@@ -189,7 +219,7 @@ def print_aucs(table, labels):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("metadata", help="manifest CSV or egs_data/metadata.csv")
+    parser.add_argument("metadata", nargs="+", help="manifest CSVs (read one after the other) or egs_data/metadata.csv")
     parser.add_argument("--root", default=None, help="replaces $ROOT (default: the metadata's folder for egs)")
     parser.add_argument("--train-splits", nargs="+", default=["train", "valid"])
     parser.add_argument("--test-split", default="test")
@@ -202,7 +232,11 @@ def main(argv=None):
     parser.add_argument("--auc", action="store_true",
                         help="also print each excitation measure's real-vs-attack ROC AUC (its median over "
                              "a clip's voiced frames; all clips, and the range over real speakers)")
+    parser.add_argument("--scores", metavar="OUT.csv", default=None,
+                        help="write the test split's scores as an adf score file (needs one --C)")
     args = parser.parse_args(argv)
+    if args.scores and args.classifier == "logistic" and len(args.C) != 1:
+        parser.error("--scores writes one classifier's scores: give one --C")
 
     import torch
 
@@ -210,7 +244,7 @@ def main(argv=None):
     from adf.metrics import compute_eer
 
     torch.set_num_threads(1)
-    table = read_table(args.metadata, args.root)
+    table = read_tables(args.metadata, args.root)
     features = np.stack([np.concatenate([FEATURE_SETS[f](wav) for f in args.features])
                          for wav in map(load_16k, table["Path"])])
     labels = (table["Label"] == "real").to_numpy().astype(int)
@@ -243,6 +277,8 @@ def main(argv=None):
             per_attack.append(f"{eer(rows, scores[rows]):10.1f}")
         print(f"{c if args.classifier == 'logistic' else 'trees':>7}  {eer(train, cv[train]):9.1f}  {' / '.join(per_group):<28}  "
               f"{eer(test, scores[test]):6.1f}  " + "  ".join(per_attack))
+        if args.scores:
+            print(f"wrote {write_scores(table, test, scores[test], args.scores)} test scores -> {args.scores}")
     return 0
 
 
