@@ -48,8 +48,11 @@ def test_boosted_trees_on_both_feature_sets_separate_the_classes(tmp_path, capsy
     main = runpy.run_path(TOOL)["main"]
     # (20 per class and language: the trees' leaves hold 20 clips at least)
     assert main([corpus(tmp_path, per_class=20), "--train-splits", "train", "--features", "cepstra", "excitation",
-                 "--classifier", "boosting"]) == 0
-    row = capsys.readouterr().out.splitlines()[-1].split()
+                 "--classifier", "boosting", "--auc"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("ROC AUC, real vs attack") for line in out)
+    assert any(line.startswith("  hum: periodicity ") for line in out)
+    row = out[-1].split()
     assert row[0] == "trees" and float(row[1]) == 0.0 and float(row[-2]) == 0.0  # CV pooled, test
 
 
@@ -65,20 +68,25 @@ def voiced(seconds=1.0, f0=120.0, sr=16000):
     return 0.5 * x / np.abs(x).max()
 
 
+def griffin_lim(wav, seed):
+    """`wav` rebuilt by torchaudio's Griffin-Lim from its magnitude STFT and a random phase."""
+    import torch
+    import torchaudio
+
+    spec = torch.stft(torch.tensor(wav, dtype=torch.float32), 512, 128, window=torch.hann_window(512),
+                      return_complex=True).abs()
+    torch.manual_seed(seed)
+    return torchaudio.transforms.GriffinLim(n_fft=512, hop_length=128, n_iter=8, rand_init=True)(spec).numpy()
+
+
 def test_excitation_measures_tell_pulses_from_rebuilt_phase():
     """Griffin-Lim (torchaudio's, from a random phase) keeps the pulse train's magnitude
     spectrum but not the alignment of its harmonics: the LP residual stops being peaked and the
     band envelopes stop pulsing at the pitch period."""
-    import torch
-    import torchaudio
-
     tool = runpy.run_path(TOOL)
     names = tool["EXCITATION_NAMES"]
     wav = voiced()
-    spec = torch.stft(torch.tensor(wav, dtype=torch.float32), 512, 128, window=torch.hann_window(512),
-                      return_complex=True).abs()
-    torch.manual_seed(0)
-    rebuilt = torchaudio.transforms.GriffinLim(n_fft=512, hop_length=128, n_iter=8, rand_init=True)(spec).numpy()
+    rebuilt = griffin_lim(wav, seed=0)
     pulses, smeared = tool["excitation_frames"](wav), tool["excitation_frames"](rebuilt)
     assert len(pulses) > 50 and len(smeared) > 10  # both read as voiced (periodic)
     pulses, smeared = np.median(pulses, 0), np.median(smeared, 0)
@@ -99,23 +107,18 @@ def test_unvoiced_audio_has_no_voiced_frames():
 
 def test_auc_table_ranks_pulses_above_their_griffin_lim_rebuilds(tmp_path, capsys):
     import pandas as pd
-    import torch
-    import torchaudio
 
     tool = runpy.run_path(TOOL)
     rows = []
-    rebuild = torchaudio.transforms.GriffinLim(n_fft=512, hop_length=128, n_iter=8, rand_init=True)
     for i, f0 in enumerate((100.0, 115.0, 130.0, 145.0)):
         wav = voiced(f0=f0)
-        torch.manual_seed(i)
-        spec = torch.stft(torch.tensor(wav, dtype=torch.float32), 512, 128, window=torch.hann_window(512),
-                          return_complex=True).abs()
-        for label, audio, attack in (("real", wav, "-"), ("fake", rebuild(spec).numpy(), "griffinlim")):
+        for label, audio, attack in (("real", wav, "-"), ("fake", griffin_lim(wav, seed=i), "griffinlim")):
             path = tmp_path / f"{label}{i}.wav"
             sf.write(path, audio, 16000)
             rows.append(dict(Path=str(path), Label=label, Attack=attack, Speaker="s1"))
     table = pd.DataFrame(rows)
-    tool["print_aucs"](table, (table["Label"] == "real").to_numpy().astype(int))
+    excitation = np.stack([tool["excitation_features"](sf.read(p)[0]) for p in table["Path"]])
+    tool["print_aucs"](table, (table["Label"] == "real").to_numpy().astype(int), excitation)
     line = capsys.readouterr().out.splitlines()[-1]
     assert line.startswith("  griffinlim:") and "residual_kurtosis 1.00 [1.00-1.00]" in line
 

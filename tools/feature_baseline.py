@@ -142,7 +142,7 @@ def excitation_frames(wav):
     window = np.hanning(FRAME)
     rows = []
     for s, e in zip(starts, energy):
-        if e <= energy.max() * 10 ** (-SPEECH_DB / 10) or e == 0:
+        if e <= energy.max() * 10 ** (-SPEECH_DB / 10):  # (also every frame of digital silence)
             continue
         frame = x[s:s + FRAME]
         acf = np.correlate(frame * window, frame * window, "full")[FRAME - 1:]
@@ -165,8 +165,8 @@ def excitation_frames(wav):
 
 
 def excitation_features(wav):
-    """The median and quartiles over voiced frames of each excitation measure, and the share of
-    speech frames that are voiced (zeros when no frame is voiced)."""
+    """The median, then the 25th and 75th percentiles, over voiced frames of each excitation
+    measure (zeros when no frame is voiced)."""
     frames = excitation_frames(wav)
     if not len(frames):
         return np.zeros(3 * len(EXCITATION_NAMES))
@@ -193,15 +193,13 @@ def fit_scores(features, labels, train, score, c, classifier="logistic"):
     return model.decision_function(features[score])
 
 
-def print_aucs(table, labels):
+def print_aucs(table, labels, excitation):
     """Real-vs-attack ROC AUC of each excitation measure (1: real clips score higher; 0: lower;
     0.5: no information), over all clips and within each real speaker (a vocoded fake carries
-    the speaker of the prompt it was made from)."""
+    the speaker of the prompt it was made from). `excitation`: the rows' excitation_features."""
     from sklearn.metrics import roc_auc_score
 
-    from adf.audio import load_16k
-
-    medians = np.stack([excitation_features(load_16k(p))[:len(EXCITATION_NAMES)] for p in table["Path"]])
+    medians = excitation[:, :len(EXCITATION_NAMES)]
     speakers = table["Speaker"].to_numpy() if "Speaker" in table else np.full(len(table), "-")
     attack = table["Attack"].to_numpy()
     real_speakers = sorted(set(speakers[labels == 1]))
@@ -245,8 +243,10 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     table = read_tables(args.metadata, args.root)
-    features = np.stack([np.concatenate([FEATURE_SETS[f](wav) for f in args.features])
-                         for wav in map(load_16k, table["Path"])])
+    sets = list(dict.fromkeys(args.features + (["excitation"] if args.auc else [])))
+    per_clip = [[FEATURE_SETS[f](wav) for f in sets] for wav in map(load_16k, table["Path"])]
+    by_set = {f: np.stack([clip[k] for clip in per_clip]) for k, f in enumerate(sets)}
+    features = np.concatenate([by_set[f] for f in args.features], axis=1)
     labels = (table["Label"] == "real").to_numpy().astype(int)
     train = table["Proportion"].isin(args.train_splits).to_numpy()
     test = (table["Proportion"] == args.test_split).to_numpy()
@@ -260,10 +260,10 @@ def main(argv=None):
 
     attacks = sorted(a for a in set(table.loc[test, "Attack"]) if a != "-")
     if args.auc:
-        print_aucs(table, labels)
+        print_aucs(table, labels, by_set["excitation"])
     print(f"{'C':>7}  {'CV pooled':>9}  {'CV per ' + args.group:<28}  {'test':>6}  "
           + "  ".join(f"{a:>10}" for a in attacks))
-    for c in (args.C if args.classifier == "logistic" else [float("nan")]):
+    for c in (args.C if args.classifier == "logistic" else [None]):  # the trees have no C
         cv = np.zeros(len(table))
         for group in held:
             out = train & (groups == group)
@@ -275,7 +275,7 @@ def main(argv=None):
         for attack in attacks:
             rows = test & ((table["Attack"] == attack) | (table["Label"] == "real")).to_numpy()
             per_attack.append(f"{eer(rows, scores[rows]):10.1f}")
-        print(f"{c if args.classifier == 'logistic' else 'trees':>7}  {eer(train, cv[train]):9.1f}  {' / '.join(per_group):<28}  "
+        print(f"{'trees' if c is None else format(c, 'g'):>7}  {eer(train, cv[train]):9.1f}  {' / '.join(per_group):<28}  "
               f"{eer(test, scores[test]):6.1f}  " + "  ".join(per_attack))
         if args.scores:
             print(f"wrote {write_scores(table, test, scores[test], args.scores)} test scores -> {args.scores}")
