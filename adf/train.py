@@ -281,7 +281,11 @@ def _main(argv=None):
             logger.info("CPU training: large freed buffers stay in the process (glibc malloc settings)")
     finished = False
     try:
-        if mode == "train":
+        if mode == "train" and getattr(hparams["model"], "fitted_in_one_pass", False):
+            from adf.fitting import fit_detector
+
+            fit_detector(hparams)  # trees, not gradient descent (adf.fitting)
+        elif mode == "train":
             _train(hparams, run_opts)
         elif mode in ("inference", "analysis"):
             _score(hparams, run_opts, with_embeddings=mode == "analysis")

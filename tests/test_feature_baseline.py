@@ -56,57 +56,11 @@ def test_boosted_trees_on_both_feature_sets_separate_the_classes(tmp_path, capsy
     assert row[0] == "trees" and float(row[1]) == 0.0 and float(row[-2]) == 0.0  # CV pooled, test
 
 
-def voiced(seconds=1.0, f0=120.0, sr=16000):
-    """A vowel-like signal: a glottal pulse train through three formant resonators."""
-    from scipy.signal import lfilter
-
-    x = np.zeros(int(seconds * sr))
-    x[::int(sr / f0)] = 1.0
-    for formant, bandwidth in ((500, 80), (1500, 120), (2500, 160)):
-        r = np.exp(-np.pi * bandwidth / sr)
-        x = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * formant / sr), r * r], x)
-    return 0.5 * x / np.abs(x).max()
-
-
-def griffin_lim(wav, seed):
-    """`wav` rebuilt by torchaudio's Griffin-Lim from its magnitude STFT and a random phase."""
-    import torch
-    import torchaudio
-
-    spec = torch.stft(torch.tensor(wav, dtype=torch.float32), 512, 128, window=torch.hann_window(512),
-                      return_complex=True).abs()
-    torch.manual_seed(seed)
-    return torchaudio.transforms.GriffinLim(n_fft=512, hop_length=128, n_iter=8, rand_init=True)(spec).numpy()
-
-
-def test_excitation_measures_tell_pulses_from_rebuilt_phase():
-    """Griffin-Lim (torchaudio's, from a random phase) keeps the pulse train's magnitude
-    spectrum but not the alignment of its harmonics: the LP residual stops being peaked and the
-    band envelopes stop pulsing at the pitch period."""
-    tool = runpy.run_path(TOOL)
-    names = tool["EXCITATION_NAMES"]
-    wav = voiced()
-    rebuilt = griffin_lim(wav, seed=0)
-    pulses, smeared = tool["excitation_frames"](wav), tool["excitation_frames"](rebuilt)
-    assert len(pulses) > 50 and len(smeared) > 10  # both read as voiced (periodic)
-    pulses, smeared = np.median(pulses, 0), np.median(smeared, 0)
-    kurtosis = names.index("residual_kurtosis")
-    assert pulses[kurtosis] > 20 and smeared[kurtosis] < pulses[kurtosis] / 3  # Gaussian noise: 3
-    for band in (i for i, n in enumerate(names) if n.startswith("pulsing_")):
-        assert pulses[band] > 0.7 and smeared[band] < pulses[band] - 0.3  # (N - lag) / N ~ 0.79 at best
-    features = tool["excitation_features"](wav)
-    assert features.shape == (3 * len(names),) and np.allclose(features[:len(names)], pulses)
-
-
-def test_unvoiced_audio_has_no_voiced_frames():
-    tool = runpy.run_path(TOOL)
-    noise = np.random.default_rng(0).standard_normal(16000) * 0.1
-    assert tool["excitation_frames"](noise).shape == (0, len(tool["EXCITATION_NAMES"]))
-    assert not tool["excitation_features"](noise).any()
-
-
 def test_auc_table_ranks_pulses_above_their_griffin_lim_rebuilds(tmp_path, capsys):
     import pandas as pd
+
+    from adf.models.clip_statistics import voice_source_statistics
+    from tests.test_statistics_trees import griffin_lim, voiced
 
     tool = runpy.run_path(TOOL)
     rows = []
@@ -117,7 +71,7 @@ def test_auc_table_ranks_pulses_above_their_griffin_lim_rebuilds(tmp_path, capsy
             sf.write(path, audio, 16000)
             rows.append(dict(Path=str(path), Label=label, Attack=attack, Speaker="s1"))
     table = pd.DataFrame(rows)
-    excitation = np.stack([tool["excitation_features"](sf.read(p)[0]) for p in table["Path"]])
+    excitation = np.stack([voice_source_statistics(sf.read(p)[0]) for p in table["Path"]])
     tool["print_aucs"](table, (table["Label"] == "real").to_numpy().astype(int), excitation)
     line = capsys.readouterr().out.splitlines()[-1]
     assert line.startswith("  griffinlim:") and "residual_kurtosis 1.00 [1.00-1.00]" in line

@@ -34,7 +34,6 @@ Metadata: `adf` manifests (ID, Label, Path, Proportion, Attack, ... with $ROOT) 
 corpus's metadata.csv (file, label, split, attack, language ...).
 """
 import argparse
-import functools
 import os
 import runpy
 import sys
@@ -43,6 +42,8 @@ from pathlib import Path
 runpy.run_path(str(Path(__file__).resolve().parents[1] / "adf" / "environment.py"))["use_repo_environment"]()
 
 import numpy as np  # noqa: E402  (after the environment check, which may re-execute this script)
+
+from adf.models.clip_statistics import STATISTICS as FEATURE_SETS, VOICE_SOURCE_NAMES  # noqa: E402
 
 # metadata.csv of egs_data -> manifest column names
 EGS_COLUMNS = {"file": "Path", "label": "Label", "split": "Proportion", "attack": "Attack",
@@ -86,94 +87,6 @@ def read_table(path, root=None):
     return table[~table["Path"].str.contains(os.sep + "partial" + os.sep)].reset_index(drop=True)
 
 
-@functools.cache
-def _cepstra():
-    """The LFCC and MFCC transforms, built once (their filterbanks)."""
-    import torchaudio
-
-    return (torchaudio.transforms.LFCC(sample_rate=16000, n_filter=70, n_lfcc=30,
-                                       speckwargs=dict(n_fft=512, hop_length=160, win_length=320)),
-            torchaudio.transforms.MFCC(sample_rate=16000, n_mfcc=30,
-                                       melkwargs=dict(n_fft=512, hop_length=160, n_mels=64)))
-
-
-def clip_features(wav):
-    """The feature vector of a 16 kHz waveform [T] (module docstring)."""
-    import torch
-
-    parts = []
-    for transform in _cepstra():
-        c = transform(wav)  # [coefficients, frames]
-        parts += [c.mean(1), c.std(1), c.diff(dim=1).std(1)]
-    spec = torch.stft(wav, 512, 160, window=torch.hann_window(512), return_complex=True).abs()
-    log_spec = (spec + 1e-8).log()[::4]
-    parts += [log_spec.mean(1), log_spec.std(1), log_spec.diff(dim=1).abs().mean(1)]
-    return torch.cat(parts).numpy()
-
-
-EXCITATION_RATE = 8000  # the telephone band (0-4 kHz) every clip of a telephone corpus has
-FRAME, HOP = 320, 80  # 40 ms frames (two pitch periods at 60 Hz) every 10 ms
-PITCH_LAGS = (EXCITATION_RATE // 400, EXCITATION_RATE // 60)  # 60-400 Hz
-LPC_ORDER = 10
-VOICED = 0.5  # normalised autocorrelation at the pitch lag above which a frame is voiced
-SPEECH_DB = 25.0  # frames within this of the loudest frame are speech
-ENVELOPE_BANDS = ((300, 1000), (1000, 2000), (2000, 3300))
-EXCITATION_NAMES = ("periodicity", "residual_kurtosis", "residual_crest", "residual_pulsing",
-                    *(f"pulsing_{lo}_{hi}" for lo, hi in ENVELOPE_BANDS))
-
-
-def _normalised_autocorrelation(frame, lag):
-    """Autocorrelation of a zero-mean `frame` at `lag`, over its value at 0."""
-    full = np.correlate(frame, frame, "full")[len(frame) - 1:]
-    return full[lag] / (full[0] + 1e-12)
-
-
-def excitation_frames(wav):
-    """[voiced frames, len(EXCITATION_NAMES)] excitation measures of a 16 kHz waveform [T] (module
-    docstring), from the speech frames whose pitch-lag autocorrelation reaches VOICED."""
-    from scipy.linalg import solve_toeplitz
-    from scipy.signal import butter, hilbert, resample_poly, sosfiltfilt
-
-    x = resample_poly(np.asarray(wav, dtype=np.float64), 1, 16000 // EXCITATION_RATE)
-    envelopes = [np.abs(hilbert(sosfiltfilt(butter(4, band, "bandpass", fs=EXCITATION_RATE, output="sos"), x)))
-                 for band in ENVELOPE_BANDS]
-    starts = range(0, len(x) - FRAME, HOP)
-    energy = np.array([np.sum(x[s:s + FRAME] ** 2) for s in starts])
-    window = np.hanning(FRAME)
-    rows = []
-    for s, e in zip(starts, energy):
-        if e <= energy.max() * 10 ** (-SPEECH_DB / 10):  # (also every frame of digital silence)
-            continue
-        frame = x[s:s + FRAME]
-        acf = np.correlate(frame * window, frame * window, "full")[FRAME - 1:]
-        lag = PITCH_LAGS[0] + int(np.argmax(acf[PITCH_LAGS[0]:PITCH_LAGS[1]]))
-        periodicity = acf[lag] / acf[0]
-        if periodicity < VOICED:
-            continue
-        predictor = solve_toeplitz(acf[:LPC_ORDER], acf[1:LPC_ORDER + 1])
-        past = np.stack([frame[LPC_ORDER - 1 - i:FRAME - 1 - i] for i in range(LPC_ORDER)])
-        residual = frame[LPC_ORDER:] - predictor @ past
-        residual = residual / (residual.std() + 1e-12)
-        magnitude = np.abs(residual)
-        row = [periodicity, np.mean(residual ** 4), magnitude.max(),
-               _normalised_autocorrelation(magnitude - magnitude.mean(), lag)]
-        for envelope in envelopes:
-            part = envelope[s:s + FRAME]
-            row.append(_normalised_autocorrelation(part - part.mean(), lag))
-        rows.append(row)
-    return np.array(rows).reshape(-1, len(EXCITATION_NAMES))
-
-
-def excitation_features(wav):
-    """The median, then the 25th and 75th percentiles, over voiced frames of each excitation
-    measure (zeros when no frame is voiced)."""
-    frames = excitation_frames(wav)
-    if not len(frames):
-        return np.zeros(3 * len(EXCITATION_NAMES))
-    return np.concatenate([np.median(frames, 0), *np.percentile(frames, [25, 75], axis=0)])
-
-
-FEATURE_SETS = {"cepstra": clip_features, "excitation": excitation_features}
 
 
 def fit_scores(features, labels, train, score, c, classifier="logistic"):
@@ -199,14 +112,14 @@ def print_aucs(table, labels, excitation):
     the speaker of the prompt it was made from). `excitation`: the rows' excitation_features."""
     from sklearn.metrics import roc_auc_score
 
-    medians = excitation[:, :len(EXCITATION_NAMES)]
+    medians = excitation[:, :len(VOICE_SOURCE_NAMES)]
     speakers = table["Speaker"].to_numpy() if "Speaker" in table else np.full(len(table), "-")
     attack = table["Attack"].to_numpy()
     real_speakers = sorted(set(speakers[labels == 1]))
     print("ROC AUC, real vs attack, of each excitation measure: all clips [min-max over real speakers]")
     for a in sorted(set(attack) - {"-"}):
         cells = []
-        for k, name in enumerate(EXCITATION_NAMES):
+        for k, name in enumerate(VOICE_SOURCE_NAMES):
             rows = (labels == 1) | (attack == a)
             per = [roc_auc_score(labels[r], medians[r, k]) for r in (rows & (speakers == s) for s in real_speakers)
                    if (attack[r] == a).sum() >= 3]

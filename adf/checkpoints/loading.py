@@ -214,6 +214,24 @@ def _published_backend_options(state_dict, name):
     return infer_backend_options(state_dict, spec.backend) or {}
 
 
+def _sizes_from_weights(state_dict, name, path):
+    """Constructor options of a model whose sizes are fitted, not fixed by its name (the
+    statistics detector's number of trees and depth), from the tensors' shapes ({} for others)."""
+    from adf.models.registry import model_spec
+
+    try:
+        builder = model_spec(name).builder
+    except KeyError:
+        return {}
+    infer = getattr(builder, "options_from_state_dict", None)
+    if infer is None:
+        return {}
+    try:
+        return infer(state_dict)
+    except (KeyError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a {name} checkpoint: {err}") from None
+
+
 def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=None, name_hint=None,
                **backbone_overrides):
     """A detector (any registry model) in eval mode with all weights from `path`.
@@ -247,6 +265,7 @@ def load_model(path, model_name=None, device="cpu", dtype=None, input_policy=Non
         options = _published_backend_options(ckpt.state_dict, name)
         if options:
             overrides = {**overrides, "backend_options": options}
+    overrides = {**_sizes_from_weights(ckpt.state_dict, name, ckpt.path), **overrides}
     model = build_on_meta(name, **overrides)
     check_fits(model.state_dict(), ckpt.state_dict, ckpt.path, f"model {name!r}")
     check_finite(ckpt.state_dict, ckpt.path)

@@ -9,6 +9,9 @@ A detector is a composition (front-end x back-end x input policy):
   system's own head;
 * input policy (adf.input_policy): "whole" or "first-64600".
 
+One system has no network: `stats_trees` (kind "statistics"), clip statistics scored by
+gradient-boosted trees (adf.models.statistics_trees), fitted in one pass rather than trained.
+
 Names: `<backbone>` is the backbone with the mean-pool + linear back-end (the
 AntiDeepfake models, unchanged), `<backbone>_<backend>` any other SSL
 back-end, and the raw-waveform systems have their own names (`aasist`,
@@ -26,9 +29,10 @@ from dataclasses import dataclass, field
 class ModelSpec:
     """What `build_model(name)` builds.
 
-    kind "ssl": SSLClassifier(backbone, backend=backend); kind "waveform":
-    `builder(**options)` (a raw-waveform detector class). `input_policy` is the
-    default the model is trained and scored with.
+    kind "ssl": SSLClassifier(backbone, backend=backend); kinds "waveform" and
+    "statistics": `builder(**options)` (a raw-waveform detector class, or the
+    statistics detector). `input_policy` is the default the model is trained and
+    scored with.
     """
 
     name: str
@@ -51,16 +55,23 @@ def _waveform_specs():
     return specs
 
 
+def _statistics_specs():
+    from adf.models.statistics_trees import StatisticsTrees
+
+    return [ModelSpec("stats_trees", "Statistics + trees", "statistics", "whole", builder=StatisticsTrees)]
+
+
 def model_specs():
     """{name: ModelSpec} for every model: the SSL backbones (mean back-end) first,
-    then the raw-waveform systems, then every backbone with every other back-end."""
+    then the raw-waveform systems and the statistics detector, then every backbone with
+    every other back-end."""
     from adf.models.backbones import BACKBONES
     from adf.models.backends import BACKENDS, backend_names
 
     specs = {}
     for backbone, (paper, _, _) in BACKBONES.items():
         specs[backbone] = ModelSpec(backbone, paper, "ssl", "whole", backbone=backbone, backend="mean")
-    for spec in _waveform_specs():
+    for spec in _waveform_specs() + _statistics_specs():
         specs[spec.name] = spec
     for backend in backend_names():
         if backend == "mean":
