@@ -154,6 +154,9 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, metadata=None, tolerance=1e-3,
     from adf.atomic import atomic_path
     from adf.onnx_graph import ENGINE_OUTPUTS, INPUTS, OUTPUTS, EngineGraph, ExportGraph
 
+    refusal = getattr(model, "not_exportable", None)
+    if refusal:
+        raise ValueError(f"{model.name} does not export to ONNX: {refusal}")
     graph = (EngineGraph if engine else ExportGraph)(model).eval()
     outputs = ENGINE_OUTPUTS if engine else OUTPUTS
     example = _example()

@@ -1,4 +1,5 @@
-"""End to end: recipes/posttrain/run.sh, every stage, tiny model, a few egs clips."""
+"""End to end: recipes/posttrain/run.sh, every stage, its default models (stats_trees and tiny),
+a few egs clips."""
 import os
 import re
 import subprocess
@@ -25,7 +26,7 @@ def _subset_of_egs(root, per_split_and_label=4):
 def _run(work, root, *extra):
     cmd = ["bash", os.path.join(RECIPE, "run.sh"), "--data_root", str(root),
            "--data_dir", str(work / "data"), "--exp_dir", str(work / "exp"),
-           "--train_args", "--number_of_epochs 1 --optimizer_step_limit 4 --noprogressbar", *extra]
+           "--train_args", "--optimizer_step_limit 4 --noprogressbar", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
@@ -37,15 +38,18 @@ def test_every_stage_runs_and_reruns_are_idempotent(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     test = pd.read_csv(tmp_path / "data" / "test.csv")
     assert len(test) == (keep["split"] == "test").sum()
-    for stage in ("posttrain", "finetune"):
-        scores = pd.read_csv(tmp_path / "exp" / "scores" / f"tiny_{stage}.csv")
+    for name in ("stats_trees_posttrain", "tiny_posttrain", "tiny_finetune"):
+        scores = pd.read_csv(tmp_path / "exp" / "scores" / f"{name}.csv")
         assert sorted(scores["id"]) == sorted(test["ID"])
+    assert not (tmp_path / "exp" / "stats_trees_finetune").exists()  # fitted models have no stage 3
+    assert "stats_trees has no fine-tuning" in res.stderr
     results = (tmp_path / "exp" / "results.md").read_text()
-    assert "Pooled" in results and "tiny_finetune" in results
+    assert re.search(r"\| Attack \| stats_trees_posttrain \| tiny_posttrain \| tiny_finetune \|", results)
+    assert "Pooled" in results
     assert re.search(r"EER", res.stdout)
     again = _run(tmp_path, root)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("up to date") >= 4, again.stderr
+    assert again.stderr.count("up to date") >= 6, again.stderr
 
 
 def test_bad_options_are_refused_with_a_message(tmp_path):

@@ -200,3 +200,14 @@ def test_unusable_clips_are_skipped_and_reported(fitted, tmp_path, caplog):
     assert x.shape == (len(train), statistics_size(tuple(STATISTICS)))
     text = caplog.text
     assert "bad.wav" in text and "SHORT" in text and "too short" in text
+
+
+def test_onnx_export_and_engine_are_refused_with_the_reason(fitted, tmp_path):
+    from adf.cli import main
+
+    root, out = fitted
+    best = str(out / "save" / "best_model.safetensors")
+    clip = str(next((root / "audio").glob("test_*.wav")))
+    assert main(["export", "--ckpt", best, "--onnx", str(tmp_path / "m.onnx")]) != 0
+    assert not (tmp_path / "m.onnx").exists()
+    assert main(["detect", "--ckpt", best, "--engine", "onnxruntime", "-o", str(tmp_path / "s.csv"), clip]) != 0

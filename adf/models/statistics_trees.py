@@ -35,6 +35,8 @@ class StatisticsTrees(WaveformDetector):
     min_samples = MIN_SAMPLES
     frontend_modules = ()
     fitted_in_one_pass = True  # adf.train fits it (adf.fitting) instead of running the Brain
+    # (adf.onnx_export: tracing would freeze the statistics of the example clip into the graph)
+    not_exportable = "its clip statistics are computed by numpy and scipy, outside the torch graph"
 
     families = tuple(STATISTICS)
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Post-training recipe (ESPnet-style stages). With no arguments it runs every
-# stage on the embedded example corpus (egs_data/) with the tiny model:
+# stage on the embedded example corpus (egs_data/) with two models: stats_trees (clip
+# statistics + boosted trees, the example's default detector) and the tiny SSL model:
 #   0 prepare one manifest per corpus      (adf prepare; missing corpora are skipped)
 #   1 merge them into train/valid/test     (adf merge; conf/<corpora>.yaml)
-#   2 post-train                           (train.py, resumes from exp/ when interrupted)
-#   3 fine-tune the post-trained model     (train.py --experiment finetune: the hparams' finetune: settings)
-#   4 score the test split with both models (adf detect, as recipes/evaluate does)
+#   2 post-train each model                (train.py, resumes from exp/ when interrupted;
+#                                           stats_trees is fitted in one pass)
+#   3 fine-tune each post-trained model    (train.py --experiment finetune: the hparams' finetune:
+#                                           settings; skipped for a model whose hparams have none)
+#   4 score the test split with every model (adf detect, as recipes/evaluate does)
 #   5 EER table -> exp/results.md, exp/results.csv (tools/results_table.py: one row per attack,
-#     those absent from the training set marked unseen, and Pooled; tools/score_eer.py
-#     gives every metric: tools/score_eer.py exp/scores/*.csv --key data/test.csv)
+#     those absent from the training set marked unseen, and Pooled, one column per model;
+#     tools/score_eer.py gives every metric: tools/score_eer.py exp/scores/*.csv --key data/test.csv)
 # Every stage skips itself when its outputs exist and its inputs did not change.
 # Examples:
 #   ./run.sh --stage 2 --stop_stage 2 --model w2v_small --train_args "--precision bf16"
@@ -20,7 +23,7 @@ repo=$(cd ../.. && pwd)
 
 stage=0
 stop_stage=5
-model=tiny                        # hparams/<model>.yaml
+model="stats_trees tiny"          # hparams/<model>.yaml; several (quoted) run one after the other
 data_root="$repo/egs_data"        # folder holding the corpora
 corpora=conf/egs.yaml             # which corpora feed train/valid/test
 data_dir=data                     # manifests written here
@@ -33,52 +36,69 @@ OPTION_NAMES="stage stop_stage model data_root corpora data_dir exp_dir init_fro
 parse_options "$@"
 
 use_env
-hparams=hparams/$model.yaml
-[ -f "$hparams" ] || { echo "no $hparams; models: $(ls hparams | sed 's/.yaml//' | grep -vx posttrain | tr '\n' ' ')" >&2; exit 2; }
-pt_dir=$exp_dir/${model}_posttrain
-ft_dir=$exp_dir/${model}_finetune
+models=($model)
+[ ${#models[@]} -gt 0 ] || { echo "--model names no model" >&2; exit 2; }
+for m in "${models[@]}"; do
+  [ -f "hparams/$m.yaml" ] || { echo "no hparams/$m.yaml; models: $(ls hparams | sed 's/.yaml//' | grep -vx posttrain | tr '\n' ' ')" >&2; exit 2; }
+done
 common=(--data_folder "$data_root" --manifest_folder "$data_dir")
 
 corpora_stages "$data_root" "$corpora" "$data_dir"
 
-# train DIR KEY ARGS...: train.py into DIR unless it already finished on the same inputs.
+# train HPARAMS DIR KEY ARGS...: train.py into DIR unless it already finished on the same inputs.
 train() {
-  local dir=$1 key=$2; shift 2
+  local hparams=$1 dir=$2 key=$3; shift 3
   train_once "$dir" "$key" $python train.py "$hparams" "${common[@]}" --output_folder "$dir" "$@" $train_args
 }
 
-if stage_wanted 2; then
-  log "stage 2: post-training $model -> $pt_dir"
-  args=()
-  [ -n "$init_from" ] && args=(--init_from "$init_from")
-  train "$pt_dir" "$(inputs_key "$hparams" "$data_dir/train.csv" "$data_dir/valid.csv" "$init_from" "$train_args")" "${args[@]}"
-fi
+# has_finetune HPARAMS: whether the file (or a base: it changes) defines `finetune:` settings.
+has_finetune() {
+  $python -c 'import sys; from adf.hparams import read_chain; sys.exit("finetune" not in read_chain(sys.argv[1]).keys())' "$1"
+}
 
-if stage_wanted 3; then
-  log "stage 3: fine-tuning $pt_dir -> $ft_dir"
-  best=$pt_dir/save/best_model.safetensors
-  [ -f "$best" ] || { echo "stage 3 needs $best: run stage 2 first" >&2; exit 1; }
-  # The hparams' `finetune:` settings (adf.hparams); --train_args still win, and a key may be
-  # given only once, so --finetune_lr yields to an --lr there.
-  ft_args=(--experiment finetune --init_from "$best")
-  [ -n "$finetune_lr" ] && [[ " $train_args " != *" --lr "* ]] && ft_args+=(--lr "$finetune_lr")
-  train "$ft_dir" "$(inputs_key "$hparams" "$data_dir/train.csv" "$data_dir/valid.csv" "$best" "${ft_args[*]}" "$train_args")" \
-    "${ft_args[@]}"
-fi
+ckpts=()  # NAME=CHECKPOINT of every trained model, for stages 4-5
+for m in "${models[@]}"; do
+  hparams=hparams/$m.yaml
+  pt_dir=$exp_dir/${m}_posttrain
+  ft_dir=$exp_dir/${m}_finetune
 
-# Stages 4-5 score this recipe's test split as recipes/evaluate does (tools/recipe_lib.sh).
-if stage_wanted 4; then
-  log "stage 4: scoring $data_dir/test.csv with the post-trained and fine-tuned models"
-  ckpts=()
+  if stage_wanted 2; then
+    log "stage 2: post-training $m -> $pt_dir"
+    args=()
+    [ -n "$init_from" ] && args=(--init_from "$init_from")
+    train "$hparams" "$pt_dir" "$(inputs_key "$hparams" "$data_dir/train.csv" "$data_dir/valid.csv" "$init_from" "$train_args")" "${args[@]}"
+  fi
+
+  if stage_wanted 3; then
+    if has_finetune "$hparams"; then
+      log "stage 3: fine-tuning $pt_dir -> $ft_dir"
+      best=$pt_dir/save/best_model.safetensors
+      [ -f "$best" ] || { echo "stage 3 needs $best: run stage 2 first" >&2; exit 1; }
+      # The hparams' `finetune:` settings (adf.hparams); --train_args still win, and a key may be
+      # given only once, so --finetune_lr yields to an --lr there.
+      ft_args=(--experiment finetune --init_from "$best")
+      [ -n "$finetune_lr" ] && [[ " $train_args " != *" --lr "* ]] && ft_args+=(--lr "$finetune_lr")
+      train "$hparams" "$ft_dir" "$(inputs_key "$hparams" "$data_dir/train.csv" "$data_dir/valid.csv" "$best" "${ft_args[*]}" "$train_args")" \
+        "${ft_args[@]}"
+    else
+      log "stage 3: $m has no fine-tuning ($hparams defines no finetune: settings): skipped"
+    fi
+  fi
+
   for dir in "$pt_dir" "$ft_dir"; do
     [ -f "$dir/save/best_model.safetensors" ] && ckpts+=("$(basename "$dir")=$dir/save/best_model.safetensors")
   done
-  [ ${#ckpts[@]} -gt 0 ] || { echo "stage 4: no trained model in $pt_dir or $ft_dir: run stages 2-3" >&2; exit 1; }
+done
+
+# Stages 4-5 score this recipe's test split as recipes/evaluate does (tools/recipe_lib.sh).
+if stage_wanted 4; then
+  log "stage 4: scoring $data_dir/test.csv with every trained model (${models[*]})"
+  [ ${#ckpts[@]} -gt 0 ] || { echo "stage 4: no trained model of ${models[*]} in $exp_dir: run stages 2-3" >&2; exit 1; }
   score_checkpoints "$data_dir/test.csv" "$(abs_path "$data_root")" "$exp_dir/scores" "${ckpts[@]}"
 fi
 
 if stage_wanted 5; then
   log "stage 5: EER table -> $exp_dir/results.md, $exp_dir/results.csv"
   table_by=Attack seen_csv=$data_dir/train.csv \
-    results_table "$data_dir/test.csv" "$exp_dir" "$(basename "$pt_dir")" "$(basename "$ft_dir")"
+    results_table "$data_dir/test.csv" "$exp_dir" "${ckpts[@]%%=*}"
 fi
