@@ -9,17 +9,13 @@
         excitation --classifier boosting --scores exp/scores/trees.csv
     tools/results_table.py --key data/test.csv --by Attack --seen data/train.csv exp/scores/*.csv
 
-Each clip (16 kHz mono, adf.audio.load_16k) becomes one vector made of the chosen feature sets:
-- `cepstra` (the default): the mean and standard deviation over frames of 30 LFCCs and 30
-  MFCCs, the standard deviation of their frame-to-frame differences, and the mean, standard
-  deviation and mean absolute frame-to-frame change of every 4th bin of the 512-point log
-  magnitude spectrum (torchaudio). These describe the spectral envelope.
-- `excitation`: what the envelope leaves out, the voice source, in the 0-4 kHz telephone band
-  every clip shares (`excitation_features`): how peaked the linear-prediction residual of voiced
-  frames is (glottal pulses are sharp; a vocoder that rebuilds the phase, like Griffin-Lim,
-  smears them) and how strongly the envelopes of three frequency bands pulse at the pitch
-  period (one glottal pulse excites every band at once in natural speech; the alignment is
-  lost when the phase is re-synthesised, and exaggerated by pulse-train vocoders like WORLD).
+Each clip (16 kHz mono, adf.audio.load_16k, not normalised) becomes one vector made of the
+chosen feature sets, the clip statistics of the `stats_trees` detector (adf.models.clip_statistics,
+where each is described): `cepstra` (the default), the spectral envelope's LFCC, MFCC and
+log-spectrum moments, and `excitation`, the voice-source measures (LP-residual peakedness, band
+envelopes pulsing at the pitch period) of voiced frames in the 0-4 kHz band. This tool is for
+exploring a corpus (cross-validation, other feature sets, per-measure AUCs); the detector the
+recipes train and `adf detect` scores is `stats_trees` (`train.py hparams/stats_trees.yaml`).
 A classifier (`--classifier`: a logistic regression on standardised features, or gradient-
 boosted trees, which can also flag a value that is too low *or* too high; scikit-learn) is then
 1. cross-validated over the training splits leaving one `--group` value out at a time (e.g. one
@@ -109,7 +105,7 @@ def fit_scores(features, labels, train, score, c, classifier="logistic"):
 def print_aucs(table, labels, excitation):
     """Real-vs-attack ROC AUC of each excitation measure (1: real clips score higher; 0: lower;
     0.5: no information), over all clips and within each real speaker (a vocoded fake carries
-    the speaker of the prompt it was made from). `excitation`: the rows' excitation_features."""
+    the speaker of the prompt it was made from). `excitation`: the rows' voice_source_statistics."""
     from sklearn.metrics import roc_auc_score
 
     medians = excitation[:, :len(VOICE_SOURCE_NAMES)]
