@@ -13,14 +13,15 @@ import difflib
 import re
 from pathlib import Path
 
-# Keys adf.train and adf.brain read from the hparams (tests/test_reliability_options.py
+# Keys adf.train, adf.brain and adf.fitting read from the hparams (tests/test_reliability_options.py
 # checks this list against the code).
 CODE_KEYS = frozenset("""
 augment augment_valid average_best checkpointer class_weights crop_max_seconds crop_min_seconds data_folder
-epoch_counter init_from input_policy loss lr_scheduler max_batch_seconds max_batch_size method mode
+epoch_counter experiment init_from input_policy loss lr_scheduler max_batch_seconds max_batch_size method mode
 model model_name num_buckets num_workers oc_softmax opt_class optimizer_step_limit output_folder
 random_training_window save_folder score_ckpt seed targets tensorboard_logger test_batch_size test_csv
 train_csv train_logger valid_batch_size valid_csv valid_step warmup_steps
+n_trees depth learning_rate
 """.split())
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
