@@ -59,3 +59,14 @@ def test_bad_options_are_refused_with_a_message(tmp_path):
     res = subprocess.run(["bash", os.path.join(RECIPE, "run.sh"), "--model", "nope", "--stage", "2"],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "no hparams/nope.yaml" in res.stderr
+
+
+@pytest.mark.slow
+def test_a_fitted_model_runs_in_one_process_when_ngpu_asks_for_torchrun(tmp_path):
+    """stats_trees refuses torchrun (one fit, one process); --ngpu 2 launches it plainly."""
+    root = tmp_path / "egs"
+    _subset_of_egs(root)
+    res = _run(tmp_path, root, "--model", "stats_trees", "--ngpu", "2", "--stop_stage", "3")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert (tmp_path / "exp" / "stats_trees_posttrain" / "save" / "best_model.safetensors").is_file()
+    assert "torchrun" not in res.stderr and "stats_trees has no fine-tuning" in res.stderr

@@ -31,7 +31,7 @@ exp_dir=exp                       # experiments written here
 init_from=""                      # pre-trained SSL checkpoint (fairseq .pt) to post-train from
 finetune_lr=""                    # stage 3's lr (default: the hparams' finetune: lr)
 ngpu=0                            # >1: torchrun with one process per GPU
-train_args=""                     # extra overrides for train.py, e.g. "--precision bf16"
+train_args=""                     # extra overrides for every model's train.py, e.g. "--precision bf16"
 OPTION_NAMES="stage stop_stage model data_root corpora data_dir exp_dir init_from finetune_lr ngpu train_args"
 parse_options "$@"
 
@@ -45,15 +45,17 @@ common=(--data_folder "$data_root" --manifest_folder "$data_dir")
 
 corpora_stages "$data_root" "$corpora" "$data_dir"
 
-# train HPARAMS DIR KEY ARGS...: train.py into DIR unless it already finished on the same inputs.
-train() {
-  local hparams=$1 dir=$2 key=$3; shift 3
-  train_once "$dir" "$key" $python train.py "$hparams" "${common[@]}" --output_folder "$dir" "$@" $train_args
+# has_key HPARAMS KEY: whether the file (or a base: it changes) defines KEY at its top level.
+has_key() {
+  python -c 'import sys; from adf.hparams import read_chain; sys.exit(sys.argv[2] not in read_chain(sys.argv[1]).keys())' "$1" "$2"
 }
 
-# has_finetune HPARAMS: whether the file (or a base: it changes) defines `finetune:` settings.
-has_finetune() {
-  $python -c 'import sys; from adf.hparams import read_chain; sys.exit("finetune" not in read_chain(sys.argv[1]).keys())' "$1"
+# train HPARAMS DIR KEY ARGS...: train.py into DIR unless it already finished on the same inputs.
+# A model without an optimiser (stats_trees: fitted in one pass) runs in one process, never torchrun.
+train() {
+  local hparams=$1 dir=$2 key=$3 launcher=$python; shift 3
+  has_key "$hparams" opt_class || launcher=python
+  train_once "$dir" "$key" $launcher train.py "$hparams" "${common[@]}" --output_folder "$dir" "$@" $train_args
 }
 
 ckpts=()  # NAME=CHECKPOINT of every trained model, for stages 4-5
@@ -70,7 +72,7 @@ for m in "${models[@]}"; do
   fi
 
   if stage_wanted 3; then
-    if has_finetune "$hparams"; then
+    if has_key "$hparams" finetune; then
       log "stage 3: fine-tuning $pt_dir -> $ft_dir"
       best=$pt_dir/save/best_model.safetensors
       [ -f "$best" ] || { echo "stage 3 needs $best: run stage 2 first" >&2; exit 1; }
