@@ -202,7 +202,7 @@ def test_unusable_clips_are_skipped_and_reported(fitted, tmp_path, caplog):
     assert "bad.wav" in text and "SHORT" in text and "too short" in text
 
 
-def test_onnx_export_and_engine_are_refused_with_the_reason(fitted, tmp_path):
+def test_onnx_export_and_engine_are_refused_with_the_reason(fitted, tmp_path, capsys):
     from adf.cli import main
 
     root, out = fitted
@@ -210,4 +210,6 @@ def test_onnx_export_and_engine_are_refused_with_the_reason(fitted, tmp_path):
     clip = str(next((root / "audio").glob("test_*.wav")))
     assert main(["export", "--ckpt", best, "--onnx", str(tmp_path / "m.onnx")]) != 0
     assert not (tmp_path / "m.onnx").exists()
+    assert "stats_trees does not export to ONNX: its clip statistics are computed by numpy" in capsys.readouterr().err
     assert main(["detect", "--ckpt", best, "--engine", "onnxruntime", "-o", str(tmp_path / "s.csv"), clip]) != 0
+    assert "does not export to ONNX: its clip statistics" in capsys.readouterr().err
