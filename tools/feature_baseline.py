@@ -83,8 +83,6 @@ def read_table(path, root=None):
     return table[~table["Path"].str.contains(os.sep + "partial" + os.sep)].reset_index(drop=True)
 
 
-
-
 def fit_scores(features, labels, train, score, c, classifier="logistic"):
     """Scores (higher = real) of rows `score` by a classifier trained on rows `train`: a
     logistic regression with inverse regularisation `c`, or gradient-boosted trees of depth 3

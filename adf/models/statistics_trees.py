@@ -33,7 +33,6 @@ class StatisticsTrees(WaveformDetector):
 
     input_policy = "whole"
     min_samples = MIN_SAMPLES
-    frontend_modules = ()
     fitted_in_one_pass = True  # adf.train fits it (adf.fitting) instead of running the Brain
     # (adf.onnx_export: tracing would freeze the statistics of the example clip into the graph)
     not_exportable = "its clip statistics are computed by numpy and scipy, outside the torch graph"
@@ -43,8 +42,7 @@ class StatisticsTrees(WaveformDetector):
     def __init__(self, n_trees=0, depth=FIT_DEFAULTS["depth"]):
         super().__init__()
         self.name = "stats_trees"
-        self.n_features = statistics_size(self.families)
-        self.trees = TreeEnsemble(n_trees, depth, self.n_features)
+        self.trees = TreeEnsemble(n_trees, depth, statistics_size(self.families))
         self.config = dict(n_trees=n_trees, depth=depth)
 
     @classmethod
@@ -71,7 +69,7 @@ class StatisticsTrees(WaveformDetector):
         depth = depth or self.trees.depth
         model = GradientBoostingClassifier(n_estimators=n_trees, max_depth=depth, learning_rate=learning_rate,
                                            random_state=seed).fit(features, labels)
-        self.trees = TreeEnsemble(n_trees, depth, self.n_features).load_sklearn(model)
+        self.trees = TreeEnsemble(n_trees, depth, self.trees.n_features).load_sklearn(model)
         self.config.update(n_trees=n_trees, depth=depth)
         return self
 
